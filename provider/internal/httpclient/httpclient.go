@@ -1,0 +1,349 @@
+// Package httpclient holds the HTTP plumbing the provider clients share:
+// a paced, context-bound request helper that turns transport failures into
+// classified *provider.Error values, Retry-After parsing, body snippets and
+// secret redaction.
+package httpclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/outreach-dev/outreach/provider"
+)
+
+// DefaultTimeout bounds one request when a Config leaves Timeout at zero.
+const DefaultTimeout = 30 * time.Second
+
+// MaxBody is the most bytes read from a response body.
+const MaxBody = 1 << 20
+
+// Options configures a Base.
+type Options struct {
+	Provider          provider.Name
+	BaseURL           *url.URL
+	HTTPClient        *http.Client // nil: a new client on a clone of http.DefaultTransport
+	Transport         http.RoundTripper
+	Timeout           time.Duration // 0: DefaultTimeout
+	RequestsPerSecond float64       // 0: unlimited
+	Burst             int           // 0: 1 when RequestsPerSecond > 0
+	// Secrets are redacted from every error this Base builds.
+	Secrets []string
+}
+
+// Base sends requests for one provider client with one credential.
+type Base struct {
+	provider provider.Name
+	base     *url.URL
+	hc       *http.Client
+	timeout  time.Duration
+	limiter  *rate.Limiter
+	secrets  []string
+}
+
+// New builds a Base. It never uses http.DefaultClient.
+func New(o Options) (*Base, error) {
+	if o.BaseURL == nil {
+		return nil, errors.New("base URL is required")
+	}
+	if o.Timeout < 0 {
+		return nil, fmt.Errorf("timeout must not be negative, got %s", o.Timeout)
+	}
+	if o.RequestsPerSecond < 0 {
+		return nil, fmt.Errorf("requests per second must not be negative, got %g", o.RequestsPerSecond)
+	}
+	if o.Burst < 0 {
+		return nil, fmt.Errorf("burst must not be negative, got %d", o.Burst)
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		tr := o.Transport
+		if tr == nil {
+			tr = http.DefaultTransport.(*http.Transport).Clone()
+		}
+		hc = &http.Client{Transport: tr}
+	} else if o.Transport != nil {
+		return nil, errors.New("set either HTTPClient or Transport, not both")
+	}
+	b := &Base{provider: o.Provider, base: o.BaseURL, hc: hc, timeout: o.Timeout}
+	if b.timeout == 0 {
+		b.timeout = DefaultTimeout
+	}
+	if o.RequestsPerSecond > 0 {
+		burst := o.Burst
+		if burst == 0 {
+			burst = 1
+		}
+		b.limiter = rate.NewLimiter(rate.Limit(o.RequestsPerSecond), burst)
+	}
+	for _, s := range o.Secrets {
+		if s != "" {
+			b.secrets = append(b.secrets, s)
+		}
+	}
+	return b, nil
+}
+
+// ParseBaseURL parses a base URL, adding "https://" to a bare host[:port]
+// (a Unipile DSN), and drops a trailing slash and any suffix in trim (such
+// as "/v2") so that clients can append their own paths.
+func ParseBaseURL(raw string, trim ...string) (*url.URL, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, errors.New("base URL is required")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("invalid base URL %q: %v", raw, errors.Unwrap(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("invalid base URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("invalid base URL %q: no host", raw)
+	}
+	if u.User != nil {
+		return nil, errors.New("invalid base URL: credentials in the URL are not allowed")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("invalid base URL %q: no query or fragment allowed", raw)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	for _, t := range trim {
+		u.Path = strings.TrimSuffix(u.Path, t)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+// Request is one call to make.
+type Request struct {
+	Op     string
+	Method string
+	Path   string // already escaped, appended to the base URL path
+	Query  url.Values
+	Header http.Header
+	Body   any // JSON-encoded when not nil
+}
+
+// Response is a provider's answer, body read in full (up to MaxBody).
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do waits for the pacing limiter, sends r with the client timeout and
+// reads the answer. Transport failures, timeouts and a cancelled context
+// come back as a *provider.Error of KindTransient; any HTTP answer,
+// whatever its status, comes back as a Response for the caller to classify.
+func (b *Base) Do(ctx context.Context, r Request) (*Response, error) {
+	if b.limiter != nil {
+		if err := b.limiter.Wait(ctx); err != nil {
+			return nil, b.Transport(r.Op, fmt.Errorf("waiting for the request pace: %w", err))
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+
+	u := *b.base
+	u.Path = b.base.Path + r.Path
+	u.RawPath = b.base.EscapedPath() + r.Path
+	if r.Query != nil {
+		u.RawQuery = r.Query.Encode()
+	}
+	var body io.Reader
+	if r.Body != nil {
+		buf, err := json.Marshal(r.Body)
+		if err != nil {
+			return nil, &provider.Error{Provider: b.provider, Op: r.Op, Type: "bad_request_body",
+				Detail: "cannot encode request body", Scope: provider.ScopeTarget, Kind: provider.KindBadInput, Err: b.redactErr(err)}
+		}
+		body = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), body)
+	if err != nil {
+		return nil, &provider.Error{Provider: b.provider, Op: r.Op, Type: "bad_request",
+			Detail: "cannot build request", Scope: provider.ScopeTarget, Kind: provider.KindBadInput, Err: b.redactErr(err)}
+	}
+	for k, vs := range r.Header {
+		req.Header[k] = vs
+	}
+	if r.Body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
+	res, err := b.hc.Do(req)
+	if err != nil {
+		return nil, b.Transport(r.Op, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, MaxBody))
+	if err != nil {
+		return nil, b.Transport(r.Op, fmt.Errorf("reading response body (HTTP %d): %w", res.StatusCode, err))
+	}
+	return &Response{Status: res.StatusCode, Header: res.Header, Body: data}, nil
+}
+
+// Transport returns the classified error for a failure with no HTTP answer.
+func (b *Base) Transport(op string, err error) *provider.Error {
+	typ := "transport_error"
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		typ = "timeout"
+	case errors.Is(err, context.Canceled):
+		typ = "canceled"
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		typ = "timeout"
+	}
+	return &provider.Error{Provider: b.provider, Op: op, Type: typ,
+		Scope: provider.ScopeTransient, Kind: provider.KindTransient, Err: b.redactErr(err)}
+}
+
+// Redact finalises an error built by a client: it replaces every secret in
+// its text fields and wraps Err so that its message is redacted too.
+func (b *Base) Redact(e *provider.Error) *provider.Error {
+	e.Type = b.RedactString(e.Type)
+	e.Title = b.RedactString(e.Title)
+	e.Detail = b.RedactString(e.Detail)
+	e.Err = b.redactErr(e.Err)
+	return e
+}
+
+// RedactString replaces every secret in s with "[REDACTED]".
+func (b *Base) RedactString(s string) string {
+	for _, sec := range b.secrets {
+		s = strings.ReplaceAll(s, sec, "[REDACTED]")
+	}
+	return s
+}
+
+func (b *Base) redactErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if red := b.RedactString(msg); red != msg {
+		return &redacted{msg: red, err: err}
+	}
+	return err
+}
+
+// redacted hides a secret in an error's message but keeps the chain for
+// errors.Is and errors.As.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }
+
+// RetryAfter reads the Retry-After header (delay in seconds or an HTTP
+// date), else X-RateLimit-Reset (seconds from now, or a Unix time when it
+// is large), relative to now. It returns 0 when neither is usable.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if d, ok := parseSeconds(v, now); ok {
+			return d
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			if d := t.Sub(now); d > 0 {
+				return d.Round(time.Second)
+			}
+			return 0
+		}
+	}
+	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
+		if d, ok := parseSeconds(v, now); ok {
+			return d
+		}
+	}
+	return 0
+}
+
+// maxRetryAfter caps absurd hints.
+const maxRetryAfter = 30 * 24 * time.Hour
+
+func parseSeconds(v string, now time.Time) (time.Duration, bool) {
+	for _, r := range v {
+		if (r < '0' || r > '9') && r != '.' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, false
+	}
+	if n > 1e9 { // a Unix time in seconds
+		d := time.Unix(int64(n), 0).Sub(now)
+		if d < 0 {
+			return 0, true
+		}
+		return min(d.Round(time.Second), maxRetryAfter), true
+	}
+	if n*float64(time.Second) > float64(maxRetryAfter) {
+		return maxRetryAfter, true
+	}
+	return time.Duration(n * float64(time.Second)), true
+}
+
+// RateLimitNote describes the X-RateLimit-Limit, -Remaining and -Reset
+// headers as "limit 100, remaining 0, reset 30", or "" when absent.
+func RateLimitNote(h http.Header) string {
+	var parts []string
+	for _, k := range []string{"Limit", "Remaining", "Reset"} {
+		if v := strings.TrimSpace(h.Get("X-RateLimit-" + k)); v != "" {
+			parts = append(parts, strings.ToLower(k)+" "+Snippet([]byte(v)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Snippet returns a short, printable excerpt of a body for error messages:
+// at most 120 characters, control characters replaced by spaces.
+func Snippet(body []byte) string {
+	const max = 120
+	s := strings.ToValidUTF8(string(bytes.TrimSpace(body)), "?")
+	var out strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == max {
+			out.WriteString("…")
+			break
+		}
+		if r < 0x20 || r == 0x7f {
+			r = ' '
+		}
+		out.WriteRune(r)
+		n++
+	}
+	return out.String()
+}
+
+// StatusText is "HTTP 404 Not Found"-style text used when a body says
+// nothing useful.
+func StatusText(status int) string {
+	if t := http.StatusText(status); t != "" {
+		return t
+	}
+	return "unexpected status"
+}
