@@ -1,0 +1,240 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Account statuses.
+const (
+	AccountActive   = "active"
+	AccountPaused   = "paused"
+	AccountDisabled = "disabled"
+)
+
+// Actions counted against limits.
+const (
+	ActionInvite = "invite"
+	ActionLookup = "lookup"
+)
+
+// Limit is one rolling window: at most Max actions in any Per.
+type Limit struct {
+	Action string
+	Max    int
+	Per    time.Duration
+}
+
+// String renders the limit as users write it: "25 per 24h0m0s".
+func (l Limit) String() string { return fmt.Sprintf("%s %d per %s", l.Action, l.Max, l.Per) }
+
+// Account is a sending identity at a provider, with its pacing rules.
+type Account struct {
+	ID                int64
+	Name              string
+	Provider          string
+	ProviderAccountID string
+	CredentialsRef    string
+	Status            string
+	PausedUntil       time.Time // zero unless paused
+	PauseReason       string
+	Timezone          string
+	// Working hours, as offsets from midnight in Timezone, and ISO weekdays
+	// (1 = Monday).
+	WorkStart, WorkEnd time.Duration
+	WorkDays           []int
+	MinGap, GapJitter  time.Duration
+	NextSendAt         time.Time // zero when unset
+	SlowUntil          time.Time // zero when unset
+	Limits             []Limit
+}
+
+// LimitsFor returns the account's limits for action.
+func (a *Account) LimitsFor(action string) []Limit {
+	var out []Limit
+	for _, l := range a.Limits {
+		if l.Action == action {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+const accountColumns = `a.id, a.name, a.provider, a.provider_account_id, a.credentials_ref, a.status,
+	a.paused_until, coalesce(a.pause_reason, ''), a.timezone,
+	extract(epoch from a.work_start)::float8, extract(epoch from a.work_end)::float8, a.work_days::int[],
+	extract(epoch from a.min_gap)::float8, extract(epoch from a.gap_jitter)::float8,
+	a.next_send_at, a.slow_until,
+	coalesce((SELECT array_agg(l.action ORDER BY l.action, l.per) FROM account_limits l WHERE l.account_id = a.id), '{}'),
+	coalesce((SELECT array_agg(l.max_count ORDER BY l.action, l.per) FROM account_limits l WHERE l.account_id = a.id), '{}'),
+	coalesce((SELECT array_agg(extract(epoch from l.per)::float8 ORDER BY l.action, l.per) FROM account_limits l WHERE l.account_id = a.id), '{}')`
+
+func scanAccount(row pgx.Row) (*Account, error) {
+	var a Account
+	var ws, we, gap, jit float64
+	var actions []string
+	var maxes []int32
+	var pers []float64
+	var paused, next, slow *time.Time
+	var days []int32
+	if err := row.Scan(&a.ID, &a.Name, &a.Provider, &a.ProviderAccountID, &a.CredentialsRef, &a.Status,
+		&paused, &a.PauseReason, &a.Timezone, &ws, &we, &days, &gap, &jit, &next, &slow,
+		&actions, &maxes, &pers); err != nil {
+		return nil, err
+	}
+	a.PausedUntil, a.NextSendAt, a.SlowUntil = finite(paused), finite(next), finite(slow)
+	a.WorkStart, a.WorkEnd, a.MinGap, a.GapJitter = seconds(ws), seconds(we), seconds(gap), seconds(jit)
+	for _, d := range days {
+		a.WorkDays = append(a.WorkDays, int(d))
+	}
+	for i := range actions {
+		a.Limits = append(a.Limits, Limit{Action: actions[i], Max: int(maxes[i]), Per: seconds(pers[i])})
+	}
+	return &a, nil
+}
+
+// finite turns a nullable timestamp into a time, zero for NULL.
+func finite(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+// Account returns one account with its limits.
+func (s *Store) Account(ctx context.Context, id int64) (*Account, error) {
+	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1`, id))
+	if err != nil {
+		return nil, translate(fmt.Sprintf("account %d", id), err)
+	}
+	return a, nil
+}
+
+// AccountByName returns one account by its name.
+func (s *Store) AccountByName(ctx context.Context, name string) (*Account, error) {
+	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.name = $1`, name))
+	if err != nil {
+		return nil, translate(fmt.Sprintf("account %q", name), err)
+	}
+	return a, nil
+}
+
+// Accounts returns all accounts, by id.
+func (s *Store) Accounts(ctx context.Context) ([]*Account, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+` FROM accounts a ORDER BY a.id`)
+	if err != nil {
+		return nil, translate("list accounts", err)
+	}
+	defer rows.Close()
+	var out []*Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, translate("list accounts", err)
+		}
+		out = append(out, a)
+	}
+	return out, translate("list accounts", rows.Err())
+}
+
+// NewAccount is what CreateAccount needs; zero values take the schema's
+// defaults.
+type NewAccount struct {
+	Name              string
+	Provider          string
+	ProviderAccountID string
+	CredentialsRef    string
+	Timezone          string
+	MinGap, GapJitter time.Duration
+	Limits            []Limit
+}
+
+// CreateAccount inserts an account and its limits and returns its id.
+func (s *Store) CreateAccount(ctx context.Context, na NewAccount) (int64, error) {
+	op := fmt.Sprintf("create account %q", na.Name)
+	if na.CredentialsRef == "" {
+		na.CredentialsRef = "default"
+	}
+	if na.Timezone == "" {
+		na.Timezone = "UTC"
+	}
+	var id int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO accounts (name, provider, provider_account_id, credentials_ref, timezone, min_gap, gap_jitter)
+			VALUES ($1, $2, $3, $4, $5, make_interval(secs => $6), make_interval(secs => $7)) RETURNING id`,
+			na.Name, na.Provider, na.ProviderAccountID, na.CredentialsRef, na.Timezone,
+			na.MinGap.Seconds(), na.GapJitter.Seconds()).Scan(&id); err != nil {
+			return err
+		}
+		return setLimits(ctx, tx, id, na.Limits)
+	})
+	return id, translate(op, err)
+}
+
+// SetLimits replaces the account's limits for the actions present in
+// limits (an action absent from limits keeps its windows). Workers use the
+// new numbers from their next reservation.
+func (s *Store) SetLimits(ctx context.Context, accountID int64, limits []Limit) error {
+	return translate(fmt.Sprintf("set limits of account %d", accountID), pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT true FROM accounts WHERE id = $1 FOR UPDATE`, accountID).Scan(&exists); err != nil {
+			return err
+		}
+		actions := map[string]bool{}
+		for _, l := range limits {
+			actions[l.Action] = true
+		}
+		for a := range actions {
+			if _, err := tx.Exec(ctx, `DELETE FROM account_limits WHERE account_id = $1 AND action = $2`, accountID, a); err != nil {
+				return err
+			}
+		}
+		return setLimits(ctx, tx, accountID, limits)
+	}))
+}
+
+func setLimits(ctx context.Context, tx pgx.Tx, accountID int64, limits []Limit) error {
+	for _, l := range limits {
+		if _, err := tx.Exec(ctx, `INSERT INTO account_limits (account_id, action, max_count, per)
+			VALUES ($1, $2, $3, make_interval(secs => $4))`, accountID, l.Action, l.Max, l.Per.Seconds()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PauseAccount pauses an account until a time, with a reason. A disabled
+// account stays disabled.
+func (s *Store) PauseAccount(ctx context.Context, id int64, until time.Time, reason string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET status = 'paused', paused_until = $2, pause_reason = $3, updated_at = now()
+		WHERE id = $1 AND status <> 'disabled'`, id, until, reason)
+	if err == nil && tag.RowsAffected() == 0 {
+		if _, err := s.Account(ctx, id); err != nil {
+			return err
+		}
+	}
+	return translate(fmt.Sprintf("pause account %d", id), err)
+}
+
+// DisableAccount stops an account until ResumeAccount.
+func (s *Store) DisableAccount(ctx context.Context, id int64, reason string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET status = 'disabled', paused_until = NULL, pause_reason = $2, updated_at = now()
+		WHERE id = $1`, id, reason)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = pgx.ErrNoRows
+	}
+	return translate(fmt.Sprintf("disable account %d", id), err)
+}
+
+// ResumeAccount makes a paused or disabled account active again.
+func (s *Store) ResumeAccount(ctx context.Context, id int64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET status = 'active', paused_until = NULL, pause_reason = NULL, updated_at = now()
+		WHERE id = $1`, id)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = pgx.ErrNoRows
+	}
+	return translate(fmt.Sprintf("resume account %d", id), err)
+}

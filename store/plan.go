@@ -1,0 +1,279 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AccountWork is an account with work due, and what the planner needs to
+// place its next send slots.
+type AccountWork struct {
+	Account *Account
+	// DueInvites and DueLookups report whether resolved (or unresolved)
+	// targets of an active campaign of the account are due.
+	DueInvites, DueLookups bool
+	// QueuedInvites and QueuedLookups count targets already queued or
+	// being sent.
+	QueuedInvites, QueuedLookups int
+	// Recent holds, per limit of the account, the window times of its
+	// latest sends inside the window (newest first, at most Max of them). A
+	// zero time is a request still in flight.
+	Recent map[Limit][]time.Time
+}
+
+// ResumeExpiredPauses makes accounts whose pause has ended active again and
+// returns how many.
+func (s *Store) ResumeExpiredPauses(ctx context.Context, now time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET status = 'active', paused_until = NULL, pause_reason = NULL, updated_at = now()
+		WHERE status = 'paused' AND paused_until <= $1`, now)
+	if err != nil {
+		return 0, translate("resume expired pauses", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// AccountsWithWork returns the active accounts that have targets due by
+// dueBy in an active campaign, with their recent sends per limit.
+func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*AccountWork, error) {
+	const op = "accounts with work"
+	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+`,
+			EXISTS (SELECT 1 FROM campaigns c WHERE c.account_id = a.id AND c.status = 'active' AND EXISTS (
+				SELECT 1 FROM targets t WHERE t.campaign_id = c.id AND t.status = 'pending'
+				AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) = false AND t.next_attempt_at <= $1)),
+			EXISTS (SELECT 1 FROM campaigns c WHERE c.account_id = a.id AND c.status = 'active' AND EXISTS (
+				SELECT 1 FROM targets t WHERE t.campaign_id = c.id AND t.status = 'pending'
+				AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) = true AND t.next_attempt_at <= $1)),
+			(SELECT count(*) FILTER (WHERE t.provider_id IS NOT NULL) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending')),
+			(SELECT count(*) FILTER (WHERE t.provider_id IS NULL) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending'))
+		FROM accounts a WHERE a.status = 'active' OR (a.status = 'paused' AND a.paused_until <= $2)
+		ORDER BY a.id`, dueBy, now)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	var out []*AccountWork
+	byID := map[int64]*AccountWork{}
+	var withLimits []int64
+	for rows.Next() {
+		var w AccountWork
+		var a Account
+		var ws, we, gap, jit float64
+		var actions []string
+		var maxes []int32
+		var pers []float64
+		var paused, next, slow *time.Time
+		var days []int32
+		if err := rows.Scan(&a.ID, &a.Name, &a.Provider, &a.ProviderAccountID, &a.CredentialsRef, &a.Status,
+			&paused, &a.PauseReason, &a.Timezone, &ws, &we, &days, &gap, &jit, &next, &slow,
+			&actions, &maxes, &pers, &w.DueInvites, &w.DueLookups, &w.QueuedInvites, &w.QueuedLookups); err != nil {
+			rows.Close()
+			return nil, translate(op, err)
+		}
+		a.PausedUntil, a.NextSendAt, a.SlowUntil = finite(paused), finite(next), finite(slow)
+		a.WorkStart, a.WorkEnd, a.MinGap, a.GapJitter = seconds(ws), seconds(we), seconds(gap), seconds(jit)
+		for _, d := range days {
+			a.WorkDays = append(a.WorkDays, int(d))
+		}
+		for i := range actions {
+			a.Limits = append(a.Limits, Limit{Action: actions[i], Max: int(maxes[i]), Per: seconds(pers[i])})
+		}
+		if !w.DueInvites && !w.DueLookups {
+			continue
+		}
+		w.Account = &a
+		w.Recent = map[Limit][]time.Time{}
+		out = append(out, &w)
+		byID[a.ID] = &w
+		if len(a.Limits) > 0 {
+			withLimits = append(withLimits, a.ID)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(op, err)
+	}
+	if len(withLimits) == 0 {
+		return out, nil
+	}
+	rows, err = s.pool.Query(ctx, `SELECT l.account_id, l.action, l.max_count, extract(epoch from l.per)::float8, w.at
+		FROM account_limits l CROSS JOIN LATERAL (
+			SELECT CASE WHEN s.window_at = 'infinity' THEN NULL ELSE s.window_at END AS at FROM sends s
+			WHERE s.account_id = l.account_id AND s.action = l.action AND s.window_at > $2::timestamptz - l.per
+			ORDER BY s.window_at DESC LIMIT l.max_count) w
+		WHERE l.account_id = ANY($1)
+		ORDER BY l.account_id, l.action, l.per, w.at DESC NULLS FIRST`, withLimits, now)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var l Limit
+		var per float64
+		var at *time.Time
+		if err := rows.Scan(&id, &l.Action, &l.Max, &per, &at); err != nil {
+			return nil, translate(op, err)
+		}
+		l.Per = seconds(per)
+		w := byID[id]
+		w.Recent[l] = append(w.Recent[l], finite(at))
+	}
+	return out, translate(op, rows.Err())
+}
+
+// Claimed is a target claimed for a task.
+type Claimed struct {
+	Target *Target
+	Person *Person // the cached profile, nil if none
+}
+
+// Prepared is what the caller decides for a claimed target: queue it with
+// its message, or fail it.
+type Prepared struct {
+	Message string
+	// Err fails the target with its message; ErrType names the reason.
+	Err     error
+	ErrType string
+}
+
+// ClaimTargets takes up to n due targets of the account's active campaigns,
+// oldest first: resolved ones waiting for an invite (lookup false), or
+// unresolved ones waiting for a lookup (lookup true). prepare decides each
+// target's message or failure; the queued ones are returned, marked queued
+// at now. Concurrent schedulers take different targets.
+func (s *Store) ClaimTargets(ctx context.Context, accountID int64, lookup bool, n int, dueBy, now time.Time,
+	prepare func(Claimed) Prepared) ([]*Target, error) {
+	op := fmt.Sprintf("claim targets of account %d", accountID)
+	var out []*Target
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		out = out[:0]
+		rows, err := tx.Query(ctx, `SELECT `+targetColumns+`, p.provider_id IS NOT NULL, coalesce(p.first_name, ''),
+				coalesce(p.last_name, ''), coalesce(p.headline, ''), coalesce(p.provider_id, '')
+			FROM campaigns c
+			CROSS JOIN LATERAL (SELECT * FROM targets t0 WHERE t0.campaign_id = c.id AND t0.status = 'pending'
+				AND t0.normalized_identifier IS NOT NULL AND (t0.provider_id IS NULL) = $2 AND t0.next_attempt_at <= $4
+				ORDER BY t0.next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) t
+			JOIN accounts a ON a.id = c.account_id
+			LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
+			WHERE c.account_id = $1 AND c.status = 'active'
+			ORDER BY t.next_attempt_at LIMIT $3`, accountID, lookup, n, dueBy)
+		if err != nil {
+			return err
+		}
+		var claimed []Claimed
+		for rows.Next() {
+			var t Target
+			var locked *time.Time
+			var hasPerson bool
+			var p Person
+			if err := rows.Scan(&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
+				&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, &locked,
+				&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
+				&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions,
+				&hasPerson, &p.FirstName, &p.LastName, &p.Headline, &p.ProviderID); err != nil {
+				rows.Close()
+				return err
+			}
+			c := Claimed{Target: &t}
+			if hasPerson {
+				p.NormalizedIdentifier = t.NormalizedIdentifier
+				c.Person = &p
+			}
+			claimed = append(claimed, c)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var qIDs, fIDs []int64
+		var qMsgs, fReasons, fTypes []string
+		for _, c := range claimed {
+			p := prepare(c)
+			if p.Err != nil {
+				fIDs = append(fIDs, c.Target.ID)
+				fReasons = append(fReasons, p.Err.Error())
+				fTypes = append(fTypes, p.ErrType)
+				continue
+			}
+			qIDs = append(qIDs, c.Target.ID)
+			qMsgs = append(qMsgs, p.Message)
+			c.Target.Status, c.Target.Message = TargetQueued, p.Message
+			out = append(out, c.Target)
+		}
+		if len(qIDs) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE targets t SET status = 'queued', queued_at = $3, updated_at = $3,
+					message = nullif(u.msg, '')
+				FROM unnest($1::bigint[], $2::text[]) AS u(id, msg) WHERE t.id = u.id`, qIDs, qMsgs, now); err != nil {
+				return err
+			}
+		}
+		if len(fIDs) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE targets t SET status = 'failed', last_error = u.reason, error_type = u.typ,
+					updated_at = $4, finished_at = $4
+				FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, reason, typ) WHERE t.id = u.id`,
+				fIDs, fReasons, fTypes, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	return out, nil
+}
+
+// Lost is a target that should have a task in Redis: queued since before a
+// grace period, or held by a worker whose lease expired.
+type Lost struct {
+	ID          int64
+	AccountID   int64
+	Lookup      bool
+	NextAttempt time.Time
+}
+
+// QueuedTargets returns up to limit targets queued before queuedBefore or
+// held past their lease, after id afterID (for paging), by id.
+func (s *Store) QueuedTargets(ctx context.Context, queuedBefore, now time.Time, afterID int64, limit int) ([]Lost, error) {
+	rows, err := s.pool.Query(ctx, `SELECT t.id, t.account_id, t.provider_id IS NULL, t.next_attempt_at FROM targets t
+		WHERE t.status IN ('queued', 'sending') AND t.id > $3
+		AND ((t.status = 'queued' AND t.queued_at < $1) OR (t.status = 'sending' AND t.locked_until < $2))
+		ORDER BY t.id LIMIT $4`, queuedBefore, now, afterID, limit)
+	if err != nil {
+		return nil, translate("queued targets", err)
+	}
+	defer rows.Close()
+	var out []Lost
+	for rows.Next() {
+		var l Lost
+		if err := rows.Scan(&l.ID, &l.AccountID, &l.Lookup, &l.NextAttempt); err != nil {
+			return nil, translate("queued targets", err)
+		}
+		out = append(out, l)
+	}
+	return out, translate("queued targets", rows.Err())
+}
+
+// ExpireOrphanSends closes ledger rows left in flight by workers that died
+// more than lease ago: the provider cannot have seen them after their
+// reservation plus requestTimeout. It returns how many it closed.
+func (s *Store) ExpireOrphanSends(ctx context.Context, now time.Time, lease, requestTimeout time.Duration) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE sends SET outcome = 'unknown', detail = 'worker stopped before recording the answer',
+			window_at = least($1::timestamptz, reserved_at + make_interval(secs => $3))
+		WHERE outcome = 'in_flight' AND reserved_at < $1::timestamptz - make_interval(secs => $2)`,
+		now, lease.Seconds(), requestTimeout.Seconds())
+	if err != nil {
+		return 0, translate("expire orphan sends", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Requeue marks a queued target's task as re-enqueued now (after a Redis
+// loss), so it is not reported lost again before the grace period.
+func (s *Store) Requeue(ctx context.Context, ids []int64, now time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE targets SET queued_at = $2 WHERE id = ANY($1) AND status = 'queued'`, ids, now)
+	return translate("requeue targets", err)
+}
+
+var _ = errors.New

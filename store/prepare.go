@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Normalized is the outcome of normalising one new target's identifier.
+type Normalized struct {
+	// Identifier is the normalised identifier (a slug, an email, a user id).
+	Identifier string
+	// ProviderID is set when the identifier needs no lookup: a LinkedIn
+	// member id, a Partoo user id, an Altegio email or phone.
+	ProviderID string
+	// Err makes the target fail with its message.
+	Err error
+}
+
+// NormalizeFunc normalises the identifier of a target of an account at
+// provider.
+type NormalizeFunc func(provider, identifier string) Normalized
+
+// PrepareStats counts what PrepareTargets did.
+type PrepareStats struct {
+	Seen, Failed, Skipped, Resolved, CacheHits, NeedLookup int
+}
+
+// PrepareTargets takes up to limit new targets (whose identifier is not yet
+// normalised), normalises them with fn, and resolves them from the people
+// cache where it can: a target becomes failed (bad identifier), skipped
+// (the account already invites this person in another target, or the
+// person is already connected or invited as seen by this account), resolved
+// (provider id known: waiting for an invite slot) or waiting for a lookup.
+// Several schedulers can run it at once; each takes different rows.
+func (s *Store) PrepareTargets(ctx context.Context, limit int, fn NormalizeFunc) (PrepareStats, error) {
+	var st PrepareStats
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT t.id, t.account_id, t.identifier, a.provider
+			FROM targets t JOIN accounts a ON a.id = t.account_id
+			WHERE t.status = 'pending' AND t.normalized_identifier IS NULL
+			ORDER BY t.id LIMIT $1 FOR UPDATE OF t SKIP LOCKED`, limit)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id, account          int64
+			identifier, provider string
+			norm                 Normalized
+			status, reason       string
+			errType              string
+		}
+		var batch []*row
+		for rows.Next() {
+			r := &row{}
+			if err := rows.Scan(&r.id, &r.account, &r.identifier, &r.provider); err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, r)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		st.Seen = len(batch)
+		if len(batch) == 0 {
+			return nil
+		}
+		// Normalise, and gather cache keys.
+		var provs, idents []string
+		for _, r := range batch {
+			r.norm = fn(r.provider, r.identifier)
+			r.status = TargetPending
+			if r.norm.Err != nil {
+				r.status, r.reason, r.errType = TargetFailed, r.norm.Err.Error(), "invalid_identifier"
+				r.norm.Identifier = r.identifier
+				continue
+			}
+			if r.norm.ProviderID == "" {
+				provs = append(provs, r.provider)
+				idents = append(idents, r.norm.Identifier)
+			}
+		}
+		// The resolve cache.
+		type cached struct {
+			providerID, distance, invitation string
+			lookedUpBy                       int64
+			relationship                     bool
+		}
+		cache := map[[2]string]cached{}
+		if len(idents) > 0 {
+			crow, err := tx.Query(ctx, `SELECT p.provider, p.normalized_identifier, p.provider_id,
+				coalesce(p.looked_up_by, 0), coalesce(p.network_distance, ''), p.is_relationship, coalesce(p.invitation_status, '')
+				FROM people p JOIN unnest($1::text[], $2::text[]) AS k(provider, ident)
+				ON p.provider = k.provider AND p.normalized_identifier = k.ident`, provs, idents)
+			if err != nil {
+				return err
+			}
+			for crow.Next() {
+				var prov, ident string
+				var c cached
+				if err := crow.Scan(&prov, &ident, &c.providerID, &c.lookedUpBy, &c.distance, &c.relationship, &c.invitation); err != nil {
+					crow.Close()
+					return err
+				}
+				cache[[2]string{prov, ident}] = c
+			}
+			if err := crow.Err(); err != nil {
+				return err
+			}
+		}
+		for _, r := range batch {
+			if r.status != TargetPending || r.norm.ProviderID != "" {
+				continue
+			}
+			c, ok := cache[[2]string{r.provider, r.norm.Identifier}]
+			if !ok {
+				continue
+			}
+			st.CacheHits++
+			r.norm.ProviderID = c.providerID
+			if c.lookedUpBy == r.account {
+				switch {
+				case c.relationship || c.distance == "FIRST_DEGREE":
+					r.status, r.reason, r.errType = TargetSkipped, "already connected", "already_connected"
+				case c.invitation == "PENDING":
+					r.status, r.reason, r.errType = TargetSkipped, "an invitation is already pending", "invitation_pending"
+				}
+			}
+		}
+		// One live target per person and account: within the batch, and
+		// against targets already resolved.
+		var accs []int64
+		var pids []string
+		for _, r := range batch {
+			if r.status == TargetPending && r.norm.ProviderID != "" {
+				accs = append(accs, r.account)
+				pids = append(pids, r.norm.ProviderID)
+			}
+		}
+		taken := map[string]int64{}
+		if len(pids) > 0 {
+			drow, err := tx.Query(ctx, `SELECT t.account_id, t.provider_id, t.id FROM targets t
+				JOIN unnest($1::bigint[], $2::text[]) AS k(account_id, provider_id)
+				ON t.account_id = k.account_id AND t.provider_id = k.provider_id
+				WHERE t.status NOT IN ('skipped', 'failed')`, accs, pids)
+			if err != nil {
+				return err
+			}
+			for drow.Next() {
+				var acc, id int64
+				var pid string
+				if err := drow.Scan(&acc, &pid, &id); err != nil {
+					drow.Close()
+					return err
+				}
+				taken[fmt.Sprint(acc, "\x00", pid)] = id
+			}
+			if err := drow.Err(); err != nil {
+				return err
+			}
+		}
+		ids := make([]int64, len(batch))
+		statuses := make([]string, len(batch))
+		norms := make([]string, len(batch))
+		pidCol := make([]*string, len(batch))
+		reasons := make([]*string, len(batch))
+		types := make([]*string, len(batch))
+		for i, r := range batch {
+			if r.status == TargetPending && r.norm.ProviderID != "" {
+				key := fmt.Sprint(r.account, "\x00", r.norm.ProviderID)
+				if other, dup := taken[key]; dup && other != r.id {
+					r.status, r.errType = TargetSkipped, "duplicate"
+					r.reason = fmt.Sprintf("duplicate: this account already invites this person in target %d", other)
+				} else {
+					taken[key] = r.id
+				}
+			}
+			ids[i], statuses[i], norms[i] = r.id, r.status, r.norm.Identifier
+			if r.norm.ProviderID != "" {
+				p := r.norm.ProviderID
+				pidCol[i] = &p
+			}
+			if r.reason != "" {
+				reason, typ := r.reason, r.errType
+				reasons[i], types[i] = &reason, &typ
+			}
+			switch {
+			case r.status == TargetFailed:
+				st.Failed++
+			case r.status == TargetSkipped:
+				st.Skipped++
+			case r.norm.ProviderID != "":
+				st.Resolved++
+			default:
+				st.NeedLookup++
+			}
+		}
+		// Skipped duplicates keep no provider id clash: the unique index
+		// only covers live targets, and skipped is not live.
+		_, err = tx.Exec(ctx, `UPDATE targets t SET status = u.status, normalized_identifier = u.norm,
+				provider_id = u.pid, last_error = u.reason, error_type = u.typ, updated_at = now(),
+				finished_at = CASE WHEN u.status IN ('skipped', 'failed') THEN now() END
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+				AS u(id, status, norm, pid, reason, typ)
+			WHERE t.id = u.id`, ids, statuses, norms, pidCol, reasons, types)
+		return err
+	})
+	if err != nil {
+		return st, translate("prepare targets", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,419 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Send outcomes recorded in the ledger.
+const (
+	OutcomeInFlight = "in_flight" // reserved, provider not answered yet
+	OutcomeUnknown  = "unknown"   // the worker died while the request was out
+	OutcomeSent     = "sent"      // invitation sent
+	OutcomeResolved = "resolved"  // lookup answered
+	OutcomeRefused  = "refused"   // the provider said no (error_type says why)
+	OutcomeError    = "error"     // transport error or 5xx
+)
+
+// NotNowError says a target cannot be sent yet, and from when it can.
+// Returned by Begin; Released tells whether the target was handed back to
+// the scheduler (pending again, its task no longer needed) or is still
+// queued and its task should be retried at Until.
+type NotNowError struct {
+	Until    time.Time
+	Reason   string
+	Released bool
+}
+
+func (e *NotNowError) Error() string {
+	s := "not before " + e.Until.Format(time.RFC3339Nano) + ": " + e.Reason
+	if e.Released {
+		s += " (handed back)"
+	}
+	return s
+}
+
+// BeginRequest asks to reserve a send slot for a target.
+type BeginRequest struct {
+	TargetID int64
+	// Action is ActionInvite or ActionLookup.
+	Action string
+	Now    time.Time
+	// Lease is how long the worker may hold the target; after it another
+	// worker may take it over.
+	Lease time.Duration
+	// RequestTimeout bounds an orphaned request: the provider cannot have
+	// seen it later than its reservation plus this.
+	RequestTimeout time.Duration
+	// HoldFor is the longest wait for which the target stays queued (its
+	// task retried later); a longer wait hands the target back.
+	HoldFor time.Duration
+}
+
+// Attempt is a reserved send: the ledger row is written, the target is
+// held by the caller until Finish.
+type Attempt struct {
+	SendID  int64
+	Target  *Target
+	Account *Account
+	// Person is the cached profile, if any.
+	Person *Person
+	// Orphaned is true when an earlier attempt of this target ended with no
+	// recorded answer (a worker died during the call), so the provider may
+	// have received it.
+	Orphaned bool
+}
+
+// Person is a resolved profile in the cache.
+type Person struct {
+	Provider             string
+	NormalizedIdentifier string
+	ProviderID           string
+	FirstName, LastName  string
+	Headline             string
+	LookedUpBy           int64
+	NetworkDistance      string
+	IsRelationship       bool
+	InvitationStatus     string
+}
+
+// Begin checks that the target is still due and its campaign and account
+// active, then reserves a slot against the account's limits, atomically
+// with any other process doing the same for the account. It returns
+// ErrStale when the target is no longer queued (the task is obsolete),
+// *NotNowError when it must wait.
+func (s *Store) Begin(ctx context.Context, req BeginRequest) (*Attempt, error) {
+	op := fmt.Sprintf("begin %s of target %d", req.Action, req.TargetID)
+	var at *Attempt
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		at, err = begin(ctx, tx, req)
+		return err
+	})
+	var nn *NotNowError
+	if errors.As(err, &nn) {
+		if nn.Released {
+			if rerr := s.release(ctx, req.TargetID, nn.Until, nn.Reason); rerr != nil {
+				return nil, translate(op, rerr)
+			}
+		}
+		return nil, err
+	}
+	if errors.Is(err, ErrStale) {
+		return nil, fmt.Errorf("%s: %w", op, ErrStale)
+	}
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	return at, nil
+}
+
+func begin(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error) {
+	now := req.Now
+	t, err := scanTarget(tx.QueryRow(ctx, `SELECT `+targetColumns+`
+		FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE t.id = $1 FOR UPDATE OF t`, req.TargetID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrStale
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case t.Status == TargetQueued:
+	case t.Status == TargetSending && !t.LockedUntil.After(now):
+		// Its worker died; take it over.
+	case t.Status == TargetSending:
+		return nil, &NotNowError{Until: t.LockedUntil, Reason: "held by another worker"}
+	default:
+		return nil, ErrStale
+	}
+	if req.Action == ActionLookup && t.ProviderID != "" || req.Action == ActionInvite && t.ProviderID == "" {
+		return nil, ErrStale
+	}
+	if t.CampaignStatus != "active" {
+		return nil, &NotNowError{Until: now, Reason: "campaign " + t.CampaignStatus, Released: true}
+	}
+	// Lock the account: reservations for one account are serialised.
+	a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1 FOR UPDATE`, t.AccountID))
+	if err != nil {
+		return nil, err
+	}
+	hold := func(until time.Time, reason string) error {
+		return &NotNowError{Until: until, Reason: reason, Released: until.Sub(now) > req.HoldFor}
+	}
+	switch a.Status {
+	case AccountDisabled:
+		return nil, &NotNowError{Until: now, Reason: "account disabled: " + a.PauseReason, Released: true}
+	case AccountPaused:
+		if a.PausedUntil.After(now) {
+			return nil, hold(a.PausedUntil, "account paused: "+a.PauseReason)
+		}
+	}
+	if open := a.NextOpen(now); open.IsZero() {
+		return nil, &NotNowError{Until: now.Add(24 * time.Hour), Reason: "account has no working days", Released: true}
+	} else if open.After(now) {
+		return nil, hold(open, "outside working hours")
+	}
+
+	// Attempts of this target whose worker died: the provider may have
+	// seen them, at the latest when they timed out or now.
+	var orphans int
+	if err := tx.QueryRow(ctx, `WITH o AS (
+			UPDATE sends SET outcome = 'unknown', window_at = least($2::timestamptz, reserved_at + make_interval(secs => $3)),
+				detail = 'worker stopped before recording the answer'
+			WHERE target_id = $1 AND outcome = 'in_flight' RETURNING 1)
+		SELECT count(*) FROM o`, t.ID, now, req.RequestTimeout.Seconds()).Scan(&orphans); err != nil {
+		return nil, err
+	}
+	if t.Status == TargetSending {
+		orphans++ // held and expired: the call may have gone out even if no row says so
+	}
+
+	if req.Action == ActionInvite {
+		if !a.NextSendAt.IsZero() && a.NextSendAt.After(now) {
+			return nil, hold(a.NextSendAt, "minimum gap between invitations")
+		}
+		if a.MinGap > 0 {
+			var busy bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sends WHERE account_id = $1 AND action = 'invite' AND outcome = 'in_flight')`,
+				a.ID).Scan(&busy); err != nil {
+				return nil, err
+			}
+			if busy {
+				return nil, hold(now.Add(minDur(a.MinGap, time.Second)), "another invitation of this account is in flight")
+			}
+		}
+	}
+	var until time.Time
+	var reason string
+	for _, l := range a.LimitsFor(req.Action) {
+		var w *time.Time
+		err := tx.QueryRow(ctx, `SELECT CASE WHEN window_at = 'infinity' THEN NULL ELSE window_at END FROM sends
+			WHERE account_id = $1 AND action = $2 AND window_at > $3
+			ORDER BY window_at DESC OFFSET $4 LIMIT 1`, a.ID, req.Action, now.Add(-l.Per), l.Max-1).Scan(&w)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		free := now.Add(time.Second) // the window is full of requests still out
+		if w != nil {
+			free = w.Add(l.Per)
+		}
+		if free.After(until) {
+			until, reason = free, "limit "+l.String()+" reached"
+		}
+	}
+	if !until.IsZero() {
+		return nil, hold(until, reason)
+	}
+
+	var sendID int64
+	if err := tx.QueryRow(ctx, `INSERT INTO sends (account_id, target_id, action, reserved_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+		a.ID, t.ID, req.Action, now).Scan(&sendID); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE targets SET status = 'sending', locked_until = $2, attempts = attempts + 1, updated_at = $3,
+			current_send_id = $4 WHERE id = $1`,
+		t.ID, now.Add(req.Lease), now, sendID); err != nil {
+		return nil, err
+	}
+	at := &Attempt{SendID: sendID, Target: t, Account: a, Orphaned: orphans > 0}
+	if t.NormalizedIdentifier != "" {
+		p, err := scanPerson(tx.QueryRow(ctx, `SELECT `+personColumns+` FROM people WHERE provider = $1 AND normalized_identifier = $2`,
+			a.Provider, t.NormalizedIdentifier))
+		if err == nil {
+			at.Person = p
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+	}
+	t.Status = TargetSending
+	t.Attempts++
+	return at, nil
+}
+
+func minDur(a, b time.Duration) time.Duration {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// release hands a queued target back to the scheduler, due at until.
+func (s *Store) release(ctx context.Context, targetID int64, until time.Time, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE targets SET status = 'pending', next_attempt_at = $2, queued_at = NULL,
+		last_error = coalesce(last_error, $3), updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'sending')`, targetID, until, "waiting: "+reason)
+	return err
+}
+
+const personColumns = `provider, normalized_identifier, provider_id, first_name, last_name, headline,
+	coalesce(looked_up_by, 0), coalesce(network_distance, ''), is_relationship, coalesce(invitation_status, '')`
+
+func scanPerson(row pgx.Row) (*Person, error) {
+	var p Person
+	err := row.Scan(&p.Provider, &p.NormalizedIdentifier, &p.ProviderID, &p.FirstName, &p.LastName, &p.Headline,
+		&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Finish records the answer to an attempt: the ledger row, the target's new
+// state and any change to the account, in one transaction.
+type Finish struct {
+	SendID    int64
+	TargetID  int64
+	AccountID int64
+	Now       time.Time
+
+	// The ledger row.
+	Outcome      string
+	ErrorType    string
+	HTTPStatus   int
+	InvitationID string
+	Detail       string
+
+	// The target's new state: TargetSent, TargetSkipped, TargetFailed
+	// (terminal), TargetPending (handed back, due at NextAttemptAt) or
+	// TargetQueued (its task retries at NextAttemptAt).
+	TargetStatus  string
+	NextAttemptAt time.Time
+	LastError     string
+	// CountDeferral adds one to the target's deferrals; ResetDeferrals sets
+	// them back to zero.
+	CountDeferral  bool
+	ResetDeferrals bool
+	Message        string
+
+	// Person, for a lookup: cached, and its provider id set on the target.
+	// A person the account already invites in another target makes this
+	// target skipped.
+	Person *Person
+
+	// Account changes.
+	PauseUntil  time.Time // pause the account until then, if later than now
+	PauseReason string
+	Disable     bool   // disable the account until an operator resumes it
+	NextSendAt  time.Time // earliest next invite of the account (gap), zero to leave
+	SlowUntil   time.Time // widen the gap until then, zero to leave
+}
+
+// Finish records an attempt's answer. It returns ErrStale if the target was
+// changed meanwhile by someone else (the ledger row is recorded anyway).
+func (s *Store) Finish(ctx context.Context, f Finish) error {
+	op := fmt.Sprintf("finish send %d of target %d", f.SendID, f.TargetID)
+	var stale bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		stale = false
+		if _, err := tx.Exec(ctx, `UPDATE sends SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
+				http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
+			WHERE id = $1`, f.SendID, f.Outcome, f.Now, f.ErrorType, f.HTTPStatus, f.InvitationID, truncate(f.Detail, 1000)); err != nil {
+			return err
+		}
+		status, lastErr, errType := f.TargetStatus, f.LastError, f.ErrorType
+		var pid *string
+		if f.Person != nil {
+			if err := upsertPerson(ctx, tx, f.Person); err != nil {
+				return err
+			}
+			if status == TargetPending {
+				p := f.Person.ProviderID
+				pid = &p
+				var other int64
+				err := tx.QueryRow(ctx, `SELECT id FROM targets WHERE account_id = $1 AND provider_id = $2
+					AND status NOT IN ('skipped', 'failed') AND id <> $3 LIMIT 1`, f.AccountID, p, f.TargetID).Scan(&other)
+				if err == nil {
+					status, errType = TargetSkipped, "duplicate"
+					lastErr = fmt.Sprintf("duplicate: this account already invites this person in target %d", other)
+				} else if !errors.Is(err, pgx.ErrNoRows) {
+					return err
+				}
+			}
+		}
+		tag, err := tx.Exec(ctx, `UPDATE targets SET status = $2::text, next_attempt_at = coalesce($3, next_attempt_at),
+				last_error = nullif($4, ''), error_type = nullif($5, ''), invitation_id = coalesce(nullif($6, ''), invitation_id),
+				deferrals = CASE WHEN $7 THEN deferrals + 1 WHEN $8 THEN 0 ELSE deferrals END,
+				message = coalesce(nullif($9, ''), message), provider_id = coalesce($10, provider_id),
+				locked_until = NULL, current_send_id = NULL, updated_at = $11::timestamptz,
+				queued_at = CASE WHEN $2::text = 'queued' THEN queued_at END,
+				finished_at = CASE WHEN $2::text IN ('sent', 'skipped', 'failed') THEN $11::timestamptz END
+			WHERE id = $1 AND status = 'sending' AND current_send_id = $12`,
+			f.TargetID, status, nullTime(f.NextAttemptAt), lastErr, errType, f.InvitationID,
+			f.CountDeferral, f.ResetDeferrals, f.Message, pid, f.Now, f.SendID)
+		if err != nil {
+			return err
+		}
+		stale = tag.RowsAffected() == 0
+		switch {
+		case f.Disable:
+			_, err = tx.Exec(ctx, `UPDATE accounts SET status = 'disabled', paused_until = NULL, pause_reason = $2, updated_at = now() WHERE id = $1`,
+				f.AccountID, f.PauseReason)
+		case f.PauseUntil.After(f.Now):
+			_, err = tx.Exec(ctx, `UPDATE accounts SET status = 'paused', pause_reason = $3, updated_at = now(),
+					paused_until = CASE WHEN status = 'paused' AND paused_until > $2 THEN paused_until ELSE $2 END
+				WHERE id = $1 AND status <> 'disabled'`, f.AccountID, f.PauseUntil, f.PauseReason)
+		}
+		if err != nil {
+			return err
+		}
+		if !f.NextSendAt.IsZero() || !f.SlowUntil.IsZero() {
+			_, err = tx.Exec(ctx, `UPDATE accounts SET next_send_at = coalesce($2, next_send_at), slow_until = coalesce($3, slow_until) WHERE id = $1`,
+				f.AccountID, nullTime(f.NextSendAt), nullTime(f.SlowUntil))
+		}
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && f.Person != nil {
+		// Another target of this account resolved to the same person at
+		// the same moment: this one is the duplicate.
+		f.Person = &Person{Provider: f.Person.Provider, NormalizedIdentifier: f.Person.NormalizedIdentifier, ProviderID: f.Person.ProviderID,
+			FirstName: f.Person.FirstName, LastName: f.Person.LastName, Headline: f.Person.Headline}
+		f.TargetStatus, f.ErrorType, f.LastError = TargetSkipped, "duplicate", "duplicate: this account already invites this person"
+		return s.Finish(ctx, f)
+	}
+	if err != nil {
+		return translate(op, err)
+	}
+	if stale {
+		return fmt.Errorf("%s: %w", op, ErrStale)
+	}
+	return nil
+}
+
+func upsertPerson(ctx context.Context, tx pgx.Tx, p *Person) error {
+	_, err := tx.Exec(ctx, `INSERT INTO people (provider, normalized_identifier, provider_id, first_name, last_name, headline,
+			looked_up_by, network_distance, is_relationship, invitation_status, fetched_at)
+		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), nullif($8, ''), $9, nullif($10, ''), now())
+		ON CONFLICT (provider, normalized_identifier) DO UPDATE SET provider_id = excluded.provider_id,
+			first_name = excluded.first_name, last_name = excluded.last_name, headline = excluded.headline,
+			looked_up_by = excluded.looked_up_by, network_distance = excluded.network_distance,
+			is_relationship = excluded.is_relationship, invitation_status = excluded.invitation_status,
+			fetched_at = excluded.fetched_at`,
+		p.Provider, p.NormalizedIdentifier, p.ProviderID, p.FirstName, p.LastName, p.Headline,
+		p.LookedUpBy, p.NetworkDistance, p.IsRelationship, p.InvitationStatus)
+	return err
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}

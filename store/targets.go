@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Target statuses.
+const (
+	TargetPending = "pending" // waiting for next_attempt_at: a lookup, a slot, a deferral
+	TargetQueued  = "queued"  // a task for it is in Redis
+	TargetSending = "sending" // a worker holds it until locked_until
+	TargetSent    = "sent"
+	TargetSkipped = "skipped"
+	TargetFailed  = "failed"
+)
+
+// Target is one person to invite in one campaign, with what a worker needs
+// to send to them.
+type Target struct {
+	ID                   int64
+	CampaignID           int64
+	AccountID            int64
+	Identifier           string
+	NormalizedIdentifier string
+	ProviderID           string
+	Vars                 map[string]any
+	Status               string
+	Attempts             int
+	Deferrals            int
+	NextAttemptAt        time.Time
+	LockedUntil          time.Time
+	LastError            string
+	ErrorType            string
+	InvitationID         string
+	Message              string
+
+	// From the campaign.
+	CampaignStatus  string
+	MessageTemplate string
+	ProviderOptions map[string]any
+}
+
+// NewTarget is a target to add to a campaign.
+type NewTarget struct {
+	Identifier string
+	Vars       map[string]any
+}
+
+// AddTargets inserts targets into a campaign, skipping identifiers the
+// campaign already has, and returns how many it inserted.
+func (s *Store) AddTargets(ctx context.Context, campaignID int64, targets []NewTarget) (int64, error) {
+	ids := make([]string, len(targets))
+	vars := make([]string, len(targets))
+	for i, t := range targets {
+		ids[i] = t.Identifier
+		v := t.Vars
+		if v == nil {
+			v = map[string]any{}
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return 0, fmt.Errorf("add targets: vars of %q: %w", t.Identifier, err)
+		}
+		vars[i] = string(b)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO targets (campaign_id, identifier, vars)
+		SELECT $1, i, v::jsonb FROM unnest($2::text[], $3::text[]) AS x(i, v)
+		ON CONFLICT (campaign_id, identifier) DO NOTHING`, campaignID, ids, vars)
+	if err != nil {
+		return 0, translate(fmt.Sprintf("add targets to campaign %d", campaignID), err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+const targetColumns = `t.id, t.campaign_id, t.account_id, t.identifier, coalesce(t.normalized_identifier, ''),
+	coalesce(t.provider_id, ''), t.vars, t.status, t.attempts, t.deferrals, t.next_attempt_at, t.locked_until,
+	coalesce(t.last_error, ''), coalesce(t.error_type, ''), coalesce(t.invitation_id, ''), coalesce(t.message, ''),
+	c.status, c.message_template, c.provider_options`
+
+func scanTarget(row pgx.Row) (*Target, error) {
+	var t Target
+	var locked *time.Time
+	if err := row.Scan(&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
+		&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, &locked,
+		&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
+		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions); err != nil {
+		return nil, err
+	}
+	t.LockedUntil = finite(locked)
+	return &t, nil
+}
+
+// Target returns one target with its campaign's settings.
+func (s *Store) Target(ctx context.Context, id int64) (*Target, error) {
+	t, err := scanTarget(s.pool.QueryRow(ctx, `SELECT `+targetColumns+`
+		FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE t.id = $1`, id))
+	if err != nil {
+		return nil, translate(fmt.Sprintf("target %d", id), err)
+	}
+	return t, nil
+}
+
+// Campaign is a list of targets sent from one account.
+type Campaign struct {
+	ID              int64
+	Name            string
+	AccountID       int64
+	MessageTemplate string
+	Status          string
+	ProviderOptions map[string]any
+}
+
+// CreateCampaign inserts a campaign and returns its id.
+func (s *Store) CreateCampaign(ctx context.Context, c Campaign) (int64, error) {
+	if c.ProviderOptions == nil {
+		c.ProviderOptions = map[string]any{}
+	}
+	if c.Status == "" {
+		c.Status = "active"
+	}
+	var id int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO campaigns (name, account_id, message_template, status, provider_options)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, c.Name, c.AccountID, c.MessageTemplate, c.Status, c.ProviderOptions).Scan(&id)
+	return id, translate(fmt.Sprintf("create campaign %q", c.Name), err)
+}
+
+// SetCampaignStatus sets a campaign active, paused or done. Tasks already
+// in Redis for a campaign that is no longer active are handed back by the
+// worker when they come up.
+func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, id, status)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = pgx.ErrNoRows
+	}
+	return translate(fmt.Sprintf("set campaign %d %s", id, status), err)
+}
+
+// CampaignByName returns a campaign by name (the newest, if several share it).
+func (s *Store) CampaignByName(ctx context.Context, name string) (*Campaign, error) {
+	var c Campaign
+	err := s.pool.QueryRow(ctx, `SELECT id, name, account_id, message_template, status, provider_options
+		FROM campaigns WHERE name = $1 ORDER BY id DESC LIMIT 1`, name).
+		Scan(&c.ID, &c.Name, &c.AccountID, &c.MessageTemplate, &c.Status, &c.ProviderOptions)
+	if err != nil {
+		return nil, translate(fmt.Sprintf("campaign %q", name), err)
+	}
+	return &c, nil
+}
+
+// Campaign returns a campaign by id.
+func (s *Store) Campaign(ctx context.Context, id int64) (*Campaign, error) {
+	var c Campaign
+	err := s.pool.QueryRow(ctx, `SELECT id, name, account_id, message_template, status, provider_options
+		FROM campaigns WHERE id = $1`, id).
+		Scan(&c.ID, &c.Name, &c.AccountID, &c.MessageTemplate, &c.Status, &c.ProviderOptions)
+	if err != nil {
+		return nil, translate(fmt.Sprintf("campaign %d", id), err)
+	}
+	return &c, nil
+}
