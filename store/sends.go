@@ -302,7 +302,7 @@ type Finish struct {
 	// Account changes.
 	PauseUntil  time.Time // pause the account until then, if later than now
 	PauseReason string
-	Disable     bool   // disable the account until an operator resumes it
+	Disable     bool      // disable the account until an operator resumes it
 	NextSendAt  time.Time // earliest next invite of the account (gap), zero to leave
 	SlowUntil   time.Time // widen the gap until then, zero to leave
 }
