@@ -335,9 +335,7 @@ func parseError(op string, status int, header http.Header, body []byte, now time
 	if status == http.StatusUnprocessableEntity && alreadyInvited.MatchString(title+" "+detail) {
 		e.Type, e.Scope, e.Kind = "already_invited", provider.ScopeTarget, provider.KindAlreadyInvited
 	}
-	if note := httpclient.RateLimitNote(header); note != "" {
-		e.Detail += " (rate limit: " + note + ")"
-	}
+	e.Detail = httpclient.WithRateLimitNote(e.Detail, header)
 	return e
 }
 

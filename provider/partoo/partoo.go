@@ -192,9 +192,7 @@ func parseError(op string, status int, header http.Header, body []byte, now time
 	default:
 		e.Detail = httpclient.StatusText(status)
 	}
-	if note := httpclient.RateLimitNote(header); note != "" {
-		e.Detail += " (rate limit: " + note + ")"
-	}
+	e.Detail = httpclient.WithRateLimitNote(e.Detail, header)
 	return e
 }
 

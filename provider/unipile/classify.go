@@ -188,7 +188,7 @@ func parseError(op string, status int, header http.Header, body []byte, now time
 	e := &provider.Error{Provider: provider.Unipile, Op: op, HTTPStatus: status}
 	var eb errorBody
 	if err := json.Unmarshal(body, &eb); err == nil && (eb.Type != "" || eb.Title != "" || eb.Detail != "") {
-		e.Type = strings.TrimPrefix(strings.TrimSpace(eb.Type), "errors/")
+		e.Type = httpclient.Snippet([]byte(strings.TrimPrefix(strings.TrimSpace(eb.Type), "errors/")))
 		e.Title = httpclient.Snippet([]byte(eb.Title))
 		e.Detail = httpclient.Snippet([]byte(eb.Detail))
 	} else if len(body) > 0 {
@@ -202,9 +202,7 @@ func parseError(op string, status int, header http.Header, body []byte, now time
 	c := classFor(status, e.Type, e.Title, e.Detail)
 	e.Scope, e.Kind = c.Scope, c.Kind
 	e.RetryAfter = httpclient.RetryAfter(header, now)
-	if note := httpclient.RateLimitNote(header); note != "" {
-		e.Detail += " (rate limit: " + note + ")"
-	}
+	e.Detail = httpclient.WithRateLimitNote(e.Detail, header)
 	return e
 }
 

@@ -347,3 +347,15 @@ func StatusText(status int) string {
 	}
 	return "unexpected status"
 }
+
+// WithRateLimitNote appends the RateLimitNote of h to detail.
+func WithRateLimitNote(detail string, h http.Header) string {
+	note := RateLimitNote(h)
+	switch {
+	case note == "":
+		return detail
+	case detail == "":
+		return "rate limit: " + note
+	}
+	return detail + " (rate limit: " + note + ")"
+}
