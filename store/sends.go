@@ -353,6 +353,13 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 			return err
 		}
 		stale = tag.RowsAffected() == 0
+		if !stale && status == TargetPending && pid != nil {
+			// A resolved target is ready for its invitation: wake the
+			// scheduler rather than wait for its next poll.
+			if _, err := tx.Exec(ctx, `SELECT pg_notify('outreach_wake', 'resolved')`); err != nil {
+				return err
+			}
+		}
 		switch {
 		case f.Disable:
 			_, err = tx.Exec(ctx, `UPDATE accounts SET status = 'disabled', paused_until = NULL, pause_reason = $2, updated_at = now() WHERE id = $1`,
@@ -416,4 +423,19 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n])
+}
+
+// CountRefusals counts the account's ledger rows since a time whose error
+// type is one of types (or, when status is not 0, whose HTTP status is
+// status). With distinctTargets, it counts different targets instead.
+func (s *Store) CountRefusals(ctx context.Context, accountID int64, types []string, status int, since time.Time, distinctTargets bool) (int, error) {
+	q := `SELECT count(*) FROM sends WHERE account_id = $1 AND window_at >= $4 AND window_at < 'infinity'
+		AND (error_type = ANY($2) OR ($3 <> 0 AND http_status = $3))`
+	if distinctTargets {
+		q = `SELECT count(DISTINCT target_id) FROM sends WHERE account_id = $1 AND window_at >= $4 AND window_at < 'infinity'
+		AND (error_type = ANY($2) OR ($3 <> 0 AND http_status = $3))`
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, q, accountID, types, status, since).Scan(&n)
+	return n, translate("count refusals", err)
 }

@@ -1,0 +1,145 @@
+// Command outreach runs the outreach pipeline: migrate the database, run the
+// scheduler and workers, serve the dashboard, run the provider simulator or
+// the demo, and inspect or steer campaigns. Run `outreach help` for the
+// list of commands and `outreach CMD --help` for one.
+//
+// Configuration comes from the environment (see env.go) and flags; this
+// package is the only one that reads either.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit codes a script can rely on.
+const (
+	exitOK       = 0
+	exitError    = 1 // the command failed (a server unreachable, a provider down, ...)
+	exitUsage    = 2 // bad flags or arguments
+	exitNotFound = 3 // the campaign or account named does not exist
+)
+
+// command is one subcommand of the binary.
+type command struct {
+	name    string
+	summary string
+	// run parses args with fs and does the work. Returning a usageError
+	// exits with exitUsage.
+	run func(ctx context.Context, env *Env, args []string) error
+}
+
+// commands is the table of subcommands, filled by each command's file.
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+// usageError marks a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				return run([]string{c.name, "--help"}, stdout, stderr)
+			}
+		}
+		printUsage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "outreach: unknown command %q (run `outreach help`)\n", args[0])
+		return exitUsage
+	}
+	env, err := LoadEnv(os.LookupEnv, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = c.run(ctx, env, args[1:])
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case isUsage(err):
+		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
+		return exitUsage
+	case isNotFound(err):
+		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
+		return exitNotFound
+	default:
+		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
+		return exitError
+	}
+}
+
+func isUsage(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "outreach: a rate-limited worker for outreach campaigns (Unipile, Partoo, Altegio).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: outreach COMMAND [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run `outreach COMMAND --help` for a command's flags. Configuration is read")
+	fmt.Fprintln(w, "from the environment: DATABASE_URL, REDIS_URL and the provider settings")
+	fmt.Fprintln(w, "(see the README).")
+}
+
+// newFlags returns a flag set for a command that prints its usage to the
+// env's stderr.
+func newFlags(env *Env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: outreach %s\n\n", strings.TrimSpace(usage))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, mapping flag errors to usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}

@@ -1,0 +1,393 @@
+// Package scheduler turns due targets in Postgres into asynq tasks: it
+// normalises and resolves identifiers from the cache, plans each account's
+// send slots from its limits, gap and working hours, and enqueues tasks for
+// the near-term horizon only, under deterministic ids. It wakes on Postgres
+// notifications and polls as a fallback, and reconciles: a target queued
+// whose task Redis lost is enqueued again.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/worker"
+)
+
+// Config configures a Scheduler. Store and Redis are required.
+type Config struct {
+	Store *store.Store
+	// Redis is where tasks go; asynq's client is built on it.
+	Redis redis.UniversalClient
+	// Normalize normalises identifiers; nil means Normalize.
+	Normalize store.NormalizeFunc
+	Logger    *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Horizon is how far ahead tasks are enqueued (default 1 min). Redis
+	// holds only the slots inside it.
+	Horizon time.Duration
+	// PollInterval is the fallback tick when no notification comes
+	// (default 2 s).
+	PollInterval time.Duration
+	// ReconcileInterval is how often queued targets are checked for lost
+	// tasks (default 30 s); ReconcileGrace how old a queued mark must be
+	// before it is checked (default 1 min).
+	ReconcileInterval, ReconcileGrace time.Duration
+	// MaxQueuedPerAccount caps the tasks in Redis per account and action
+	// (default 200).
+	MaxQueuedPerAccount int
+	// PrepareBatch is how many new targets are normalised per query
+	// (default 2000).
+	PrepareBatch int
+	// Lease and RequestTimeout must match the workers' (defaults as
+	// worker.Config); they bound orphaned ledger rows.
+	Lease, RequestTimeout time.Duration
+	// Metrics receives tick statistics; nil means none.
+	Metrics Metrics
+}
+
+// Metrics receives the scheduler's statistics.
+type Metrics interface {
+	// Tick reports one planning tick.
+	Tick(stats TickStats)
+}
+
+// TickStats describes one planning tick.
+type TickStats struct {
+	Duration  time.Duration
+	Accounts  int
+	Prepared  store.PrepareStats
+	Enqueued  int
+	Conflicts int
+	Failed    int // targets failed while claiming (message too long, template)
+	// Lag is how late the most overdue enqueued target was.
+	Lag time.Duration
+}
+
+// Scheduler plans and enqueues work. Several may run against the same
+// database and Redis.
+type Scheduler struct {
+	cfg    Config
+	log    *slog.Logger
+	client *asynq.Client
+	tmpl   templates
+	wake   chan struct{}
+	mu     sync.Mutex
+}
+
+// epochKey is a Redis key the scheduler keeps; its absence means Redis lost
+// its data (a flush, a failover to an empty replica) and every queued
+// target must be checked at once.
+const epochKey = "outreach:epoch"
+
+// New returns a Scheduler.
+func New(cfg Config) (*Scheduler, error) {
+	if cfg.Store == nil || cfg.Redis == nil {
+		return nil, errors.New("scheduler: Store and Redis are required")
+	}
+	if cfg.Normalize == nil {
+		cfg.Normalize = Normalize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Horizon <= 0 {
+		cfg.Horizon = time.Minute
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Second
+	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = 30 * time.Second
+	}
+	if cfg.ReconcileGrace <= 0 {
+		cfg.ReconcileGrace = time.Minute
+	}
+	if cfg.MaxQueuedPerAccount <= 0 {
+		cfg.MaxQueuedPerAccount = 200
+	}
+	if cfg.PrepareBatch <= 0 {
+		cfg.PrepareBatch = 2000
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = cfg.RequestTimeout + 30*time.Second
+	}
+	return &Scheduler{cfg: cfg, log: cfg.Logger, client: asynq.NewClientFromRedisClient(cfg.Redis), wake: make(chan struct{}, 1)}, nil
+}
+
+// Wake makes the scheduler tick at once.
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run ticks until ctx ends: on each notification from Postgres, at least
+// every PollInterval, and at once again while a tick found more work than
+// it could take. It reconciles every ReconcileInterval.
+func (s *Scheduler) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.listen(ctx)
+	}()
+	defer wg.Wait()
+	poll := time.NewTicker(s.cfg.PollInterval)
+	defer poll.Stop()
+	reconcile := time.NewTicker(s.cfg.ReconcileInterval)
+	defer reconcile.Stop()
+	s.log.InfoContext(ctx, "scheduler started", "horizon", s.cfg.Horizon, "poll_interval", s.cfg.PollInterval)
+	if err := s.Reconcile(ctx, s.cfg.ReconcileGrace); err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "reconcile", "error", err)
+	}
+	for {
+		more, err := s.step(ctx)
+		if ctx.Err() != nil {
+			s.log.InfoContext(context.WithoutCancel(ctx), "scheduler stopped")
+			return nil
+		}
+		if err != nil {
+			s.log.ErrorContext(ctx, "tick", "error", err)
+			more = false
+		}
+		if more {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-poll.C:
+		case <-reconcile.C:
+			if err := s.Reconcile(ctx, s.cfg.ReconcileGrace); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "reconcile", "error", err)
+			}
+		}
+	}
+}
+
+// step checks Redis for a loss, then ticks.
+func (s *Scheduler) step(ctx context.Context) (bool, error) {
+	lost, err := s.redisLost(ctx)
+	if err != nil {
+		return false, fmt.Errorf("check redis: %w", err)
+	}
+	if lost {
+		s.log.WarnContext(ctx, "redis lost its data; re-enqueueing every queued target")
+		if err := s.Reconcile(ctx, 0); err != nil {
+			return false, err
+		}
+	}
+	st, err := s.Tick(ctx)
+	if err != nil {
+		return false, err
+	}
+	return st.Prepared.Seen == s.cfg.PrepareBatch, nil
+}
+
+// redisLost reports whether Redis lost the epoch key, and sets it.
+func (s *Scheduler) redisLost(ctx context.Context) (bool, error) {
+	set, err := s.cfg.Redis.SetNX(ctx, epochKey, s.cfg.Now().UTC().Format(time.RFC3339), 0).Result()
+	if err != nil {
+		return false, err
+	}
+	// The first scheduler ever to run also "finds" it missing; a reconcile
+	// then is harmless.
+	return set, nil
+}
+
+func (s *Scheduler) listen(ctx context.Context) {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		err := s.cfg.Store.Listen(ctx, func(string) { s.Wake() })
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.WarnContext(ctx, "listening for notifications; polling meanwhile", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(worker.Backoff(min(attempt, 5), time.Second, 30*time.Second)):
+		}
+	}
+}
+
+// Tick runs one planning pass: resume expired pauses, prepare new targets,
+// plan and enqueue each account's slots inside the horizon.
+func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st TickStats
+	now := s.cfg.Now()
+	if n, err := s.cfg.Store.ResumeExpiredPauses(ctx, now); err != nil {
+		return st, err
+	} else if n > 0 {
+		s.log.InfoContext(ctx, "accounts resumed after their pause", "count", n)
+	}
+	prep, err := s.cfg.Store.PrepareTargets(ctx, s.cfg.PrepareBatch, s.cfg.Normalize)
+	if err != nil {
+		return st, err
+	}
+	st.Prepared = prep
+	end := now.Add(s.cfg.Horizon)
+	work, err := s.cfg.Store.AccountsWithWork(ctx, now, end)
+	if err != nil {
+		return st, err
+	}
+	st.Accounts = len(work)
+	for _, w := range work {
+		if err := s.planAccount(ctx, w, now, end, &st); err != nil {
+			if ctx.Err() != nil {
+				return st, ctx.Err()
+			}
+			s.log.ErrorContext(ctx, "planning account", "account_id", w.Account.ID, "error", err)
+		}
+	}
+	st.Duration = s.cfg.Now().Sub(now)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.Tick(st)
+	}
+	if st.Enqueued > 0 || prep.Seen > 0 {
+		s.log.DebugContext(ctx, "tick", "accounts", st.Accounts, "prepared", prep.Seen, "enqueued", st.Enqueued,
+			"failed", st.Failed, "lag", st.Lag, "took", st.Duration)
+	}
+	return st, nil
+}
+
+func (s *Scheduler) planAccount(ctx context.Context, w *store.AccountWork, now, end time.Time, st *TickStats) error {
+	a := w.Account
+	for _, job := range []struct {
+		action string
+		due    bool
+		queued int
+		typ    string
+	}{
+		{store.ActionInvite, w.DueInvites, w.QueuedInvites, worker.TypeInvite},
+		{store.ActionLookup, w.DueLookups, w.QueuedLookups, worker.TypeResolve},
+	} {
+		if !job.due {
+			continue
+		}
+		room := s.cfg.MaxQueuedPerAccount - job.queued
+		slots := planSlots(a, w.Recent, job.action, job.queued, now, end, room)
+		if len(slots) == 0 {
+			continue
+		}
+		claimed, err := s.cfg.Store.ClaimTargets(ctx, a.ID, job.action == store.ActionLookup, len(slots), end, now,
+			func(c store.Claimed) store.Prepared {
+				if job.action == store.ActionLookup {
+					return store.Prepared{}
+				}
+				p := s.tmpl.render(a.Provider, c)
+				if p.Err != nil {
+					st.Failed++
+					s.log.InfoContext(ctx, "target failed before sending", "account_id", a.ID,
+						"campaign_id", c.Target.CampaignID, "target_id", c.Target.ID, "reason", p.Err)
+				}
+				return p
+			})
+		if err != nil {
+			return err
+		}
+		for i, t := range claimed {
+			at := slots[i]
+			if t.NextAttemptAt.After(at) {
+				at = t.NextAttemptAt
+			}
+			if lag := now.Sub(t.NextAttemptAt); lag > st.Lag {
+				st.Lag = lag
+			}
+			conflict, err := s.enqueue(ctx, job.typ, t.ID, at, now)
+			if err != nil {
+				// The target stays queued; reconciliation enqueues it
+				// once Redis answers again.
+				return fmt.Errorf("enqueue target %d: %w", t.ID, err)
+			}
+			if conflict {
+				st.Conflicts++
+			} else {
+				st.Enqueued++
+			}
+		}
+	}
+	return nil
+}
+
+// enqueue puts a target's task in Redis, to run at at. It reports a
+// conflict when the task is there already.
+func (s *Scheduler) enqueue(ctx context.Context, typ string, targetID int64, at, now time.Time) (conflict bool, err error) {
+	task, opts := worker.NewTask(typ, targetID)
+	if at.After(now) {
+		opts = append(opts, asynq.ProcessAt(at))
+	}
+	_, err = s.client.EnqueueContext(ctx, task, opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return true, nil
+	}
+	return false, err
+}
+
+// Reconcile enqueues again the task of every target marked queued (before
+// grace ago) or held past its lease, and closes ledger rows of workers that
+// died. A task still in Redis is left alone (same id).
+func (s *Scheduler) Reconcile(ctx context.Context, grace time.Duration) error {
+	now := s.cfg.Now()
+	if n, err := s.cfg.Store.ExpireOrphanSends(ctx, now, s.cfg.Lease, s.cfg.RequestTimeout); err != nil {
+		return err
+	} else if n > 0 {
+		s.log.WarnContext(ctx, "closed ledger rows of workers that stopped mid-call", "count", n)
+	}
+	var after int64
+	restored := 0
+	for {
+		lost, err := s.cfg.Store.QueuedTargets(ctx, now.Add(-grace), now, after, 1000)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for _, l := range lost {
+			typ := worker.TypeInvite
+			if l.Lookup {
+				typ = worker.TypeResolve
+			}
+			conflict, err := s.enqueue(ctx, typ, l.ID, l.NextAttempt, now)
+			if err != nil {
+				return fmt.Errorf("re-enqueue target %d: %w", l.ID, err)
+			}
+			if !conflict {
+				ids = append(ids, l.ID)
+			}
+			after = l.ID
+		}
+		if len(ids) > 0 {
+			restored += len(ids)
+			if err := s.cfg.Store.Requeue(ctx, ids, now); err != nil {
+				return err
+			}
+		}
+		if len(lost) < 1000 {
+			break
+		}
+	}
+	if restored > 0 {
+		s.log.WarnContext(ctx, "re-enqueued targets whose task was missing from Redis", "count", restored)
+	}
+	return nil
+}
+
+// Close releases the scheduler's asynq client (not the Redis client).
+func (s *Scheduler) Close() error { return nil }

@@ -1,0 +1,87 @@
+package scheduler
+
+import (
+	"sort"
+	"time"
+
+	"github.com/outreach-dev/outreach/store"
+)
+
+// planSlots returns the times of the account's next send slots for action
+// that fall before end, at most n of them. It counts the sends already in
+// each rolling window (recent, newest first; a zero time is a request still
+// out) and the tasks already queued, then spaces slots by the minimum gap
+// and moves them into working hours. The worker's reservation remains the
+// authority; a slot is the planner's best estimate of when it will pass.
+func planSlots(a *store.Account, recent map[store.Limit][]time.Time, action string, queued int, now, end time.Time, n int) []time.Time {
+	if n <= 0 {
+		return nil
+	}
+	start := now
+	gap := time.Duration(0)
+	if action == store.ActionInvite {
+		if a.NextSendAt.After(start) {
+			start = a.NextSendAt
+		}
+		gap = a.MinGap + a.GapJitter/2
+		if gap > 0 && queued > 0 {
+			// One at a time: queued tasks already take the next slots.
+			start = start.Add(time.Duration(queued) * gap)
+		}
+	}
+	// For each limit, when its k-th next slot frees.
+	type window struct {
+		freeNow int
+		frees   []time.Time // when older sends leave the window, ascending
+	}
+	var windows []window
+	for _, l := range a.LimitsFor(action) {
+		times := recent[l]
+		w := window{freeNow: l.Max - len(times) - queued}
+		var finite []time.Time
+		for _, t := range times {
+			if !t.IsZero() {
+				finite = append(finite, t.Add(l.Per))
+			}
+		}
+		sort.Slice(finite, func(i, j int) bool { return finite[i].Before(finite[j]) })
+		if w.freeNow < 0 {
+			// Queued tasks take the frees first.
+			drop := min(-w.freeNow, len(finite))
+			finite = finite[drop:]
+			w.freeNow = 0
+		}
+		w.frees = finite
+		windows = append(windows, w)
+	}
+	var out []time.Time
+	prev := time.Time{}
+	for k := 0; len(out) < n; k++ {
+		slot := start
+		for _, w := range windows {
+			switch {
+			case k < w.freeNow:
+			case k-w.freeNow < len(w.frees):
+				if t := w.frees[k-w.freeNow]; t.After(slot) {
+					slot = t
+				}
+			default:
+				return out // this window has no more room before end
+			}
+		}
+		if !prev.IsZero() && gap > 0 && slot.Before(prev.Add(gap)) {
+			slot = prev.Add(gap)
+		}
+		open := a.NextOpen(slot)
+		if open.IsZero() {
+			return out
+		}
+		slot = open
+		if slot.After(end) {
+			return out
+		}
+		out = append(out, slot)
+		prev = slot
+	}
+	return out
+}

@@ -1,0 +1,240 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/outreach-dev/outreach/provider"
+	"github.com/outreach-dev/outreach/store"
+)
+
+// Policy holds the numbers of the outcome policy. The zero value is not
+// useful; start from DefaultPolicy. Tests compress the durations.
+type Policy struct {
+	// RateLimitBackoff is the first account pause after an HTTP 429 without
+	// Retry-After; it doubles with each 429 of the account within
+	// RateLimitMax, up to RateLimitMax.
+	RateLimitBackoff, RateLimitMax time.Duration
+	// LimitExceededPause is the shortest account pause after
+	// limit_exceeded (doubling with repeats within a day, up to
+	// LimitExceededMax).
+	LimitExceededPause, LimitExceededMax time.Duration
+	// ResendDefer is the first deferral of a target after
+	// cannot_resend_yet; it doubles per deferral up to ResendDeferMax.
+	ResendDefer, ResendDeferMax time.Duration
+	// ResendEscalateCount different targets of one account refused with
+	// cannot_resend_yet within ResendEscalateWindow pause the account for
+	// ResendEscalatePause.
+	ResendEscalateCount                       int
+	ResendEscalateWindow, ResendEscalatePause time.Duration
+	// AlreadyInvitedDefer is the first deferral after
+	// already_invited_recently (doubling); after AlreadyInvitedMax
+	// deferrals the target is skipped.
+	AlreadyInvitedDefer time.Duration
+	AlreadyInvitedMax   int
+	// TransientAttempts is how many calls a target gets when the provider
+	// fails transiently (5xx, timeouts), with backoff from TransientBackoff
+	// up to TransientBackoffMax between them; then it fails.
+	TransientAttempts                     int
+	TransientBackoff, TransientBackoffMax time.Duration
+	// UsageSlowdown is how long the gap stays widened after the provider
+	// reports usage of 90% or more; UsagePause how long the account pauses
+	// at 95% (when it has no invite window of its own to wait for).
+	UsageSlowdown, UsagePause time.Duration
+}
+
+// DefaultPolicy returns the policy documented in the README.
+func DefaultPolicy() Policy {
+	return Policy{
+		RateLimitBackoff: 5 * time.Minute, RateLimitMax: 6 * time.Hour,
+		LimitExceededPause: time.Hour, LimitExceededMax: 24 * time.Hour,
+		ResendDefer: 24 * time.Hour, ResendDeferMax: 21 * 24 * time.Hour,
+		ResendEscalateCount: 3, ResendEscalateWindow: time.Hour, ResendEscalatePause: 24 * time.Hour,
+		AlreadyInvitedDefer: 24 * time.Hour, AlreadyInvitedMax: 3,
+		TransientAttempts: 5, TransientBackoff: 30 * time.Second, TransientBackoffMax: 30 * time.Minute,
+		UsageSlowdown: 24 * time.Hour, UsagePause: 24 * time.Hour,
+	}
+}
+
+// History is what the policy needs to know of an account's recent
+// answers; the worker reads it from the ledger only when an answer needs it.
+type History struct {
+	// RateLimited counts the account's 429s within Policy.RateLimitMax,
+	// this one included.
+	RateLimited int
+	// LimitExceeded counts limit_exceeded answers within a day, this one
+	// included.
+	LimitExceeded int
+	// ResendRefusals counts different targets refused with
+	// cannot_resend_yet within Policy.ResendEscalateWindow, this one
+	// included.
+	ResendRefusals int
+}
+
+// Decision is what to do with an answer: the record to write and what the
+// task does next.
+type Decision struct {
+	Finish store.Finish
+	// RetryIn, when positive or Retry is set, makes the task run again
+	// after it (the target stays queued); otherwise the task is done.
+	Retry   bool
+	RetryIn time.Duration
+}
+
+// decideError applies the outcome policy to a provider error.
+func (p Policy) decideError(at *store.Attempt, e *provider.Error, h History, now time.Time, holdFor time.Duration) Decision {
+	f := store.Finish{
+		SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
+		Outcome: store.OutcomeRefused, ErrorType: e.Type, HTTPStatus: e.HTTPStatus, Detail: e.Error(),
+		LastError: e.Error(),
+	}
+	if e.Type == "" {
+		f.ErrorType = string(e.Kind)
+	}
+	d := Decision{}
+	// wait defers the target until t: kept queued when soon, else handed
+	// back to the scheduler.
+	wait := func(t time.Time) {
+		if t.Sub(now) <= holdFor {
+			f.TargetStatus, f.NextAttemptAt = store.TargetQueued, t
+			d.Retry, d.RetryIn = true, t.Sub(now)
+		} else {
+			f.TargetStatus, f.NextAttemptAt = store.TargetPending, t
+		}
+	}
+	switch e.Kind {
+	case provider.KindRateLimited:
+		pause := e.RetryAfter
+		if pause <= 0 {
+			pause = Backoff(max(h.RateLimited-1, 0), p.RateLimitBackoff, p.RateLimitMax)
+		}
+		f.PauseUntil, f.PauseReason = now.Add(pause), fmt.Sprintf("rate limited by the provider (HTTP 429), backing off %s", pause.Round(time.Second))
+		wait(f.PauseUntil)
+	case provider.KindLimitExceeded:
+		pause := doubling(p.LimitExceededPause, h.LimitExceeded-1, p.LimitExceededMax)
+		if e.RetryAfter > pause {
+			pause = e.RetryAfter
+		}
+		f.PauseUntil, f.PauseReason = now.Add(pause), "provider limit exceeded ("+e.Type+"), paused "+pause.Round(time.Second).String()
+		wait(f.PauseUntil)
+	case provider.KindCannotResendYet:
+		f.CountDeferral = true
+		wait(now.Add(doubling(p.ResendDefer, at.Target.Deferrals, p.ResendDeferMax)))
+		if p.ResendEscalateCount > 0 && h.ResendRefusals >= p.ResendEscalateCount {
+			f.PauseUntil = now.Add(p.ResendEscalatePause)
+			f.PauseReason = fmt.Sprintf("%d different people refused with %s within %s: treating it as account-wide",
+				h.ResendRefusals, e.Type, p.ResendEscalateWindow)
+		}
+	case provider.KindAlreadyInvited:
+		if at.Orphaned {
+			// Our own earlier request went through before the worker died:
+			// this is that invitation.
+			f.Outcome, f.TargetStatus, f.LastError = store.OutcomeSent, store.TargetSent,
+				"sent (recognised on retry: "+e.Type+" after an unrecorded attempt)"
+			break
+		}
+		if at.Target.Deferrals+1 > p.AlreadyInvitedMax {
+			f.TargetStatus, f.LastError = store.TargetSkipped, "skipped: already invited ("+e.Type+")"
+			break
+		}
+		f.CountDeferral = true
+		wait(now.Add(doubling(p.AlreadyInvitedDefer, at.Target.Deferrals, p.ResendDeferMax)))
+	case provider.KindTooSoon:
+		after := e.RetryAfter
+		if after <= 0 {
+			after = 5 * time.Minute
+		}
+		wait(now.Add(after))
+	case provider.KindRecipient, provider.KindNotFound, provider.KindBadInput:
+		f.TargetStatus = store.TargetFailed
+	case provider.KindAccount:
+		f.Disable, f.PauseReason = true, "disabled by the provider's answer: "+e.Error()+" (resume it once fixed)"
+		f.TargetStatus, f.NextAttemptAt = store.TargetPending, now
+	default: // transient
+		f.Outcome = store.OutcomeError
+		if at.Target.Attempts >= p.TransientAttempts {
+			f.TargetStatus = store.TargetFailed
+			f.LastError = fmt.Sprintf("gave up after %d attempts: %s", at.Target.Attempts, e.Error())
+			break
+		}
+		wait(now.Add(Backoff(at.Target.Attempts-1, p.TransientBackoff, p.TransientBackoffMax)))
+	}
+	return Decision{Finish: f, Retry: d.Retry, RetryIn: d.RetryIn}
+}
+
+// decideSent applies the policy to a sent invitation.
+func (p Policy) decideSent(at *store.Attempt, sent provider.Sent, now time.Time) Decision {
+	a := at.Account
+	f := store.Finish{
+		SendID: at.SendID, TargetID: at.Target.ID, AccountID: a.ID, Now: now,
+		Outcome: store.OutcomeSent, InvitationID: sent.InvitationID,
+		TargetStatus: store.TargetSent, ResetDeferrals: true,
+	}
+	slow := a.SlowUntil.After(now)
+	switch {
+	case sent.Usage >= 95:
+		pause := longestWindow(a, p.UsagePause)
+		f.PauseUntil, f.PauseReason = now.Add(pause), fmt.Sprintf("provider reports %.0f%% of its limit used", sent.Usage)
+		f.SlowUntil, slow = now.Add(pause+p.UsageSlowdown), true
+	case sent.Usage >= 90:
+		f.SlowUntil, slow = now.Add(max(p.UsageSlowdown, longestWindow(a, 0))), true
+	}
+	if gap := nextGap(a, slow); gap > 0 {
+		f.NextSendAt = now.Add(gap)
+	}
+	return Decision{Finish: f}
+}
+
+// nextGap draws the gap before the account's next invitation: the minimum
+// gap plus a random share of the jitter; doubled, and at least an even
+// spread of the tightest window, while the provider's usage is high.
+func nextGap(a *store.Account, slow bool) time.Duration {
+	gap := a.MinGap
+	if a.GapJitter > 0 {
+		gap += time.Duration(rand.Int64N(int64(a.GapJitter)))
+	}
+	if slow {
+		gap *= 2
+		for _, l := range a.LimitsFor(store.ActionInvite) {
+			if even := l.Per / time.Duration(l.Max); even > gap {
+				gap = even
+			}
+		}
+	}
+	return gap
+}
+
+func longestWindow(a *store.Account, fallback time.Duration) time.Duration {
+	longest := time.Duration(0)
+	for _, l := range a.LimitsFor(store.ActionInvite) {
+		longest = max(longest, l.Per)
+	}
+	if longest == 0 {
+		return fallback
+	}
+	return longest
+}
+
+// doubling returns base·2^n, capped at max.
+func doubling(base time.Duration, n int, max time.Duration) time.Duration {
+	d := base
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// asProviderError classifies any error from a provider call: a
+// *provider.Error as is, anything else as transient.
+func asProviderError(name provider.Name, op string, err error) *provider.Error {
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &provider.Error{Provider: name, Op: op, Scope: provider.ScopeTransient, Kind: provider.KindTransient, Type: "transport_error", Err: err}
+}

@@ -1,0 +1,295 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/outreach-dev/outreach/provider"
+	"github.com/outreach-dev/outreach/store"
+)
+
+// ClientFunc returns the provider client for an account's provider and
+// credentials reference (accounts.credentials_ref).
+type ClientFunc func(p provider.Name, credentialsRef string) (provider.Client, error)
+
+// Config configures a Worker. Store and Clients are required; the rest
+// has defaults.
+type Config struct {
+	Store   *store.Store
+	Clients ClientFunc
+	Logger  *slog.Logger
+	// Policy is the outcome policy; zero means DefaultPolicy().
+	Policy *Policy
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// RequestTimeout bounds one provider call (default 30 s).
+	RequestTimeout time.Duration
+	// Lease is how long a worker holds a target it is sending before
+	// another may take it over (default RequestTimeout + 30 s).
+	Lease time.Duration
+	// HoldFor is the longest wait for which a task stays in Redis rather
+	// than handing its target back to the scheduler (default 1 min).
+	HoldFor time.Duration
+	// MaxMessageLength is checked again before sending (default: none here;
+	// the scheduler fails over-long messages).
+	Metrics Metrics
+}
+
+// Metrics receives the worker's outcomes; nil means none.
+type Metrics interface {
+	// Outcome counts one answer: provider, account name, outcome (sent,
+	// deferred, failed, skipped, retried, paused) and error type.
+	Outcome(provider, account, outcome, errorType string)
+	// AccountPaused counts a pause or disable with its reason kind.
+	AccountPaused(provider, account, kind string)
+}
+
+// Worker handles invite and resolve tasks.
+type Worker struct {
+	cfg    Config
+	policy Policy
+	log    *slog.Logger
+}
+
+// New returns a Worker.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Store == nil || cfg.Clients == nil {
+		return nil, errors.New("worker: Store and Clients are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = cfg.RequestTimeout + 30*time.Second
+	}
+	if cfg.HoldFor <= 0 {
+		cfg.HoldFor = time.Minute
+	}
+	p := DefaultPolicy()
+	if cfg.Policy != nil {
+		p = *cfg.Policy
+	}
+	return &Worker{cfg: cfg, policy: p, log: cfg.Logger}, nil
+}
+
+// Mux returns the asynq handler of all outreach task types.
+func (w *Worker) Mux() *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(TypeInvite, w.HandleInvite)
+	mux.HandleFunc(TypeResolve, w.HandleResolve)
+	return mux
+}
+
+// HandleInvite sends one invitation.
+func (w *Worker) HandleInvite(ctx context.Context, t *asynq.Task) error {
+	return w.handle(ctx, t, store.ActionInvite)
+}
+
+// HandleResolve looks up one target's profile.
+func (w *Worker) HandleResolve(ctx context.Context, t *asynq.Task) error {
+	return w.handle(ctx, t, store.ActionLookup)
+}
+
+func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error {
+	p, err := parsePayload(t)
+	if err != nil {
+		return err
+	}
+	log := w.log.With("task", t.Type(), "target_id", p.TargetID)
+	now := w.cfg.Now()
+	at, err := w.cfg.Store.Begin(ctx, store.BeginRequest{
+		TargetID: p.TargetID, Action: action, Now: now,
+		Lease: w.cfg.Lease, RequestTimeout: w.cfg.RequestTimeout, HoldFor: w.cfg.HoldFor,
+	})
+	var nn *store.NotNowError
+	switch {
+	case errors.Is(err, store.ErrStale):
+		log.DebugContext(ctx, "task no longer needed")
+		return nil
+	case errors.As(err, &nn):
+		if nn.Released {
+			log.DebugContext(ctx, "target handed back", "until", nn.Until, "reason", nn.Reason)
+			return nil
+		}
+		return Snooze(nn.Until.Sub(now), nn.Reason)
+	case err != nil:
+		return err // Postgres trouble: asynq retries with backoff
+	}
+	log = log.With("account_id", at.Account.ID, "campaign_id", at.Target.CampaignID)
+	client, err := w.cfg.Clients(provider.Name(at.Account.Provider), at.Account.CredentialsRef)
+	var dec Decision
+	if err != nil {
+		// No credentials for this account: an operator must fix the
+		// configuration; the account waits.
+		dec = Decision{Finish: store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
+			Outcome: store.OutcomeError, ErrorType: "no_credentials", Detail: err.Error(), LastError: err.Error(),
+			TargetStatus: store.TargetPending, NextAttemptAt: now,
+			Disable: true, PauseReason: "no credentials: " + err.Error()}}
+	} else {
+		// The call and its record run to completion even when a shutdown
+		// cancels ctx: the request may already be at the provider.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.RequestTimeout)
+		if action == store.ActionInvite {
+			dec = w.invite(cctx, at, client)
+		} else {
+			dec = w.resolve(cctx, at, client)
+		}
+		cancel()
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := w.cfg.Store.Finish(fctx, dec.Finish); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			log.WarnContext(ctx, "target changed while sending; answer recorded in the ledger only", "outcome", dec.Finish.Outcome)
+			return nil
+		}
+		return fmt.Errorf("record outcome: %w", err)
+	}
+	w.observe(at, dec)
+	log.InfoContext(ctx, "outcome", "action", action, "outcome", dec.Finish.Outcome, "target_status", dec.Finish.TargetStatus,
+		"error_type", dec.Finish.ErrorType, "http_status", dec.Finish.HTTPStatus, "invitation_id", dec.Finish.InvitationID)
+	if dec.Finish.Disable || !dec.Finish.PauseUntil.IsZero() {
+		log.WarnContext(ctx, "account paused", "until", dec.Finish.PauseUntil, "reason", dec.Finish.PauseReason)
+	}
+	if dec.Retry {
+		return Snooze(dec.RetryIn, dec.Finish.ErrorType)
+	}
+	return nil
+}
+
+func (w *Worker) invite(ctx context.Context, at *store.Attempt, c provider.Client) Decision {
+	inv := provider.Invitation{
+		AccountID:   at.Account.ProviderAccountID,
+		RecipientID: at.Target.ProviderID,
+		Message:     at.Target.Message,
+		Options:     at.Target.ProviderOptions,
+	}
+	if v, ok := at.Target.Vars["email"].(string); ok {
+		inv.Email = v
+	}
+	inv.Name = recipientName(at)
+	sent, err := c.Invite(ctx, inv)
+	now := w.cfg.Now()
+	if err != nil {
+		pe := asProviderError(provider.Name(at.Account.Provider), "invite", err)
+		h := w.history(ctx, at, pe, now)
+		return w.policy.decideError(at, pe, h, now, w.cfg.HoldFor)
+	}
+	return w.policy.decideSent(at, sent, now)
+}
+
+func recipientName(at *store.Attempt) string {
+	if v, ok := at.Target.Vars["name"].(string); ok && v != "" {
+		return v
+	}
+	if at.Person != nil {
+		if n := at.Person.FirstName + " " + at.Person.LastName; len(n) > 1 {
+			return n
+		}
+	}
+	return at.Target.Identifier
+}
+
+func (w *Worker) resolve(ctx context.Context, at *store.Attempt, c provider.Client) Decision {
+	now := w.cfg.Now()
+	r, ok := c.(provider.Resolver)
+	if !ok {
+		// Providers without a lookup take the identifier as the id.
+		return Decision{Finish: store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
+			Outcome: store.OutcomeResolved, TargetStatus: store.TargetPending, NextAttemptAt: now,
+			Person: &store.Person{Provider: at.Account.Provider, NormalizedIdentifier: at.Target.NormalizedIdentifier,
+				ProviderID: at.Target.NormalizedIdentifier, LookedUpBy: at.Account.ID}}}
+	}
+	prof, err := r.Resolve(ctx, at.Account.ProviderAccountID, at.Target.NormalizedIdentifier)
+	now = w.cfg.Now()
+	if err != nil {
+		pe := asProviderError(provider.Name(at.Account.Provider), "resolve", err)
+		if pe.Kind == provider.KindAlreadyInvited || pe.Kind == provider.KindCannotResendYet || pe.Kind == provider.KindTooSoon {
+			// Not answers a lookup gives; treat them as a passing fault.
+			pe.Kind, pe.Scope = provider.KindTransient, provider.ScopeTransient
+		}
+		h := w.history(ctx, at, pe, now)
+		dec := w.policy.decideError(at, pe, h, now, w.cfg.HoldFor)
+		if pe.Kind == provider.KindNotFound {
+			dec.Finish.LastError = "profile not found: " + pe.Error()
+		}
+		return dec
+	}
+	f := store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
+		Outcome: store.OutcomeResolved, TargetStatus: store.TargetPending, NextAttemptAt: now,
+		Person: &store.Person{Provider: at.Account.Provider, NormalizedIdentifier: at.Target.NormalizedIdentifier,
+			ProviderID: prof.ProviderID, FirstName: prof.FirstName, LastName: prof.LastName, Headline: prof.Headline,
+			LookedUpBy: at.Account.ID, NetworkDistance: prof.NetworkDistance, IsRelationship: prof.IsRelationship,
+			InvitationStatus: prof.InvitationStatus}}
+	switch {
+	case prof.ProviderID == "":
+		f.TargetStatus, f.ErrorType, f.LastError, f.Person = store.TargetFailed, "no_provider_id", "the profile has no provider id", nil
+	case prof.Connected():
+		f.TargetStatus, f.ErrorType, f.LastError = store.TargetSkipped, "already_connected", "already connected ("+prof.NetworkDistance+")"
+	case prof.PendingInvitation():
+		f.TargetStatus, f.ErrorType = store.TargetSkipped, "invitation_pending"
+		f.LastError = "an invitation is already pending (" + prof.InvitationType + ")"
+	}
+	if f.TargetStatus == store.TargetSkipped {
+		// Keep the id for the record, without taking the person's slot.
+		f.Person.ProviderID = prof.ProviderID
+	}
+	return Decision{Finish: f}
+}
+
+// history reads the account's recent answers when the policy needs them.
+func (w *Worker) history(ctx context.Context, at *store.Attempt, pe *provider.Error, now time.Time) History {
+	var h History
+	var err error
+	switch pe.Kind {
+	case provider.KindRateLimited:
+		h.RateLimited, err = w.cfg.Store.CountRefusals(ctx, at.Account.ID, []string{pe.Type, "too_many_requests"}, 429, now.Add(-w.policy.RateLimitMax), false)
+		h.RateLimited++
+	case provider.KindLimitExceeded:
+		h.LimitExceeded, err = w.cfg.Store.CountRefusals(ctx, at.Account.ID, []string{pe.Type}, 0, now.Add(-24*time.Hour), false)
+		h.LimitExceeded++
+	case provider.KindCannotResendYet:
+		h.ResendRefusals, err = w.cfg.Store.CountRefusals(ctx, at.Account.ID,
+			[]string{"cannot_resend_yet", "cannot_resend_within_24hrs", pe.Type}, 0, now.Add(-w.policy.ResendEscalateWindow), true)
+		h.ResendRefusals++
+	}
+	if err != nil {
+		w.log.WarnContext(ctx, "reading the account's recent answers", "account_id", at.Account.ID, "error", err)
+	}
+	return h
+}
+
+func (w *Worker) observe(at *store.Attempt, dec Decision) {
+	m := w.cfg.Metrics
+	if m == nil {
+		return
+	}
+	f := dec.Finish
+	outcome := f.TargetStatus
+	switch {
+	case f.Outcome == store.OutcomeResolved && f.TargetStatus == store.TargetPending:
+		outcome = "resolved"
+	case f.TargetStatus == store.TargetQueued && f.Outcome == store.OutcomeError:
+		outcome = "retried"
+	case f.TargetStatus == store.TargetQueued || f.TargetStatus == store.TargetPending:
+		outcome = "deferred"
+	}
+	m.Outcome(at.Account.Provider, at.Account.Name, outcome, f.ErrorType)
+	switch {
+	case f.Disable:
+		m.AccountPaused(at.Account.Provider, at.Account.Name, "disabled")
+	case !f.PauseUntil.IsZero():
+		m.AccountPaused(at.Account.Provider, at.Account.Name, f.ErrorType)
+	}
+}
