@@ -161,7 +161,12 @@ func (b *Base) Do(ctx context.Context, r Request) (*Response, error) {
 	defer cancel()
 
 	u := *b.base
-	u.Path = b.base.Path + r.Path
+	unescaped, err := url.PathUnescape(r.Path)
+	if err != nil {
+		return nil, &provider.Error{Provider: b.provider, Op: r.Op, Type: "bad_request",
+			Detail: "cannot build request path", Scope: provider.ScopeTarget, Kind: provider.KindBadInput}
+	}
+	u.Path = b.base.Path + unescaped
 	u.RawPath = b.base.EscapedPath() + r.Path
 	if r.Query != nil {
 		u.RawQuery = r.Query.Encode()
