@@ -105,21 +105,23 @@ func ParseBaseURL(raw string, trim ...string) (*url.URL, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "https://" + raw
 	}
+	// Errors name the scheme and host at most: the rest of a URL may hold
+	// a credential.
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("invalid base URL %q: %v", raw, errors.Unwrap(err))
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("invalid base URL %q: scheme must be http or https", raw)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("invalid base URL %q: no host", raw)
+		return nil, errors.New("invalid base URL: cannot parse it")
 	}
 	if u.User != nil {
 		return nil, errors.New("invalid base URL: credentials in the URL are not allowed")
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("invalid base URL %q: no query or fragment allowed", raw)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("invalid base URL: scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("invalid base URL: no host")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return nil, fmt.Errorf("invalid base URL for host %q: no query or fragment allowed", u.Host)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	for _, t := range trim {
