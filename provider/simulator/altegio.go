@@ -191,11 +191,12 @@ func (s *Simulator) altegioInviteLocked(r *http.Request, rawLoc string, loc int6
 			return altegioError("already_invited", 0, 0), acc, "already_invited", nil
 		}
 	}
-	limits := acc.limits(s.cfg.DefaultLimits)
-	for range searches {
-		if _, ok := full(acc.sent, now, limits); ok {
+	for _, w := range acc.limits(s.cfg.DefaultLimits) {
+		if w.Per > 0 && countIn(acc.sent, now, w.Per)+len(searches) > w.Max {
 			return altegioError("too_many_requests", 0, 0), acc, "limit_exceeded", nil
 		}
+	}
+	for range searches {
 		acc.sent = insertSorted(acc.sent, now)
 	}
 	return reply{status: http.StatusAccepted, body: map[string]any{"success": true, "data": nil, "meta": map[string]any{"message": "Saved"}}}, acc, OutcomeSent, searches
