@@ -106,6 +106,12 @@ func load(tb testing.TB, s Spec) *doc {
 	return d
 }
 
+// formats turns on the checks of string formats, with the document's own
+// (Unipile's emailLike) besides the standard ones (date-time…).
+func (d *doc) formats() []openapi3.SchemaValidationOption {
+	return append(d.t.GetSchemaValidationOptions(), openapi3.EnableFormatValidation())
+}
+
 // Transport is an http.RoundTripper that validates every request and
 // response passing through it against a provider's documents, reporting
 // mismatches with tb.Errorf. It is safe for concurrent use.
@@ -173,7 +179,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	in := &openapi3filter.RequestValidationInput{
 		Request: probe, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{MultiError: true, AuthenticationFunc: authenticate},
+		Options: &openapi3filter.Options{MultiError: true, AuthenticationFunc: authenticate,
+			SchemaValidationOptions: d.formats()},
 	}
 	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil {
 		t.tb.Errorf("contract: request %s %s does not follow %s: %v", req.Method, req.URL.Path, d.spec.File, err)
@@ -192,7 +199,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		out := &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: in, Status: res.StatusCode, Header: res.Header,
 			Body:    io.NopCloser(bytes.NewReader(resBody)),
-			Options: &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true},
+			Options: &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true,
+				SchemaValidationOptions: d.formats()},
 		}
 		if err := openapi3filter.ValidateResponse(req.Context(), out); err != nil {
 			t.tb.Errorf("contract: response %d to %s %s does not follow %s: %v\nbody: %s",
