@@ -153,11 +153,13 @@ func generate(slug string) Person {
 			words = append(words, title(w))
 		}
 	}
-	if len(words) >= 2 {
+	p.FirstName = firstNames[h%uint64(len(firstNames))]
+	p.LastName = lastNames[(h>>8)%uint64(len(lastNames))]
+	switch {
+	case len(words) >= 2:
 		p.FirstName, p.LastName = words[0], words[len(words)-1]
-	} else {
-		p.FirstName = firstNames[h%uint64(len(firstNames))]
-		p.LastName = lastNames[(h>>8)%uint64(len(lastNames))]
+	case len(words) == 1:
+		p.FirstName = words[0]
 	}
 	p.Headline = headlines[(h>>16)%uint64(len(headlines))]
 	return p
