@@ -144,6 +144,8 @@ type Error struct {
 	Err error
 }
 
+// Error formats the error as "provider op: HTTP status type: detail"; it
+// never includes credentials.
 func (e *Error) Error() string {
 	msg := string(e.Provider) + " " + e.Op + ": "
 	if e.HTTPStatus != 0 {
@@ -163,4 +165,5 @@ func (e *Error) Error() string {
 	return msg
 }
 
+// Unwrap returns the underlying transport error, if any.
 func (e *Error) Unwrap() error { return e.Err }

@@ -36,8 +36,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/outreach-dev/outreach/provider"
 )
 
 // Default credentials, used when the Config leaves the lists empty.
@@ -305,6 +303,3 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
-
-// providerName is a shorthand for the provider of a route.
-type providerName = provider.Name

@@ -164,8 +164,8 @@ func TestResolveConventions(t *testing.T) {
 	wantKind(t, err, provider.KindNotFound, provider.ScopeTarget)
 
 	tests := []struct {
-		slug                 string
-		connected, pending   bool
+		slug                string
+		connected, pending  bool
 		typ, status, degree string
 	}{
 		{slug: "connected-bob", connected: true, degree: "FIRST_DEGREE"},
@@ -391,17 +391,7 @@ func TestTransportFailures(t *testing.T) {
 func TestPacingRefusesWhatWouldMissTheDeadline(t *testing.T) {
 	t.Parallel()
 	b := setup(t, simulator.Config{})
-	srvURL := "" // reuse the simulator through a paced client
-	_ = srvURL
-	var calls int
-	var mu sync.Mutex
-	count := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		calls++
-		mu.Unlock()
-		b.sim.ServeHTTP(w, r)
-	})
-	srv := httptest.NewServer(count)
+	srv := httptest.NewServer(b.sim)
 	defer srv.Close()
 	c, err := unipile.New(unipile.Config{BaseURL: srv.URL, APIKey: simulator.DefaultUnipileAPIKey, RequestsPerSecond: 0.001, Burst: 1})
 	if err != nil {
@@ -414,8 +404,8 @@ func TestPacingRefusesWhatWouldMissTheDeadline(t *testing.T) {
 	defer cancel()
 	_, err = c.Resolve(ctx, "a", "jane")
 	wantKind(t, err, provider.KindTransient, provider.ScopeTransient)
-	if calls != 1 {
-		t.Errorf("server got %d calls; want 1 (the second waits for the pace)", calls)
+	if n := len(b.sim.Requests()); n != 1 {
+		t.Errorf("server got %d calls; want 1 (the second waits for the pace)", n)
 	}
 }
 

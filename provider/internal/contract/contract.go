@@ -198,7 +198,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !slices.Contains(d.spec.Undocumented, res.StatusCode) {
 		out := &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: in, Status: res.StatusCode, Header: res.Header,
-			Body:    io.NopCloser(bytes.NewReader(resBody)),
+			Body: io.NopCloser(bytes.NewReader(resBody)),
 			Options: &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true,
 				SchemaValidationOptions: d.formats()},
 		}
