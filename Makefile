@@ -20,6 +20,7 @@ vet:
 ## test: vet and run every test against real Postgres and Redis (throwaway
 ## servers are started when none is running).
 test: deps vet
+	@scripts/ensure-browser
 	$(GO) test -count=1 -timeout 9m ./...
 
 ## demo: the simulator, scheduler, workers and dashboard together.

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/outreach-dev/outreach/dashboard"
+)
+
+func init() {
+	register(&command{name: "dashboard", summary: "serve the asynq dashboard of the queues (long-running)", run: runDashboard})
+}
+
+// dashboardOptions are the dashboard's access settings. Empty fields are
+// filled from DASHBOARD_USER, DASHBOARD_PASSWORD and DASHBOARD_READ_ONLY.
+type dashboardOptions struct {
+	User, Password string
+	ReadOnly       bool
+	// ready, if set, receives the URL once the server listens.
+	ready func(url string)
+}
+
+func runDashboard(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "dashboard", `dashboard [flags]
+
+Serves the asynq dashboard (queues, tasks, retries, servers) for REDIS_URL.
+It binds to localhost unless told otherwise; on another address, set basic
+auth. Payloads are shown as task type and target id only.
+
+Environment: DASHBOARD_USER and DASHBOARD_PASSWORD (basic auth, like
+--basic-auth), DASHBOARD_READ_ONLY=true (like --read-only).`)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	auth := fs.String("basic-auth", "", "require HTTP basic auth as USER:PASSWORD (prefer the environment: flags show in ps)")
+	ro := fs.Bool("read-only", false, "view only: refuse deleting, archiving, pausing or running tasks and queues")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	o := dashboardOptions{ReadOnly: *ro}
+	if *auth != "" {
+		u, p, ok := strings.Cut(*auth, ":")
+		if !ok || u == "" || p == "" {
+			return usagef("--basic-auth wants USER:PASSWORD")
+		}
+		o.User, o.Password = u, p
+	}
+	// Check Redis now, for a clear error rather than an empty dashboard.
+	rdb, err := env.OpenRedis(ctx)
+	if err != nil {
+		return err
+	}
+	rdb.Close()
+	stop, err := serveDashboard(ctx, env, *addr, o)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	<-ctx.Done()
+	return nil
+}
+
+// serveDashboard serves the dashboard on addr (nothing if addr is empty)
+// until ctx ends or stop is called.
+func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptions) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	if o.User == "" && o.Password == "" {
+		o.User, o.Password = os.Getenv("DASHBOARD_USER"), os.Getenv("DASHBOARD_PASSWORD")
+		if (o.User == "") != (o.Password == "") {
+			return nil, usagef("set both DASHBOARD_USER and DASHBOARD_PASSWORD, or neither")
+		}
+	}
+	if v := os.Getenv("DASHBOARD_READ_ONLY"); v != "" && !o.ReadOnly {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, usagef("DASHBOARD_READ_ONLY=%q: want true or false", v)
+		}
+		o.ReadOnly = b
+	}
+	opt, err := env.RedisOpt()
+	if err != nil {
+		return nil, err
+	}
+	d, err := dashboard.New(dashboard.Options{RedisConnOpt: opt, ReadOnly: o.ReadOnly, User: o.User, Password: o.Password})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	a, stopHTTP, err := serveHTTP(ctx, env, "dashboard", addr, d)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	url := "http://" + a.String() + "/"
+	if !isLoopback(a.String()) && o.User == "" {
+		env.Logger.WarnContext(ctx, "the dashboard listens beyond localhost without basic auth: anyone who reaches it can delete tasks",
+			"addr", a.String(), "read_only", o.ReadOnly)
+	}
+	env.Logger.InfoContext(ctx, "serving dashboard", "url", url, "read_only", o.ReadOnly, "basic_auth", o.User != "")
+	if o.ready != nil {
+		o.ready(url)
+	} else {
+		fmt.Fprintf(env.Stdout, "dashboard on %s\n", url)
+	}
+	return func() {
+		stopHTTP()
+		d.Close()
+	}, nil
+}

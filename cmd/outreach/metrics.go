@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/outreach-dev/outreach/metrics"
+	"github.com/outreach-dev/outreach/scheduler"
+	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/worker"
+)
+
+// processMetrics are the counters of this process, shared by the
+// scheduler or worker it runs and the /metrics server.
+var processMetrics = sync.OnceValue(metrics.New)
+
+func schedulerMetrics() scheduler.Metrics { return processMetrics() }
+func workerMetrics() worker.Metrics       { return processMetrics() }
+
+// serveMetrics serves /metrics on addr (nothing if addr is empty): the
+// process's counters, asynq's queue metrics read from rdb and the
+// accounts' budgets read from st at scrape time.
+func serveMetrics(ctx context.Context, env *Env, addr string, rdb redis.UniversalClient, st *store.Store) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	h, err := processMetrics().HandlerWith(metrics.NewQueueCollector(rdb), metrics.NewBudgetCollector(st.Pool(), 0))
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	a, stop, err := serveHTTP(ctx, env, "metrics", addr, mux)
+	if err != nil {
+		return nil, err
+	}
+	env.Logger.InfoContext(ctx, "serving metrics", "url", "http://"+a.String()+"/metrics")
+	return stop, nil
+}

@@ -1,0 +1,140 @@
+// Package dashboard serves the asynq dashboard (asynqmon, embedded) for
+// outreach's queues, behind optional basic auth, optionally read-only, and
+// with payloads shown as task type and ids only.
+package dashboard
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+)
+
+// Options configures the dashboard.
+type Options struct {
+	// RedisConnOpt is the Redis that holds the queues. Required.
+	RedisConnOpt asynq.RedisConnOpt
+	// RootPath is the URL path the dashboard is served under; "" means "/".
+	RootPath string
+	// ReadOnly refuses every request that would change the queues (only
+	// GET and HEAD are allowed), in the UI and the API.
+	ReadOnly bool
+	// User and Password, when both set, require HTTP basic auth.
+	User, Password string
+}
+
+// Dashboard is the dashboard's http.Handler. Close releases its Redis
+// connections.
+type Dashboard struct {
+	mon     *asynqmon.HTTPHandler
+	handler http.Handler
+}
+
+// New returns the dashboard. It fails if RedisConnOpt is missing, if only
+// one of User and Password is set, or if RootPath does not start with "/".
+func New(o Options) (*Dashboard, error) {
+	if o.RedisConnOpt == nil {
+		return nil, errors.New("dashboard: RedisConnOpt is required")
+	}
+	if (o.User == "") != (o.Password == "") {
+		return nil, errors.New("dashboard: basic auth needs both a user and a password")
+	}
+	if o.RootPath != "" && !strings.HasPrefix(o.RootPath, "/") {
+		return nil, fmt.Errorf("dashboard: root path %q must start with /", o.RootPath)
+	}
+	mon := asynqmon.New(asynqmon.Options{
+		RootPath:         o.RootPath,
+		RedisConnOpt:     o.RedisConnOpt,
+		ReadOnly:         o.ReadOnly,
+		PayloadFormatter: asynqmon.PayloadFormatterFunc(FormatPayload),
+		ResultFormatter:  asynqmon.ResultFormatterFunc(formatResult),
+	})
+	var h http.Handler = mon
+	if o.ReadOnly {
+		h = readOnly(h)
+	}
+	if o.User != "" {
+		h = basicAuth(h, o.User, o.Password)
+	}
+	return &Dashboard{mon: mon, handler: securityHeaders(h)}, nil
+}
+
+// ServeHTTP serves the dashboard.
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.handler.ServeHTTP(w, r) }
+
+// Close closes the dashboard's Redis connections.
+func (d *Dashboard) Close() error { return d.mon.Close() }
+
+// FormatPayload renders a task's payload for the UI: its type and the
+// target id, nothing else, whatever the payload holds. Payloads hold only
+// ids by design (worker.Payload); this keeps it so should one ever carry
+// more.
+func FormatPayload(taskType string, payload []byte) string {
+	var p struct {
+		TargetID json.Number `json:"target_id"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil || p.TargetID == "" {
+		return taskType + " (payload not shown)"
+	}
+	id, err := strconv.ParseInt(string(p.TargetID), 10, 64)
+	if err != nil {
+		return taskType + " (payload not shown)"
+	}
+	return fmt.Sprintf("%s target_id=%d", taskType, id)
+}
+
+// formatResult hides task results: outreach writes none, and anything
+// there is not for display.
+func formatResult(taskType string, result []byte) string {
+	if len(result) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("(%d bytes, not shown)", len(result))
+}
+
+// readOnly refuses anything but GET and HEAD, in addition to asynqmon's
+// own read-only mode (which covers only its API).
+func readOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "the dashboard is read-only", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// basicAuth requires the user and password, compared in constant time
+// (over hashes, so the lengths do not leak either).
+func basicAuth(h http.Handler, user, password string) http.Handler {
+	wantUser, wantPass := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(password))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		gotUser, gotPass := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
+		userOK := subtle.ConstantTimeCompare(gotUser[:], wantUser[:])
+		passOK := subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
+		if !ok || userOK&passOK != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="outreach dashboard", charset="UTF-8"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,215 @@
+// Package report reads progress from Postgres for operators: per campaign
+// the targets by status and the main reasons for skips and failures, per
+// account its status and the budget used and left in each limit window.
+// The status command, the demo summary and the metrics' budget collector
+// all read it. Every query is one round trip and uses the schema's indexes.
+package report
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Window is one of an account's limits and how much of it is used now.
+type Window struct {
+	Action  string        `json:"action"` // invite or lookup
+	Max     int           `json:"max"`
+	Per     time.Duration `json:"per_ns"`
+	PerText string        `json:"per"`
+	// Used counts the ledger's rows inside the rolling window (requests in
+	// flight included), as the workers count them.
+	Used int `json:"used"`
+	// Left is Max - Used, never below zero.
+	Left int `json:"left"`
+}
+
+// Account is an account's state and budgets.
+type Account struct {
+	ID          int64      `json:"id"`
+	Name        string     `json:"name"`
+	Provider    string     `json:"provider"`
+	Status      string     `json:"status"`
+	PauseReason string     `json:"pause_reason,omitempty"`
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
+	Windows     []Window   `json:"windows"`
+	// Sent counts the account's invitations sent, ever.
+	Sent int `json:"sent"`
+}
+
+// Reason is a cause of skips or failures and how many targets it hit.
+type Reason struct {
+	Status string `json:"status"` // skipped or failed
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
+}
+
+// Campaign is a campaign's progress.
+type Campaign struct {
+	ID      int64  `json:"id"`
+	Name    string `json:"name"`
+	Account string `json:"account"`
+	Status  string `json:"status"`
+	Total   int    `json:"total"`
+	// Counts has every target status, zero included.
+	Counts map[string]int `json:"counts"`
+	// Reasons are the most frequent causes of skips and failures, most
+	// frequent first (at most five per status).
+	Reasons []Reason `json:"reasons,omitempty"`
+}
+
+// Statuses are the target statuses in pipeline order.
+var Statuses = []string{"pending", "queued", "sending", "sent", "skipped", "failed"}
+
+// Terminal reports whether a target status is final.
+func Terminal(status string) bool {
+	return status == "sent" || status == "skipped" || status == "failed"
+}
+
+// Done is how many targets reached a final status.
+func (c *Campaign) Done() int { return c.Counts["sent"] + c.Counts["skipped"] + c.Counts["failed"] }
+
+const accountsSQL = `SELECT a.id, a.name, a.provider, a.status, coalesce(a.pause_reason, ''), a.paused_until,
+	coalesce(l.action, ''), coalesce(l.max_count, 0), coalesce(extract(epoch from l.per)::float8, 0),
+	coalesce((SELECT count(*) FROM sends s WHERE s.account_id = a.id AND s.action = l.action
+		AND s.window_at > now() - l.per), 0)
+	FROM accounts a LEFT JOIN account_limits l ON l.account_id = a.id
+	WHERE $1 = '' OR a.name = $1
+	ORDER BY a.id, l.action, l.per`
+
+// Accounts returns every account (or the one named, if name is not
+// empty) with its windows, by id.
+func Accounts(ctx context.Context, db *pgxpool.Pool, name string) ([]*Account, error) {
+	rows, err := db.Query(ctx, accountsSQL, name)
+	if err != nil {
+		return nil, fmt.Errorf("report accounts: %w", err)
+	}
+	var out []*Account
+	byID := map[int64]*Account{}
+	for rows.Next() {
+		var a Account
+		var w Window
+		var per float64
+		if err := rows.Scan(&a.ID, &a.Name, &a.Provider, &a.Status, &a.PauseReason, &a.PausedUntil,
+			&w.Action, &w.Max, &per, &w.Used); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("report accounts: %w", err)
+		}
+		cur := byID[a.ID]
+		if cur == nil {
+			cur = &a
+			cur.Windows = []Window{}
+			byID[a.ID] = cur
+			out = append(out, cur)
+		}
+		if w.Action != "" {
+			w.Per = time.Duration(per * float64(time.Second))
+			w.PerText = FormatDuration(w.Per)
+			w.Left = max(w.Max-w.Used, 0)
+			cur.Windows = append(cur.Windows, w)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("report accounts: %w", err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	sent, err := db.Query(ctx, `SELECT account_id, count(*) FROM sends WHERE action = 'invite' AND outcome = 'sent' GROUP BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("report accounts: %w", err)
+	}
+	var id int64
+	var n int
+	_, err = pgx.ForEachRow(sent, []any{&id, &n}, func() error {
+		if a := byID[id]; a != nil {
+			a.Sent = n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report accounts: %w", err)
+	}
+	return out, nil
+}
+
+// Campaigns returns every campaign (or those named name, if not empty)
+// with its progress, by id.
+func Campaigns(ctx context.Context, db *pgxpool.Pool, name string) ([]*Campaign, error) {
+	rows, err := db.Query(ctx, `SELECT c.id, c.name, a.name, c.status FROM campaigns c JOIN accounts a ON a.id = c.account_id
+		WHERE $1 = '' OR c.name = $1 ORDER BY c.id`, name)
+	if err != nil {
+		return nil, fmt.Errorf("report campaigns: %w", err)
+	}
+	var out []*Campaign
+	byID := map[int64]*Campaign{}
+	var c Campaign
+	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Account, &c.Status}, func() error {
+		cc := c
+		cc.Counts = map[string]int{}
+		for _, s := range Statuses {
+			cc.Counts[s] = 0
+		}
+		out = append(out, &cc)
+		byID[cc.ID] = &cc
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report campaigns: %w", err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	ids := make([]int64, len(out))
+	for i, c := range out {
+		ids[i] = c.ID
+	}
+	rows, err = db.Query(ctx, `SELECT campaign_id, status, count(*) FROM targets WHERE campaign_id = ANY($1) GROUP BY 1, 2`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("report campaigns: %w", err)
+	}
+	var id int64
+	var status string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&id, &status, &n}, func() error {
+		byID[id].Counts[status] = n
+		byID[id].Total += n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report campaigns: %w", err)
+	}
+	rows, err = db.Query(ctx, `SELECT campaign_id, status, reason, n FROM (
+			SELECT campaign_id, status, reason, n, row_number() OVER (PARTITION BY campaign_id, status ORDER BY n DESC, reason) AS rank
+			FROM (SELECT campaign_id, status, coalesce(nullif(error_type, ''), nullif(last_error, ''), 'unknown') AS reason, count(*) AS n
+				FROM targets WHERE campaign_id = ANY($1) AND status IN ('skipped', 'failed') GROUP BY 1, 2, 3) g) r
+		WHERE rank <= 5 ORDER BY campaign_id, status DESC, n DESC, reason`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("report campaigns: %w", err)
+	}
+	var r Reason
+	_, err = pgx.ForEachRow(rows, []any{&id, &r.Status, &r.Reason, &r.Count}, func() error {
+		byID[id].Reasons = append(byID[id].Reasons, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report campaigns: %w", err)
+	}
+	return out, nil
+}
+
+// FormatDuration renders a window length as users write it: 24h, 168h,
+// 10s, 1h30m.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	for _, suf := range []string{"m0s", "h0m"} {
+		if len(s) > len(suf) && s[len(s)-len(suf):] == suf {
+			s = s[:len(s)-len(suf)+1]
+		}
+	}
+	return s
+}
