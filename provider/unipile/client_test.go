@@ -185,6 +185,9 @@ func TestResolveConventions(t *testing.T) {
 			t.Errorf("Resolve(%s) mismatch (-want +got):\n%s", tt.slug, diff)
 		}
 	}
+	if p, err := b.client.Resolve(ctx, "a", "jöhn-doe"); err != nil || p.PublicID != "jöhn-doe" || p.FirstName != "Jöhn" {
+		t.Errorf("Resolve(jöhn-doe) = %+v, %v; want the non-ASCII slug back", p, err)
+	}
 	b.sim.SetPerson(simulator.Person{Slug: "explicit", FirstName: "Ex", LastName: "Plicit", NetworkDistance: "FIRST_DEGREE", IsRelationship: true})
 	if p, err := b.client.Resolve(ctx, "a", "explicit"); err != nil || p.FirstName != "Ex" || !p.Connected() {
 		t.Errorf("Resolve(explicit) = %+v, %v; want the registered person", p, err)
