@@ -16,10 +16,11 @@ import (
 
 // Window is one of an account's limits and how much of it is used now.
 type Window struct {
-	Action  string        `json:"action"` // invite or lookup
-	Max     int           `json:"max"`
-	Per     time.Duration `json:"per_ns"`
-	PerText string        `json:"per"`
+	Action     string        `json:"action"` // invite or lookup
+	Max        int           `json:"max"`
+	Per        time.Duration `json:"-"`
+	PerSeconds float64       `json:"per_seconds"`
+	PerText    string        `json:"per"`
 	// Used counts the ledger's rows inside the rolling window (requests in
 	// flight included), as the workers count them.
 	Used int `json:"used"`
@@ -107,7 +108,7 @@ func Accounts(ctx context.Context, db *pgxpool.Pool, name string) ([]*Account, e
 		}
 		if w.Action != "" {
 			w.Per = time.Duration(per * float64(time.Second))
-			w.PerText = FormatDuration(w.Per)
+			w.PerText, w.PerSeconds = FormatDuration(w.Per), w.Per.Seconds()
 			w.Left = max(w.Max-w.Used, 0)
 			cur.Windows = append(cur.Windows, w)
 		}

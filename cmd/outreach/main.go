@@ -26,7 +26,11 @@ const (
 	exitError    = 1 // the command failed (a server unreachable, a provider down, ...)
 	exitUsage    = 2 // bad flags or arguments
 	exitNotFound = 3 // the campaign or account named does not exist
+	exitPartial  = 4 // done, but part of the input was refused (import: some rows were bad)
 )
+
+// exitCoder is an error that chooses its exit code.
+type exitCoder interface{ ExitCode() int }
 
 // command is one subcommand of the binary.
 type command struct {
@@ -79,6 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = c.run(ctx, env, args[1:])
+	var ec exitCoder
 	switch {
 	case err == nil:
 		return exitOK
@@ -87,6 +92,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case isUsage(err):
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitUsage
+	case errors.As(err, &ec):
+		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
+		return ec.ExitCode()
 	case isNotFound(err):
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitNotFound

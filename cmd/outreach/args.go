@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/outreach-dev/outreach/store"
+)
+
+// parseArgs parses flags that may come before, between or after the
+// positional arguments (`pause account NAME --until 2h`), and returns the
+// positional ones. "--" ends the flags.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// parseWindow parses a window length: a Go duration (90s, 24h, 168h) or a
+// number of days or weeks (1d, 7d, 2w).
+func parseWindow(s string) (time.Duration, error) {
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			f, err := strconv.ParseFloat(n, 64)
+			if err != nil || f <= 0 {
+				return 0, fmt.Errorf("window %q: want a positive number of days or weeks (7d, 2w)", s)
+			}
+			return time.Duration(f * float64(unit)), nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("window %q: want a positive duration such as 10s, 24h, 7d or 2w", s)
+	}
+	return d, nil
+}
+
+// parseLimit parses MAX/WINDOW ("25/24h", "100/7d") for action.
+func parseLimit(action, s string) (store.Limit, error) {
+	if action != store.ActionInvite && action != store.ActionLookup {
+		return store.Limit{}, fmt.Errorf("action %q: want invite or lookup", action)
+	}
+	n, w, ok := strings.Cut(s, "/")
+	if !ok {
+		return store.Limit{}, fmt.Errorf("limit %q: want MAX/WINDOW, such as 25/24h or 100/7d", s)
+	}
+	max, err := strconv.Atoi(n)
+	if err != nil || max <= 0 {
+		return store.Limit{}, fmt.Errorf("limit %q: the maximum must be a positive whole number", s)
+	}
+	per, err := parseWindow(w)
+	if err != nil {
+		return store.Limit{}, err
+	}
+	return store.Limit{Action: action, Max: max, Per: per}, nil
+}
+
+// parseLimits parses pairs of ACTION MAX/WINDOW ("invite 25/24h invite
+// 100/7d") or single ACTION:MAX/WINDOW words.
+func parseLimits(args []string) ([]store.Limit, error) {
+	var out []store.Limit
+	for i := 0; i < len(args); i++ {
+		action, spec, ok := strings.Cut(args[i], ":")
+		if !ok {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("%q wants a limit after it, such as %s 25/24h", args[i], args[i])
+			}
+			action, spec = args[i], args[i+1]
+			i++
+		}
+		l, err := parseLimit(action, spec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// parseUntil parses --until: a duration from now (2h, 1d) or a time
+// (RFC 3339, or 2006-01-02 15:04 in UTC).
+func parseUntil(s string, now time.Time) (time.Time, error) {
+	if d, err := parseWindow(s); err == nil {
+		return now.Add(d), nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if !t.After(now) {
+				return time.Time{}, fmt.Errorf("--until %s is in the past", s)
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--until %q: want a duration (2h, 1d) or a time (2026-01-02T15:04:05Z)", s)
+}
+
+// campaignByRef finds a campaign by id or name.
+func campaignByRef(ctx context.Context, st *store.Store, ref string) (*store.Campaign, error) {
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		if c, err := st.Campaign(ctx, id); err == nil {
+			return c, nil
+		}
+	}
+	return st.CampaignByName(ctx, ref)
+}
+
+// accountByRef finds an account by name or id.
+func accountByRef(ctx context.Context, st *store.Store, ref string) (*store.Account, error) {
+	a, err := st.AccountByName(ctx, ref)
+	if err == nil {
+		return a, nil
+	}
+	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
+		return st.Account(ctx, id)
+	}
+	return nil, err
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outreach-dev/outreach/internal/testenv"
+	"github.com/outreach-dev/outreach/store"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// cli runs the binary's entry point with the environment set by the
+// test and returns the exit code, stdout and stderr.
+func cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// cliEnv gives the test a fresh database through DATABASE_URL, with an
+// account and a campaign. Tests using it cannot be parallel.
+func cliEnv(t *testing.T) *store.Store {
+	t.Helper()
+	st, dsn := testenv.Store(t)
+	t.Setenv("DATABASE_URL", dsn)
+	t.Setenv("LOG_FORMAT", "text")
+	return st
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errs := cli(t, args...)
+	if code != 0 {
+		t.Fatalf("outreach %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+func TestAccountCampaignLimitsPauseResume(t *testing.T) {
+	st := cliEnv(t)
+	ctx := context.Background()
+	mustRun(t, "account", "add", "li-alice", "--provider", "unipile", "--provider-account-id", "acc1",
+		"--min-gap", "90s", "--jitter", "2m", "--limit", "invite:25/1d")
+	mustRun(t, "campaign", "add", "spring", "--account", "li-alice", "--message", "Hi {{.FirstName}}")
+
+	out := mustRun(t, "limits", "set", "li-alice", "invite", "25/24h", "invite", "100/7d", "lookup:100/1d")
+	for _, want := range []string{"invite 25/24h", "invite 100/168h", "lookup 100/24h", "min gap 1m30s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("limits set output lacks %q:\n%s", want, out)
+		}
+	}
+	a, err := st.AccountByName(ctx, "li-alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Limits) != 3 {
+		t.Errorf("limits in the database: %v, want 3", a.Limits)
+	}
+	out = mustRun(t, "limits", "show", "li-alice", "--json")
+	var ws []map[string]any
+	if err := json.Unmarshal([]byte(out), &ws); err != nil || len(ws) != 3 {
+		t.Errorf("limits show --json: %v %s", err, out)
+	}
+
+	mustRun(t, "pause", "account", "li-alice", "--until", "2h", "--reason", "holiday")
+	a, _ = st.AccountByName(ctx, "li-alice")
+	if a.Status != "paused" || a.PauseReason != "holiday" || a.PausedUntil.Before(time.Now().Add(119*time.Minute)) {
+		t.Errorf("after pause --until 2h: %s %q until %v", a.Status, a.PauseReason, a.PausedUntil)
+	}
+	mustRun(t, "resume", "account", "li-alice")
+	mustRun(t, "pause", "account", "--reason", "checkpoint", "li-alice") // flags before the name, no --until
+	a, _ = st.AccountByName(ctx, "li-alice")
+	if a.Status != "disabled" || a.PauseReason != "checkpoint" {
+		t.Errorf("after pause without --until: %s %q", a.Status, a.PauseReason)
+	}
+	mustRun(t, "resume", "account", "li-alice")
+	a, _ = st.AccountByName(ctx, "li-alice")
+	if a.Status != "active" {
+		t.Errorf("after resume: %s", a.Status)
+	}
+
+	mustRun(t, "pause", "campaign", "spring")
+	c, _ := st.CampaignByName(ctx, "spring")
+	if c.Status != "paused" {
+		t.Errorf("campaign after pause: %s", c.Status)
+	}
+	mustRun(t, "resume", "campaign", "spring")
+	c, _ = st.CampaignByName(ctx, "spring")
+	if c.Status != "active" {
+		t.Errorf("campaign after resume: %s", c.Status)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"pause", "campaign", "nope"}, exitNotFound},
+		{[]string{"resume", "account", "nope"}, exitNotFound},
+		{[]string{"limits", "show", "nope"}, exitNotFound},
+		{[]string{"limits", "set", "li-alice", "invite", "25"}, exitUsage},
+		{[]string{"limits", "set", "li-alice", "send", "25/1d"}, exitUsage},
+		{[]string{"limits", "set", "li-alice", "invite", "0/1d"}, exitUsage},
+		{[]string{"pause", "account", "li-alice", "--until", "yesterday"}, exitUsage},
+		{[]string{"pause", "thing", "x"}, exitUsage},
+		{[]string{"campaign", "add", "x", "--account", "nope"}, exitNotFound},
+		{[]string{"status", "--campaign", "nope"}, exitNotFound},
+	} {
+		if code, _, errs := cli(t, tc.args...); code != tc.code {
+			t.Errorf("outreach %s: exit %d, want %d (%s)", strings.Join(tc.args, " "), code, tc.code, errs)
+		}
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestImportAndStatus(t *testing.T) {
+	st := cliEnv(t)
+	ctx := context.Background()
+	mustRun(t, "account", "add", "li-bob", "--provider", "unipile", "--provider-account-id", "acc2", "--limit", "invite:5/10s")
+	mustRun(t, "campaign", "add", "autumn", "--account", "li-bob")
+
+	good := writeFile(t, "good.csv", "identifier,first_name,company\njane-doe,Jane,Acme\njohn-smith,John,Initech\n")
+	code, out, errs := cli(t, "import", good, "--campaign", "autumn")
+	if code != exitOK || !strings.Contains(out, "2 targets added") {
+		t.Errorf("import of a good file: exit %d\n%s%s", code, out, errs)
+	}
+
+	bad := writeFile(t, "bad.csv", "identifier,first_name,company\n"+
+		"amelie-dubois,Amélie,Société Générale\n"+ // 2 good
+		"only-two,Two\n"+ // 3 bad
+		",Empty,Acme\n"+ // 4 bad
+		"latin1,\xe9t\xe9,Acme\n"+ // 5 bad
+		"jane-doe,Jane,Acme\n") // 6 already there
+	code, out, errs = cli(t, "import", "--campaign", "autumn", bad)
+	if code != exitPartial {
+		t.Errorf("import with bad rows: exit %d, want %d", code, exitPartial)
+	}
+	for _, want := range []string{"bad.csv:3: 2 fields, want 3", "bad.csv:4: empty identifier", `bad.csv:5: column "first_name" is not valid UTF-8`,
+		"3 of 5 rows were bad"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	if !strings.Contains(out, "1 targets added, 1 already there, 3 bad rows skipped") {
+		t.Errorf("stdout: %s", out)
+	}
+	var n int
+	var vars map[string]string
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) OVER (), vars FROM targets WHERE identifier = 'amelie-dubois'`).Scan(&n, &vars); err != nil {
+		t.Fatal(err)
+	}
+	if vars["company"] != "Société Générale" {
+		t.Errorf("vars = %v", vars)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"import", good, "--campaign", "nope"}, exitNotFound},
+		{[]string{"import", good}, exitUsage},
+		{[]string{"import", writeFile(t, "h.csv", "email,name\na@b.c,A\n"), "--campaign", "autumn"}, exitUsage},
+		{[]string{"import", filepath.Join(t.TempDir(), "missing.csv"), "--campaign", "autumn"}, exitError},
+	} {
+		if code, _, errs := cli(t, tc.args...); code != tc.code {
+			t.Errorf("outreach %s: exit %d, want %d (%s)", strings.Join(tc.args, " "), code, tc.code, errs)
+		}
+	}
+
+	// Make some progress by hand, then read it back.
+	a, _ := st.AccountByName(ctx, "li-bob")
+	if _, err := st.Pool().Exec(ctx, `UPDATE targets SET status = 'sent' WHERE identifier = 'jane-doe'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE targets SET status = 'failed', error_type = 'invalid_recipient' WHERE identifier = 'john-smith'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome) VALUES ($1, 'invite', now(), now(), 'sent')`, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PauseAccount(ctx, a.ID, time.Now().Add(time.Hour), "limit_exceeded"); err != nil {
+		t.Fatal(err)
+	}
+	out = mustRun(t, "status")
+	for _, want := range []string{"#1 autumn", "2/3 done", "pending 1", "sent 1", "failed 1", "failed: invalid_recipient 1",
+		"li-bob", "paused until", ": limit_exceeded", "invite per 10s", "1 used, 4 left of 5"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	out = mustRun(t, "status", "--json", "--campaign", "autumn")
+	var rep statusReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if len(rep.Campaigns) != 1 || rep.Campaigns[0].Total != 3 || rep.Campaigns[0].Counts["sent"] != 1 ||
+		len(rep.Accounts) != 1 || rep.Accounts[0].Windows[0].Left != 4 || rep.Accounts[0].Status != "paused" {
+		t.Errorf("status --json: %s", out)
+	}
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/outreach-dev/outreach/report"
+	"github.com/outreach-dev/outreach/store"
+)
+
+func init() {
+	register(&command{name: "status", summary: "show campaigns' progress and accounts' budgets and pauses", run: runStatus})
+}
+
+// statusReport is what `status --json` prints.
+type statusReport struct {
+	Time      time.Time          `json:"time"`
+	Campaigns []*report.Campaign `json:"campaigns"`
+	Accounts  []*report.Account  `json:"accounts"`
+}
+
+func runStatus(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "status", `status [flags]
+
+Per campaign: a progress bar, targets by status and the main reasons for
+skips and failures. Per account: status, pause reason and end, and the
+budget used and left in each limit window.`)
+	asJSON := fs.Bool("json", false, "print JSON (for scripts)")
+	campaign := fs.String("campaign", "", "only this campaign (name or id) and its account")
+	account := fs.String("account", "", "only this account and its campaigns")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	st, err := env.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := loadStatus(ctx, st, *campaign, *account)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printStatus(env.Stdout, r)
+	return nil
+}
+
+func loadStatus(ctx context.Context, st *store.Store, campaign, account string) (*statusReport, error) {
+	r := &statusReport{Time: time.Now().UTC()}
+	name, campaignID := "", int64(0)
+	if campaign != "" {
+		c, err := campaignByRef(ctx, st, campaign)
+		if err != nil {
+			return nil, err
+		}
+		name, campaignID = c.Name, c.ID
+		a, err := st.Account(ctx, c.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		account = a.Name
+	}
+	if account != "" {
+		if _, err := accountByRef(ctx, st, account); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if r.Campaigns, err = report.Campaigns(ctx, st.Pool(), name); err != nil {
+		return nil, err
+	}
+	if campaign != "" {
+		r.Campaigns = slices.DeleteFunc(r.Campaigns, func(c *report.Campaign) bool {
+			return c.ID != campaignID
+		})
+	}
+	if r.Accounts, err = report.Accounts(ctx, st.Pool(), account); err != nil {
+		return nil, err
+	}
+	if account != "" && campaign == "" {
+		r.Campaigns = slices.DeleteFunc(r.Campaigns, func(c *report.Campaign) bool { return c.Account != account })
+	}
+	return r, nil
+}
+
+func printStatus(w io.Writer, r *statusReport) {
+	fmt.Fprintln(w, "CAMPAIGNS")
+	if len(r.Campaigns) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	for _, c := range r.Campaigns {
+		printCampaign(w, c)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "ACCOUNTS")
+	if len(r.Accounts) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	for _, a := range r.Accounts {
+		printAccount(w, a, r.Time)
+	}
+}
+
+func printCampaign(w io.Writer, c *report.Campaign) {
+	fmt.Fprintf(w, "  #%d %s  (account %s, %s)\n", c.ID, c.Name, c.Account, c.Status)
+	frac := 0.0
+	if c.Total > 0 {
+		frac = float64(c.Done()) / float64(c.Total)
+	}
+	fmt.Fprintf(w, "     %s  %d/%d done\n", bar(frac, 30), c.Done(), c.Total)
+	var counts []string
+	for _, s := range report.Statuses {
+		counts = append(counts, fmt.Sprintf("%s %d", s, c.Counts[s]))
+	}
+	fmt.Fprintf(w, "     %s\n", strings.Join(counts, "  "))
+	for _, status := range []string{"skipped", "failed"} {
+		var rs []string
+		for _, r := range c.Reasons {
+			if r.Status == status {
+				rs = append(rs, fmt.Sprintf("%s %d", r.Reason, r.Count))
+			}
+		}
+		if len(rs) > 0 {
+			fmt.Fprintf(w, "     %s: %s\n", status, strings.Join(rs, ", "))
+		}
+	}
+}
+
+func printAccount(w io.Writer, a *report.Account, now time.Time) {
+	state := a.Status
+	switch {
+	case a.Status == "paused" && a.PausedUntil != nil:
+		state = fmt.Sprintf("paused until %s (in %s)", a.PausedUntil.UTC().Format("2006-01-02 15:04:05 UTC"),
+			a.PausedUntil.Sub(now).Round(time.Second))
+	}
+	if a.PauseReason != "" && a.Status != "active" {
+		state += ": " + a.PauseReason
+	}
+	fmt.Fprintf(w, "  %s  (%s, #%d)  %s  %d sent\n", a.Name, a.Provider, a.ID, state, a.Sent)
+	if len(a.Windows) == 0 {
+		fmt.Fprintln(w, "     no limits")
+	}
+	for _, win := range a.Windows {
+		frac := 0.0
+		if win.Max > 0 {
+			frac = float64(win.Used) / float64(win.Max)
+		}
+		fmt.Fprintf(w, "     %-6s per %-6s %s  %d used, %d left of %d\n", win.Action, win.PerText, bar(frac, 20), win.Used, win.Left, win.Max)
+	}
+}
