@@ -124,7 +124,7 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg.RequestTimeout = 30 * time.Second
 	}
 	if cfg.Lease <= 0 {
-		cfg.Lease = cfg.RequestTimeout + 30*time.Second
+		cfg.Lease = 2*cfg.RequestTimeout + 5*time.Second
 	}
 	return &Scheduler{cfg: cfg, log: cfg.Logger, client: asynq.NewClientFromRedisClient(cfg.Redis), wake: make(chan struct{}, 1)}, nil
 }

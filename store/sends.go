@@ -64,8 +64,8 @@ type Attempt struct {
 	// Person is the cached profile, if any.
 	Person *Person
 	// Orphaned is true when an earlier attempt of this target ended with no
-	// recorded answer (a worker died during the call), so the provider may
-	// have received it.
+	// clear answer (a worker died during the call, a timeout, a 5xx), so
+	// the provider may have received it.
 	Orphaned bool
 }
 
@@ -172,6 +172,14 @@ func begin(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error) {
 	}
 	if t.Status == TargetSending {
 		orphans++ // held and expired: the call may have gone out even if no row says so
+	}
+	if orphans == 0 && req.Action == ActionInvite {
+		// An earlier invite whose answer never came (a timeout, a dropped
+		// connection, a 5xx) may have reached the provider as well.
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM sends WHERE target_id = $1 AND action = 'invite'
+			AND outcome IN ('unknown', 'error')`, t.ID).Scan(&orphans); err != nil {
+			return nil, err
+		}
 	}
 
 	if req.Action == ActionInvite {

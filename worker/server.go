@@ -21,7 +21,10 @@ type ServerConfig struct {
 	// DelayedTaskCheckInterval is how often scheduled and snoozed tasks are
 	// moved to their queue (default 250 ms: slots are kept to the moment).
 	DelayedTaskCheckInterval time.Duration
-	Logger                   *slog.Logger
+	// TaskCheckInterval is how long an idle server waits before looking
+	// for new tasks again (default 100 ms, so new work starts at once).
+	TaskCheckInterval time.Duration
+	Logger            *slog.Logger
 }
 
 // NewServer returns the asynq server for w on rdb, with outreach's retry
@@ -36,6 +39,9 @@ func (w *Worker) NewServer(rdb redis.UniversalClient, sc ServerConfig) *asynq.Se
 	if sc.DelayedTaskCheckInterval <= 0 {
 		sc.DelayedTaskCheckInterval = 250 * time.Millisecond
 	}
+	if sc.TaskCheckInterval <= 0 {
+		sc.TaskCheckInterval = 100 * time.Millisecond
+	}
 	if sc.Logger == nil {
 		sc.Logger = w.log
 	}
@@ -47,6 +53,7 @@ func (w *Worker) NewServer(rdb redis.UniversalClient, sc ServerConfig) *asynq.Se
 		RetryDelayFunc:           RetryDelay,
 		ShutdownTimeout:          sc.ShutdownTimeout,
 		DelayedTaskCheckInterval: sc.DelayedTaskCheckInterval,
+		TaskCheckInterval:        sc.TaskCheckInterval,
 		HealthCheckFunc: func(err error) {
 			if err != nil {
 				log.Error("redis health check failed", "error", err)

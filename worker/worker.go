@@ -30,7 +30,7 @@ type Config struct {
 	// RequestTimeout bounds one provider call (default 30 s).
 	RequestTimeout time.Duration
 	// Lease is how long a worker holds a target it is sending before
-	// another may take it over (default RequestTimeout + 30 s).
+	// another may take it over (default twice RequestTimeout plus 5 s).
 	Lease time.Duration
 	// HoldFor is the longest wait for which a task stays in Redis rather
 	// than handing its target back to the scheduler (default 1 min).
@@ -71,7 +71,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.RequestTimeout = 30 * time.Second
 	}
 	if cfg.Lease <= 0 {
-		cfg.Lease = cfg.RequestTimeout + 30*time.Second
+		cfg.Lease = 2*cfg.RequestTimeout + 5*time.Second
 	}
 	if cfg.HoldFor <= 0 {
 		cfg.HoldFor = time.Minute

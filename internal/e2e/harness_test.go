@@ -1,0 +1,315 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/outreach-dev/outreach/internal/testenv"
+	"github.com/outreach-dev/outreach/provider"
+	"github.com/outreach-dev/outreach/provider/altegio"
+	"github.com/outreach-dev/outreach/provider/partoo"
+	"github.com/outreach-dev/outreach/provider/simulator"
+	"github.com/outreach-dev/outreach/provider/unipile"
+	"github.com/outreach-dev/outreach/scheduler"
+	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/worker"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// Secret credentials: they must never show up in logs, payloads or rows.
+const (
+	unipileKey     = "sk-unipile-SECRET-7c1f"
+	partooKey      = "sk-partoo-SECRET-9a2b"
+	altegioPartner = "sk-altegio-partner-SECRET-31d0"
+	altegioUser    = "sk-altegio-user-SECRET-55e4"
+)
+
+// testPolicy is the outcome policy compressed to test time.
+func testPolicy() *worker.Policy {
+	return &worker.Policy{
+		RateLimitBackoff: 300 * time.Millisecond, RateLimitMax: 2 * time.Second,
+		LimitExceededPause: 500 * time.Millisecond, LimitExceededMax: 2 * time.Second,
+		ResendDefer: 300 * time.Millisecond, ResendDeferMax: 2 * time.Second,
+		ResendEscalateCount: 3, ResendEscalateWindow: 10 * time.Second, ResendEscalatePause: 1500 * time.Millisecond,
+		AlreadyInvitedDefer: 200 * time.Millisecond, AlreadyInvitedMax: 2,
+		TransientAttempts: 3, TransientBackoff: 100 * time.Millisecond, TransientBackoffMax: 400 * time.Millisecond,
+		UsageSlowdown: 2 * time.Second, UsagePause: 1500 * time.Millisecond,
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	cancel context.CancelFunc
+	st     *store.Store
+	dsn    string
+	rdb    redis.UniversalClient
+	sim    *simulator.Simulator
+	simURL string
+	logs   *syncBuffer
+	log    *slog.Logger
+	sched  *scheduler.Scheduler
+	policy *worker.Policy
+	wrap   func(provider.Client) provider.Client
+
+	mu      sync.Mutex
+	clients map[string]provider.Client
+}
+
+type options struct {
+	sim     simulator.Config
+	policy  *worker.Policy
+	workers int
+	// wrap decorates every provider client (fault injection).
+	wrap func(provider.Client) provider.Client
+}
+
+func newHarness(t *testing.T, o options) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	st, dsn := testenv.Store(t)
+	rs := testenv.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	o.sim.UnipileAPIKeys = []string{unipileKey}
+	o.sim.PartooAPIKeys = []string{partooKey}
+	o.sim.AltegioPartnerTokens = []string{altegioPartner}
+	o.sim.AltegioUserTokens = []string{altegioUser}
+	sim := simulator.New(o.sim)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	logs := &syncBuffer{}
+	h := &harness{t: t, ctx: ctx, cancel: cancel, st: st, dsn: dsn, rdb: rdb, sim: sim, simURL: srv.URL, logs: logs,
+		log:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		policy:  o.policy, wrap: o.wrap, clients: map[string]provider.Client{}}
+	if h.policy == nil {
+		h.policy = testPolicy()
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", tail(logs.String(), 6000))
+		}
+	})
+	return h
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// Clients builds real provider clients against the simulator.
+func (h *harness) Clients(p provider.Name, ref string) (provider.Client, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.clients[string(p)]; ok {
+		return c, nil
+	}
+	var c provider.Client
+	var err error
+	switch p {
+	case provider.Unipile:
+		c, err = unipile.New(unipile.Config{BaseURL: h.simURL, APIKey: unipileKey, Timeout: 5 * time.Second})
+	case provider.Partoo:
+		c, err = partoo.New(partoo.Config{BaseURL: h.simURL, APIKey: partooKey, Timeout: 5 * time.Second})
+	case provider.Altegio:
+		c, err = altegio.New(altegio.Config{BaseURL: h.simURL, PartnerToken: altegioPartner, UserToken: altegioUser, Timeout: 5 * time.Second})
+	default:
+		return nil, fmt.Errorf("no client for %s", p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if h.wrap != nil {
+		c = h.wrap(c)
+	}
+	h.clients[string(p)] = c
+	return c, nil
+}
+
+// start runs a scheduler and n workers until the test ends.
+func (h *harness) start(n int) {
+	h.t.Helper()
+	s, err := scheduler.New(scheduler.Config{
+		Store: h.st, Redis: h.rdb, Logger: h.log.With("component", "scheduler"),
+		Horizon: 5 * time.Second, PollInterval: 200 * time.Millisecond,
+		ReconcileInterval: time.Second, ReconcileGrace: 2 * time.Second,
+		RequestTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.sched = s
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(h.ctx) }()
+	h.t.Cleanup(func() { h.cancel(); <-done })
+	for i := 0; i < n; i++ {
+		h.startWorker()
+	}
+}
+
+func (h *harness) startWorker() *asynq.Server {
+	h.t.Helper()
+	w, err := worker.New(worker.Config{
+		Store: h.st, Clients: h.Clients, Logger: h.log.With("component", "worker"),
+		Policy: h.policy, RequestTimeout: 5 * time.Second, HoldFor: 5 * time.Second,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	srv := w.NewServer(h.rdb, worker.ServerConfig{Concurrency: 10, DelayedTaskCheckInterval: 50 * time.Millisecond,
+		ShutdownTimeout: 8 * time.Second})
+	if err := srv.Start(w.Mux()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+type accountSpec struct {
+	name, provider, providerAccountID string
+	limits                            []store.Limit
+	minGap, jitter                    time.Duration
+}
+
+func (h *harness) account(a accountSpec) int64 {
+	h.t.Helper()
+	if a.provider == "" {
+		a.provider = "unipile"
+	}
+	if a.providerAccountID == "" {
+		a.providerAccountID = a.name
+	}
+	id, err := h.st.CreateAccount(h.ctx, store.NewAccount{Name: a.name, Provider: a.provider, ProviderAccountID: a.providerAccountID,
+		Limits: a.limits, MinGap: a.minGap, GapJitter: a.jitter})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+func (h *harness) campaign(account int64, template string) int64 {
+	h.t.Helper()
+	id, err := h.st.CreateCampaign(h.ctx, store.Campaign{Name: fmt.Sprintf("campaign-%d", account), AccountID: account, MessageTemplate: template})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+func (h *harness) targets(campaign int64, identifiers ...string) {
+	h.t.Helper()
+	var nt []store.NewTarget
+	for _, id := range identifiers {
+		nt = append(nt, store.NewTarget{Identifier: id})
+	}
+	if _, err := h.st.AddTargets(h.ctx, campaign, nt); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// targetRow is a target's state as a user reads it.
+type targetRow struct {
+	ID                                int64
+	Identifier, Status, Err, ErrType  string
+	InvitationID                      string
+	Attempts, Deferrals               int
+}
+
+func (h *harness) rows() map[string]targetRow {
+	h.t.Helper()
+	rows, err := h.st.Pool().Query(h.ctx, `SELECT id, identifier, status, coalesce(last_error, ''), coalesce(error_type, ''),
+		coalesce(invitation_id, ''), attempts, deferrals FROM targets ORDER BY id`)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]targetRow{}
+	for rows.Next() {
+		var r targetRow
+		if err := rows.Scan(&r.ID, &r.Identifier, &r.Status, &r.Err, &r.ErrType, &r.InvitationID, &r.Attempts, &r.Deferrals); err != nil {
+			h.t.Fatal(err)
+		}
+		out[r.Identifier] = r
+	}
+	return out
+}
+
+// waitFor polls cond (a database read) until it holds or the deadline
+// passes. Polling the durable state is the signal here: the pipeline runs
+// in other goroutines and processes.
+func (h *harness) waitFor(what string, timeout time.Duration, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out after %s waiting for %s; targets: %+v", timeout, what, h.rows())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitTerminal waits until every target is sent, skipped or failed.
+func (h *harness) waitTerminal(timeout time.Duration) map[string]targetRow {
+	h.t.Helper()
+	h.waitFor("every target to end", timeout, func() bool {
+		var n int
+		if err := h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status NOT IN ('sent', 'skipped', 'failed')`).Scan(&n); err != nil {
+			h.t.Fatal(err)
+		}
+		return n == 0
+	})
+	return h.rows()
+}
+
+func (h *harness) accountRow(id int64) *store.Account {
+	h.t.Helper()
+	a, err := h.st.Account(h.ctx, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return a
+}
+
+// invites returns the simulator's record of invitation requests to a
+// recipient (provider id or search).
+func (h *harness) invitesTo(recipient string) []simulator.Request {
+	var out []simulator.Request
+	for _, r := range h.sim.Requests() {
+		if r.Op == "invite" && r.Recipient == recipient {
+			out = append(out, r)
+		}
+	}
+	return out
+}
