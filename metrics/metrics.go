@@ -109,7 +109,11 @@ func (m *Metrics) Outcome(provider, account, outcome, errorType string) {
 }
 
 // AccountPaused counts an account pause or disable (worker.Metrics).
+// An empty kind is counted as "other".
 func (m *Metrics) AccountPaused(provider, account, kind string) {
+	if kind == "" {
+		kind = "other"
+	}
 	m.pauses.WithLabelValues(provider, account, kind).Inc()
 }
 

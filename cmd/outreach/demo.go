@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/outreach-dev/outreach/internal/throwaway"
+	"github.com/outreach-dev/outreach/provider/simulator"
+	"github.com/outreach-dev/outreach/report"
+	"github.com/outreach-dev/outreach/scheduler"
+	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/worker"
+)
+
+func init() {
+	register(&command{name: "demo", summary: "run the whole system on a seeded demo campaign (simulated providers)", run: runDemo})
+}
+
+// demoConfig is the demo's size and pace.
+type demoConfig struct {
+	duration      time.Duration
+	targets       int // per campaign
+	workers       int
+	useEnv        bool
+	dashboardAddr string
+	metricsAddr   string
+	verbose       bool
+}
+
+func runDemo(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "demo", `demo [flags]
+
+Runs the simulator of the providers, the scheduler, two workers and the
+dashboard in one process, on a seeded demo: two LinkedIn accounts (through
+Unipile) and one Altegio location, a campaign each, with realistic refusals
+(people already connected, pending invitations, unknown profiles, a
+malformed identifier, a message too long, a provider's limit hit). Limits
+are compressed (5 invitations per 10 seconds) so that it ends in about a
+minute. It shows progress every second and ends with a summary.
+
+Postgres and Redis are throwaway servers started for the demo, unless
+--use-env: then DATABASE_URL and REDIS_URL are used (the demo's accounts
+and campaigns are added there, with names starting with "demo-").`)
+	var c demoConfig
+	fs.DurationVar(&c.duration, "duration", 90*time.Second, "stop after this long even if targets remain")
+	fs.IntVar(&c.targets, "targets", 30, "targets per campaign (at least 10)")
+	fs.IntVar(&c.workers, "workers", 2, "worker servers to run")
+	fs.BoolVar(&c.useEnv, "use-env", false, "use DATABASE_URL and REDIS_URL instead of throwaway servers")
+	fs.StringVar(&c.dashboardAddr, "dashboard-addr", "127.0.0.1:8080", "serve the dashboard here (a free port is taken if it is busy; empty: none)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "also serve Prometheus /metrics here")
+	fs.BoolVar(&c.verbose, "verbose", false, "show the pipeline's logs (else warnings only)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if c.targets < 10 || c.workers < 1 || c.duration <= 0 {
+		return usagef("want --targets of at least 10, --workers of at least 1 and a positive --duration")
+	}
+	return demo(ctx, env, c)
+}
+
+func demo(ctx context.Context, env *Env, c demoConfig) error {
+	out := env.Stderr
+	level := slog.LevelWarn
+	if c.verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	env.Logger = log
+
+	// Postgres and Redis.
+	if !c.useEnv {
+		fmt.Fprintln(out, "demo: starting throwaway Postgres and Redis…")
+		pg, err := throwaway.StartPostgres(ctx)
+		if err != nil {
+			return fmt.Errorf("start throwaway postgres (or run with --use-env): %w", err)
+		}
+		defer pg.Stop()
+		rs, err := throwaway.StartRedis(ctx)
+		if err != nil {
+			return fmt.Errorf("start throwaway redis (or run with --use-env): %w", err)
+		}
+		defer rs.Stop()
+		env.DatabaseURL, env.RedisURL = pg.URL, rs.URL
+	}
+	if _, err := store.Migrate(ctx, env.DatabaseURL); err != nil {
+		return err
+	}
+	st, err := env.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rdb, err := env.OpenRedis(ctx)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	// The simulator, in this process, on a free port.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sim, simURL, simDone, err := startDemoSimulator(runCtx)
+	if err != nil {
+		return err
+	}
+	env.UnipileURL, env.PartooURL, env.AltegioURL = simURL, simURL, simURL
+	env.secrets["UNIPILE_API_KEY"] = simulator.DefaultUnipileAPIKey
+	env.secrets["PARTOO_API_KEY"] = simulator.DefaultPartooAPIKey
+	env.secrets["ALTEGIO_PARTNER_TOKEN"] = simulator.DefaultAltegioPartnerToken
+	env.secrets["ALTEGIO_USER_TOKEN"] = simulator.DefaultAltegioUserToken
+
+	campaigns, err := seedDemo(ctx, st, sim, c.targets, time.Now())
+	if err != nil {
+		return fmt.Errorf("seed the demo: %w", err)
+	}
+
+	// Scheduler, workers, dashboard.
+	m := &demoMetrics{Metrics: processMetrics(), pauses: map[string]map[string]int{}}
+	s, err := scheduler.New(scheduler.Config{Store: st, Redis: rdb, Logger: log.With("component", "scheduler"),
+		Horizon: 20 * time.Second, PollInterval: 500 * time.Millisecond, ReconcileInterval: 5 * time.Second,
+		RequestTimeout: 5 * time.Second, Metrics: m})
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.Run(runCtx); err != nil {
+			log.Error("scheduler", "error", err)
+		}
+	}()
+	policy := demoPolicy()
+	var servers []*asynq.Server
+	for i := range c.workers {
+		w, err := worker.New(worker.Config{Store: st, Clients: env.Client, Logger: log.With("component", "worker", "worker", i+1),
+			Policy: &policy, RequestTimeout: 5 * time.Second, Metrics: m})
+		if err != nil {
+			return err
+		}
+		srv := w.NewServer(rdb, worker.ServerConfig{Concurrency: 10, ShutdownTimeout: 10 * time.Second})
+		if err := srv.Start(w.Mux()); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		servers = append(servers, srv)
+	}
+	stopWorkers := func() {
+		for _, srv := range servers {
+			srv.Shutdown()
+		}
+		servers = nil
+	}
+	defer stopWorkers()
+
+	dashURL := ""
+	if c.dashboardAddr != "" {
+		addr := c.dashboardAddr
+		if ln, err := net.Listen("tcp", addr); err != nil {
+			host, _, _ := net.SplitHostPort(addr)
+			addr = net.JoinHostPort(host, "0")
+		} else {
+			ln.Close()
+		}
+		stopDash, err := serveDashboard(runCtx, env, addr, dashboardOptions{ready: func(u string) { dashURL = u }})
+		if err != nil {
+			return err
+		}
+		defer stopDash()
+	}
+	if c.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(runCtx, env, c.metricsAddr, rdb, st)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
+	fmt.Fprintf(out, "demo: simulator on %s; %d workers; %d campaigns of %d targets\n", simURL, c.workers, len(campaigns), c.targets)
+	if dashURL != "" {
+		fmt.Fprintf(out, "demo: dashboard on %s (open it now: queues invites and lookups)\n", dashURL)
+	}
+	if c.metricsAddr != "" {
+		fmt.Fprintf(out, "demo: metrics on http://%s/metrics\n", c.metricsAddr)
+	}
+	fmt.Fprintf(out, "demo: running until every target is done, at most %s (Ctrl-C stops it)\n\n", c.duration)
+
+	// Progress until done.
+	start := time.Now()
+	deadline := time.NewTimer(c.duration)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var reason string
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			reason = "interrupted"
+			break loop
+		case <-deadline.C:
+			reason = fmt.Sprintf("stopped after %s", c.duration)
+			break loop
+		case <-tick.C:
+		}
+		camps, err := report.Campaigns(ctx, st.Pool(), "")
+		if err != nil {
+			log.Warn("reading progress", "error", err)
+			continue
+		}
+		accounts, err := report.Accounts(ctx, st.Pool(), "")
+		if err != nil {
+			log.Warn("reading progress", "error", err)
+			continue
+		}
+		line, done := demoProgressLine(camps, accounts, time.Since(start))
+		fmt.Fprintln(out, line)
+		if done {
+			reason = fmt.Sprintf("every target done in %s", time.Since(start).Round(time.Second))
+			break loop
+		}
+	}
+
+	// Stop the pipeline, then report.
+	stopWorkers()
+	cancel()
+	wg.Wait()
+	<-simDone
+	camps, err := report.Campaigns(context.WithoutCancel(ctx), st.Pool(), "")
+	if err != nil {
+		return err
+	}
+	accounts, err := report.Accounts(context.WithoutCancel(ctx), st.Pool(), "")
+	if err != nil {
+		return err
+	}
+	pauses := m.snapshot()
+	fmt.Fprintf(env.Stdout, "\ndemo: %s\n\n", reason)
+	printDemoSummary(env.Stdout, camps, accounts, pauses)
+	if !c.useEnv {
+		fmt.Fprintln(env.Stdout, "\ndemo: the throwaway Postgres and Redis are removed; run against your own with --use-env.")
+	}
+	return nil
+}
