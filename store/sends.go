@@ -146,6 +146,11 @@ func begin(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error) {
 	hold := func(until time.Time, reason string) error {
 		return &NotNowError{Until: until, Reason: reason, Released: until.Sub(now) > req.HoldFor}
 	}
+	if t.NextAttemptAt.After(now) {
+		// asynq schedules to the second: a task may come up to a second
+		// before its target is due.
+		return nil, hold(t.NextAttemptAt, "not due yet")
+	}
 	switch a.Status {
 	case AccountDisabled:
 		return nil, &NotNowError{Until: now, Reason: "account disabled: " + a.PauseReason, Released: true}

@@ -24,6 +24,10 @@ type Policy struct {
 	// ResendDefer is the first deferral of a target after
 	// cannot_resend_yet; it doubles per deferral up to ResendDeferMax.
 	ResendDefer, ResendDeferMax time.Duration
+	// ResendMaxDeferrals is how many cannot_resend_yet deferrals a target
+	// gets before it fails (LinkedIn keeps refusing for up to three weeks
+	// after a withdrawal; past that, something else is wrong).
+	ResendMaxDeferrals int
 	// ResendEscalateCount different targets of one account refused with
 	// cannot_resend_yet within ResendEscalateWindow pause the account for
 	// ResendEscalatePause.
@@ -50,7 +54,7 @@ func DefaultPolicy() Policy {
 	return Policy{
 		RateLimitBackoff: 5 * time.Minute, RateLimitMax: 6 * time.Hour,
 		LimitExceededPause: time.Hour, LimitExceededMax: 24 * time.Hour,
-		ResendDefer: 24 * time.Hour, ResendDeferMax: 21 * 24 * time.Hour,
+		ResendDefer: 24 * time.Hour, ResendDeferMax: 21 * 24 * time.Hour, ResendMaxDeferrals: 6,
 		ResendEscalateCount: 3, ResendEscalateWindow: time.Hour, ResendEscalatePause: 24 * time.Hour,
 		AlreadyInvitedDefer: 24 * time.Hour, AlreadyInvitedMax: 3,
 		TransientAttempts: 5, TransientBackoff: 30 * time.Second, TransientBackoffMax: 30 * time.Minute,
@@ -120,6 +124,11 @@ func (p Policy) decideError(at *store.Attempt, e *provider.Error, h History, now
 		f.PauseUntil, f.PauseReason = now.Add(pause), "provider limit exceeded ("+e.Type+"), paused "+pause.Round(time.Second).String()
 		wait(f.PauseUntil)
 	case provider.KindCannotResendYet:
+		if p.ResendMaxDeferrals > 0 && at.Target.Deferrals >= p.ResendMaxDeferrals {
+			f.TargetStatus = store.TargetFailed
+			f.LastError = fmt.Sprintf("still refused after %d deferrals: %s", at.Target.Deferrals, e.Error())
+			break
+		}
 		f.CountDeferral = true
 		wait(now.Add(doubling(p.ResendDefer, at.Target.Deferrals, p.ResendDeferMax)))
 		if p.ResendEscalateCount > 0 && h.ResendRefusals >= p.ResendEscalateCount {

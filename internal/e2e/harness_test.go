@@ -39,7 +39,7 @@ func testPolicy() *worker.Policy {
 	return &worker.Policy{
 		RateLimitBackoff: 300 * time.Millisecond, RateLimitMax: 2 * time.Second,
 		LimitExceededPause: 500 * time.Millisecond, LimitExceededMax: 2 * time.Second,
-		ResendDefer: 300 * time.Millisecond, ResendDeferMax: 2 * time.Second,
+		ResendDefer: 300 * time.Millisecond, ResendDeferMax: 2 * time.Second, ResendMaxDeferrals: 3,
 		ResendEscalateCount: 3, ResendEscalateWindow: 10 * time.Second, ResendEscalatePause: 1500 * time.Millisecond,
 		AlreadyInvitedDefer: 200 * time.Millisecond, AlreadyInvitedMax: 2,
 		TransientAttempts: 3, TransientBackoff: 100 * time.Millisecond, TransientBackoffMax: 400 * time.Millisecond,

@@ -102,7 +102,7 @@ func unipileError(typ, detail string, status int, retryAfter time.Duration) repl
 		body["detail"] = detail
 	}
 	rp := reply{status: status, body: body, header: http.Header{}}
-	if status == http.StatusTooManyRequests && retryAfter <= 0 {
+	if status == http.StatusTooManyRequests && retryAfter == 0 { // negative: no header
 		retryAfter = time.Minute
 	}
 	if retryAfter > 0 {
