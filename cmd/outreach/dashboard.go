@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -91,7 +92,10 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	a, stopHTTP, err := serveHTTP(ctx, env, "dashboard", addr, d)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("/", d)
+	a, stopHTTP, err := serveHTTP(ctx, env, "dashboard", addr, mux)
 	if err != nil {
 		d.Close()
 		return nil, err
