@@ -57,7 +57,7 @@ CREATE TABLE account_limits (
 -- campaigns: what to send, from which account.
 CREATE TABLE campaigns (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name             text NOT NULL,
+    name             text NOT NULL UNIQUE,
     -- The sending account. Targets copy it when inserted, so a later design
     -- with several accounts per campaign only changes how targets get theirs.
     account_id       bigint NOT NULL REFERENCES accounts (id),
@@ -127,9 +127,15 @@ CREATE UNIQUE INDEX targets_one_per_person ON targets (account_id, provider_id)
 -- Targets take their campaign's account unless given one.
 -- +goose StatementBegin
 CREATE FUNCTION targets_set_account() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    campaign_account bigint;
 BEGIN
+    SELECT account_id INTO campaign_account FROM campaigns WHERE id = NEW.campaign_id;
     IF NEW.account_id IS NULL THEN
-        SELECT account_id INTO NEW.account_id FROM campaigns WHERE id = NEW.campaign_id;
+        NEW.account_id := campaign_account;
+    ELSIF campaign_account IS NOT NULL AND NEW.account_id <> campaign_account THEN
+        RAISE EXCEPTION 'target account % is not the account % of campaign %', NEW.account_id, campaign_account, NEW.campaign_id
+            USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;
 END

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -43,10 +42,10 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*
 	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+`,
 			EXISTS (SELECT 1 FROM campaigns c WHERE c.account_id = a.id AND c.status = 'active' AND EXISTS (
 				SELECT 1 FROM targets t WHERE t.campaign_id = c.id AND t.status = 'pending'
-				AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) = false AND t.next_attempt_at <= $1)),
+				AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS FALSE AND t.next_attempt_at <= $1)),
 			EXISTS (SELECT 1 FROM campaigns c WHERE c.account_id = a.id AND c.status = 'active' AND EXISTS (
 				SELECT 1 FROM targets t WHERE t.campaign_id = c.id AND t.status = 'pending'
-				AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) = true AND t.next_attempt_at <= $1)),
+				AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS TRUE AND t.next_attempt_at <= $1)),
 			(SELECT count(*) FILTER (WHERE t.provider_id IS NOT NULL) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending')),
 			(SELECT count(*) FILTER (WHERE t.provider_id IS NULL) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending'))
 		FROM accounts a WHERE a.status = 'active' OR (a.status = 'paused' AND a.paused_until <= $2)
@@ -149,16 +148,22 @@ func (s *Store) ClaimTargets(ctx context.Context, accountID int64, lookup bool, 
 	var out []*Target
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		out = out[:0]
+		// The literal IS TRUE / IS FALSE (not a parameter) keeps the
+		// planner on the targets_due index expression.
+		resolved := "IS FALSE"
+		if lookup {
+			resolved = "IS TRUE"
+		}
 		rows, err := tx.Query(ctx, `SELECT `+targetColumns+`, p.provider_id IS NOT NULL, coalesce(p.first_name, ''),
 				coalesce(p.last_name, ''), coalesce(p.headline, ''), coalesce(p.provider_id, '')
 			FROM campaigns c
 			CROSS JOIN LATERAL (SELECT * FROM targets t0 WHERE t0.campaign_id = c.id AND t0.status = 'pending'
-				AND t0.normalized_identifier IS NOT NULL AND (t0.provider_id IS NULL) = $2 AND t0.next_attempt_at <= $4
-				ORDER BY t0.next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) t
+				AND t0.normalized_identifier IS NOT NULL AND (t0.provider_id IS NULL) `+resolved+` AND t0.next_attempt_at <= $3
+				ORDER BY t0.next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) t
 			JOIN accounts a ON a.id = c.account_id
 			LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
 			WHERE c.account_id = $1 AND c.status = 'active'
-			ORDER BY t.next_attempt_at LIMIT $3`, accountID, lookup, n, dueBy)
+			ORDER BY t.next_attempt_at LIMIT $2`, accountID, n, dueBy)
 		if err != nil {
 			return err
 		}
@@ -275,5 +280,3 @@ func (s *Store) Requeue(ctx context.Context, ids []int64, now time.Time) error {
 	_, err := s.pool.Exec(ctx, `UPDATE targets SET queued_at = $2 WHERE id = ANY($1) AND status = 'queued'`, ids, now)
 	return translate("requeue targets", err)
 }
-
-var _ = errors.New

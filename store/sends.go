@@ -262,7 +262,7 @@ func minDur(a, b time.Duration) time.Duration {
 // release hands a queued target back to the scheduler, due at until.
 func (s *Store) release(ctx context.Context, targetID int64, until time.Time, reason string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE targets SET status = 'pending', next_attempt_at = $2, queued_at = NULL,
-		last_error = coalesce(last_error, $3), updated_at = now()
+		last_error = $3, updated_at = now()
 		WHERE id = $1 AND status IN ('queued', 'sending')`, targetID, until, "waiting: "+reason)
 	return err
 }
@@ -442,10 +442,10 @@ func truncate(s string, n int) string {
 // type is one of types (or, when status is not 0, whose HTTP status is
 // status). With distinctTargets, it counts different targets instead.
 func (s *Store) CountRefusals(ctx context.Context, accountID int64, types []string, status int, since time.Time, distinctTargets bool) (int, error) {
-	q := `SELECT count(*) FROM sends WHERE account_id = $1 AND window_at >= $4 AND window_at < 'infinity'
+	q := `SELECT count(*) FROM sends WHERE account_id = $1 AND action IN ('invite', 'lookup') AND window_at >= $4 AND window_at < 'infinity'
 		AND (error_type = ANY($2) OR ($3 <> 0 AND http_status = $3))`
 	if distinctTargets {
-		q = `SELECT count(DISTINCT target_id) FROM sends WHERE account_id = $1 AND window_at >= $4 AND window_at < 'infinity'
+		q = `SELECT count(DISTINCT target_id) FROM sends WHERE account_id = $1 AND action IN ('invite', 'lookup') AND window_at >= $4 AND window_at < 'infinity'
 		AND (error_type = ANY($2) OR ($3 <> 0 AND http_status = $3))`
 	}
 	var n int

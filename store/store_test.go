@@ -94,7 +94,7 @@ func finishSent(t *testing.T, f fixture, at *store.Attempt, now time.Time) {
 func TestBeginHonoursRollingWindow(t *testing.T) {
 	t.Parallel()
 	f := setup(t, store.Limit{Action: store.ActionInvite, Max: 2, Per: 10 * time.Second})
-	t0 := time.Now()
+	t0 := time.Now().Add(time.Second) // after the targets' default next_attempt_at (the database's now)
 	ts := queue(t, f, t0, "a", "b", "c")
 	for i := 0; i < 2; i++ {
 		at, err := begin(f, ts[i].ID, t0)
@@ -123,7 +123,7 @@ func TestBeginHonoursRollingWindow(t *testing.T) {
 func TestInFlightCountsAgainstLimit(t *testing.T) {
 	t.Parallel()
 	f := setup(t, store.Limit{Action: store.ActionInvite, Max: 1, Per: time.Second})
-	now := time.Now()
+	now := time.Now().Add(time.Second)
 	ts := queue(t, f, now, "a", "b")
 	if _, err := begin(f, ts[0].ID, now); err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestInFlightCountsAgainstLimit(t *testing.T) {
 func TestBeginStaleAndTakeover(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	now := time.Now()
+	now := time.Now().Add(time.Second)
 	ts := queue(t, f, now, "a")
 	at, err := begin(f, ts[0].ID, now)
 	if err != nil {
@@ -176,7 +176,7 @@ func TestBeginStaleAndTakeover(t *testing.T) {
 func TestPausedCampaignHandsBack(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	now := time.Now()
+	now := time.Now().Add(time.Second)
 	ts := queue(t, f, now, "a")
 	if err := f.st.SetCampaignStatus(context.Background(), f.campaign, "paused"); err != nil {
 		t.Fatal(err)

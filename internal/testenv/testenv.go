@@ -1,8 +1,7 @@
 // Package testenv gives each test its own Postgres database (migrated) and
 // its own Redis server, and removes them when the test ends.
 //
-// Postgres comes from OUTREACH_TEST_DATABASE_URL when set (make test sets
-// it), else from the local server on 127.0.0.1:5432 if it answers, else a
+// Postgres comes from OUTREACH_TEST_DATABASE_URL when set, else from the local server on 127.0.0.1:5432 if it answers, else a
 // throwaway server started for the test binary (see Main). Redis is always a
 // throwaway redis-server per test.
 package testenv
