@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -198,5 +199,23 @@ func TestDockerfile(t *testing.T) {
 	}
 	if _, err := os.Stat("../../.dockerignore"); err != nil {
 		t.Error("no .dockerignore: the build context would carry bin/ and .git")
+	}
+}
+
+// TestDockerComposeConfig has Compose itself validate the file when a
+// Compose CLI is installed (it needs no engine for that).
+func TestDockerComposeConfig(t *testing.T) {
+	var args []string
+	if p, err := exec.LookPath("docker-compose"); err == nil {
+		args = []string{p}
+	} else if p, err := exec.LookPath("docker"); err == nil && exec.Command(p, "compose", "version").Run() == nil {
+		args = []string{p, "compose"}
+	} else {
+		t.Skip("no docker-compose or docker compose CLI")
+	}
+	cmd := exec.Command(args[0], append(args[1:], "-f", "docker-compose.yml", "config", "-q")...)
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("%s config: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }

@@ -25,7 +25,7 @@ import (
 // standard streams.
 //
 //	DATABASE_URL             postgres://… (default postgres://postgres@127.0.0.1:5432/outreach?sslmode=disable)
-//	REDIS_URL                redis://host:port/db, rediss://…, redis-sentinel://…, redis-socket://… (default redis://127.0.0.1:6379/0)
+//	REDIS_URL                redis://host:port/db, rediss://…, redis-sentinel://h1,h2?master=NAME, redis-cluster://h1,h2, redis-socket://… (default redis://127.0.0.1:6379/0)
 //	UNIPILE_DSN              Unipile base URL or DSN, e.g. https://api1.unipile.com:13111
 //	UNIPILE_API_KEY          the key for accounts whose credentials_ref is "default";
 //	UNIPILE_API_KEY_<REF>    the key for credentials_ref <ref> (upper-cased)
@@ -180,12 +180,12 @@ func (e *Env) OpenStore(ctx context.Context) (*store.Store, error) {
 	return store.Open(ctx, e.DatabaseURL)
 }
 
-// RedisOpt parses REDIS_URL with asynq's rules (redis://, rediss://,
-// redis-socket://, redis-sentinel://).
+// RedisOpt parses REDIS_URL (redis://, rediss://, redis-socket://,
+// redis-sentinel://, redis-cluster://; see parseRedisURL).
 func (e *Env) RedisOpt() (asynq.RedisConnOpt, error) {
-	opt, err := asynq.ParseRedisURI(e.RedisURL)
+	opt, err := parseRedisURL(e.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %v (want redis://host:port/db, rediss://…, redis-sentinel://… or redis-socket://…)", err)
+		return nil, fmt.Errorf("REDIS_URL: %v (want redis://host:port/db, rediss://…, redis-sentinel://…?master=NAME, redis-cluster://… or redis-socket://…)", err)
 	}
 	return opt, nil
 }
