@@ -109,8 +109,8 @@ func newHarness(t *testing.T, o options) *harness {
 	t.Cleanup(srv.Close)
 	logs := &syncBuffer{}
 	h := &harness{t: t, ctx: ctx, cancel: cancel, st: st, dsn: dsn, rdb: rdb, sim: sim, simURL: srv.URL, logs: logs,
-		log:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		policy:  o.policy, wrap: o.wrap, clients: map[string]provider.Client{}}
+		log:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		policy: o.policy, wrap: o.wrap, clients: map[string]provider.Client{}}
 	if h.policy == nil {
 		h.policy = testPolicy()
 	}
@@ -241,10 +241,10 @@ func (h *harness) targets(campaign int64, identifiers ...string) {
 
 // targetRow is a target's state as a user reads it.
 type targetRow struct {
-	ID                                int64
-	Identifier, Status, Err, ErrType  string
-	InvitationID                      string
-	Attempts, Deferrals               int
+	ID                               int64
+	Identifier, Status, Err, ErrType string
+	InvitationID                     string
+	Attempts, Deferrals              int
 }
 
 func (h *harness) rows() map[string]targetRow {
