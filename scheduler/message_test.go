@@ -1,0 +1,44 @@
+package scheduler
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/outreach-dev/outreach/store"
+)
+
+func TestRender(t *testing.T) {
+	var ts templates
+	claimed := func(tmpl string, vars map[string]any, p *store.Person) store.Claimed {
+		return store.Claimed{Target: &store.Target{Identifier: "jane", MessageTemplate: tmpl, Vars: vars}, Person: p}
+	}
+	jane := &store.Person{FirstName: "Jane", LastName: "Doe", Headline: "CTO"}
+	for _, tc := range []struct {
+		name, provider string
+		c              store.Claimed
+		want, wantErr  string
+	}{
+		{"profile fields", "unipile", claimed("Hi {{.FirstName}} ({{.Headline}})", nil, jane), "Hi Jane (CTO)", ""},
+		{"vars", "unipile", claimed("Loved {{.Vars.company}}", map[string]any{"company": "Acme"}, jane), "Loved Acme", ""},
+		{"vars names without a profile", "partoo", claimed("Hi {{.FirstName}}", map[string]any{"first_name": "Al"}, nil), "Hi Al", ""},
+		{"missing variable fails", "unipile", claimed("Loved {{.Vars.company}}", map[string]any{}, jane), "", "company"},
+		{"bad template fails", "unipile", claimed("Hi {{.FirstName", nil, jane), "", "message template"},
+		{"300 characters fit", "unipile", claimed(strings.Repeat("ü", 300), nil, jane), strings.Repeat("ü", 300), ""},
+		{"301 characters do not", "unipile", claimed(strings.Repeat("ü", 301), nil, jane), "", "301 characters"},
+		{"other providers have no note limit", "altegio", claimed(strings.Repeat("x", 400), nil, nil), strings.Repeat("x", 400), ""},
+		{"empty template, no note", "unipile", claimed("  ", nil, jane), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ts.render(tc.provider, tc.c)
+			if tc.wantErr != "" {
+				if got.Err == nil || !strings.Contains(got.Err.Error(), tc.wantErr) {
+					t.Fatalf("render error = %v, want one mentioning %q", got.Err, tc.wantErr)
+				}
+				return
+			}
+			if got.Err != nil || got.Message != tc.want {
+				t.Errorf("render = %q, %v; want %q", got.Message, got.Err, tc.want)
+			}
+		})
+	}
+}
