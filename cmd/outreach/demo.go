@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,8 +46,9 @@ are compressed (5 invitations per 10 seconds) so that it ends in about a
 minute. It shows progress every second and ends with a summary.
 
 Postgres and Redis are throwaway servers started for the demo, unless
---use-env: then DATABASE_URL and REDIS_URL are used (the demo's accounts
-and campaigns are added there, with names starting with "demo-").`)
+--use-env: then DATABASE_URL and REDIS_URL are used, and must be used by
+nothing else (the demo refuses a database with accounts other than its
+own; its accounts and campaigns are named demo-…).`)
 	var c demoConfig
 	fs.DurationVar(&c.duration, "duration", 90*time.Second, "stop after this long even if targets remain")
 	fs.IntVar(&c.targets, "targets", 30, "targets per campaign (at least 10)")
@@ -119,6 +121,18 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 	env.secrets["ALTEGIO_PARTNER_TOKEN"] = simulator.DefaultAltegioPartnerToken
 	env.secrets["ALTEGIO_USER_TOKEN"] = simulator.DefaultAltegioUserToken
 
+	if c.useEnv {
+		// The demo's workers send to the simulator and record the answers:
+		// against real campaigns that would mark real targets sent.
+		var others int
+		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM accounts WHERE name NOT LIKE 'demo-%'`).Scan(&others); err != nil {
+			return err
+		}
+		if others > 0 {
+			return fmt.Errorf("--use-env: the database at DATABASE_URL has %d accounts that are not the demo's; "+
+				"the demo would send their targets to the simulator and mark them sent. Use an empty database", others)
+		}
+	}
 	campaigns, err := seedDemo(ctx, st, sim, c.targets, time.Now())
 	if err != nil {
 		return fmt.Errorf("seed the demo: %w", err)
@@ -212,12 +226,7 @@ loop:
 			break loop
 		case <-tick.C:
 		}
-		camps, err := report.Campaigns(ctx, st.Pool(), "")
-		if err != nil {
-			log.Warn("reading progress", "error", err)
-			continue
-		}
-		accounts, err := report.Accounts(ctx, st.Pool(), "")
+		camps, accounts, err := demoReport(ctx, st, campaigns)
 		if err != nil {
 			log.Warn("reading progress", "error", err)
 			continue
@@ -235,11 +244,7 @@ loop:
 	cancel()
 	wg.Wait()
 	<-simDone
-	camps, err := report.Campaigns(context.WithoutCancel(ctx), st.Pool(), "")
-	if err != nil {
-		return err
-	}
-	accounts, err := report.Accounts(context.WithoutCancel(ctx), st.Pool(), "")
+	camps, accounts, err := demoReport(context.WithoutCancel(ctx), st, campaigns)
 	if err != nil {
 		return err
 	}
@@ -250,4 +255,32 @@ loop:
 		fmt.Fprintln(env.Stdout, "\ndemo: the throwaway Postgres and Redis are removed; run against your own with --use-env.")
 	}
 	return nil
+}
+
+// demoReport reads the progress of this run's campaigns and accounts only
+// (a database given with --use-env may hold earlier demos).
+func demoReport(ctx context.Context, st *store.Store, ids []int64) ([]*report.Campaign, []*report.Account, error) {
+	all, err := report.Campaigns(ctx, st.Pool(), "")
+	if err != nil {
+		return nil, nil, err
+	}
+	var camps []*report.Campaign
+	names := map[string]bool{}
+	for _, c := range all {
+		if slices.Contains(ids, c.ID) {
+			camps = append(camps, c)
+			names[c.Account] = true
+		}
+	}
+	allAccounts, err := report.Accounts(ctx, st.Pool(), "")
+	if err != nil {
+		return nil, nil, err
+	}
+	var accounts []*report.Account
+	for _, a := range allAccounts {
+		if names[a.Name] {
+			accounts = append(accounts, a)
+		}
+	}
+	return camps, accounts, nil
 }

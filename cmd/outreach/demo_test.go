@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/outreach-dev/outreach/internal/testenv"
 )
 
 // TestDemoEndsWithEveryTargetDone runs the demo as a user would (throwaway
@@ -49,4 +51,16 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// TestDemoRefusesARealDatabase: with --use-env the demo must not run its
+// simulator-bound workers over real campaigns.
+func TestDemoRefusesARealDatabase(t *testing.T) {
+	cliEnv(t)
+	t.Setenv("REDIS_URL", testenv.Redis(t).URL)
+	mustRun(t, "account", "add", "jane-linkedin", "--provider", "unipile", "--provider-account-id", "real")
+	code, _, errs := cli(t, "demo", "--use-env", "--duration", "5s", "--dashboard-addr", "")
+	if code != exitError || !strings.Contains(errs, "not the demo's") {
+		t.Errorf("demo --use-env over a database with a real account: exit %d, %s", code, errs)
+	}
 }
