@@ -186,7 +186,11 @@ CREATE INDEX sends_window ON sends (account_id, action, window_at);
 CREATE INDEX sends_target ON sends (target_id);
 CREATE INDEX sends_in_flight ON sends (account_id, action) WHERE outcome = 'in_flight';
 
--- Wake the scheduler at once when work arrives or controls change.
+-- Wake the scheduler at once when work arrives or controls change. Row
+-- triggers on the controls fire only for rows that changed (a statement
+-- trigger would fire on every UPDATE, even of no row, and the scheduler's
+-- own housekeeping would wake it in a loop); notifications with the same
+-- payload in one transaction are delivered once.
 -- +goose StatementBegin
 CREATE FUNCTION outreach_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -198,14 +202,20 @@ $$;
 
 CREATE TRIGGER targets_notify AFTER INSERT ON targets
     FOR EACH STATEMENT EXECUTE FUNCTION outreach_notify();
-CREATE TRIGGER accounts_notify
-    AFTER INSERT OR UPDATE OF status, paused_until, timezone, work_start, work_end, work_days, min_gap, gap_jitter
-    ON accounts
-    FOR EACH STATEMENT EXECUTE FUNCTION outreach_notify();
+CREATE TRIGGER accounts_notify_insert AFTER INSERT ON accounts
+    FOR EACH ROW EXECUTE FUNCTION outreach_notify();
+CREATE TRIGGER accounts_notify_update
+    AFTER UPDATE OF status, paused_until, timezone, work_start, work_end, work_days, min_gap, gap_jitter ON accounts
+    FOR EACH ROW WHEN ((OLD.status, OLD.paused_until, OLD.timezone, OLD.work_start, OLD.work_end, OLD.work_days, OLD.min_gap, OLD.gap_jitter)
+        IS DISTINCT FROM (NEW.status, NEW.paused_until, NEW.timezone, NEW.work_start, NEW.work_end, NEW.work_days, NEW.min_gap, NEW.gap_jitter))
+    EXECUTE FUNCTION outreach_notify();
 CREATE TRIGGER account_limits_notify AFTER INSERT OR UPDATE OR DELETE ON account_limits
-    FOR EACH STATEMENT EXECUTE FUNCTION outreach_notify();
-CREATE TRIGGER campaigns_notify AFTER INSERT OR UPDATE OF status ON campaigns
-    FOR EACH STATEMENT EXECUTE FUNCTION outreach_notify();
+    FOR EACH ROW EXECUTE FUNCTION outreach_notify();
+CREATE TRIGGER campaigns_notify_insert AFTER INSERT ON campaigns
+    FOR EACH ROW EXECUTE FUNCTION outreach_notify();
+CREATE TRIGGER campaigns_notify_update AFTER UPDATE OF status ON campaigns
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION outreach_notify();
 
 -- +goose Down
 DROP TABLE sends;

@@ -188,7 +188,7 @@ func (s *Scheduler) step(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("check redis: %w", err)
 	}
 	if lost {
-		s.log.WarnContext(ctx, "redis lost its data; re-enqueueing every queued target")
+		s.log.InfoContext(ctx, "redis holds no outreach marker (first start, or it lost its data): re-enqueueing every queued target")
 		if err := s.Reconcile(ctx, 0); err != nil {
 			return false, err
 		}

@@ -18,6 +18,10 @@ const (
 	OutcomeResolved = "resolved"  // lookup answered
 	OutcomeRefused  = "refused"   // the provider said no (error_type says why)
 	OutcomeError    = "error"     // transport error or 5xx
+	// OutcomeCached is a lookup answered from the people cache after all
+	// (another target resolved the person meanwhile): no call was made, so
+	// Finish removes the reservation from the ledger.
+	OutcomeCached = "cached"
 )
 
 // NotNowError says a target cannot be sent yet, and from when it can.
@@ -327,7 +331,11 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 	var stale bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		stale = false
-		if _, err := tx.Exec(ctx, `UPDATE sends SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
+		if f.Outcome == OutcomeCached {
+			if _, err := tx.Exec(ctx, `DELETE FROM sends WHERE id = $1`, f.SendID); err != nil {
+				return err
+			}
+		} else if _, err := tx.Exec(ctx, `UPDATE sends SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
 				http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
 			WHERE id = $1`, f.SendID, f.Outcome, f.Now, f.ErrorType, f.HTTPStatus, f.InvitationID, truncate(f.Detail, 1000)); err != nil {
 			return err

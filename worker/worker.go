@@ -237,7 +237,18 @@ func (w *Worker) resolve(ctx context.Context, at *store.Attempt, c provider.Clie
 			Person: &store.Person{Provider: at.Account.Provider, NormalizedIdentifier: at.Target.NormalizedIdentifier,
 				ProviderID: at.Target.NormalizedIdentifier, LookedUpBy: at.Account.ID}}}
 	}
-	prof, err := r.Resolve(ctx, at.Account.ProviderAccountID, at.Target.NormalizedIdentifier)
+	outcome := store.OutcomeResolved
+	var prof provider.Profile
+	var err error
+	if p := at.Person; p != nil && p.ProviderID != "" && p.LookedUpBy == at.Account.ID {
+		// Another target of this account resolved the person meanwhile:
+		// nobody is looked up twice.
+		outcome = store.OutcomeCached
+		prof = provider.Profile{ProviderID: p.ProviderID, FirstName: p.FirstName, LastName: p.LastName, Headline: p.Headline,
+			NetworkDistance: p.NetworkDistance, IsRelationship: p.IsRelationship, InvitationStatus: p.InvitationStatus}
+	} else {
+		prof, err = r.Resolve(ctx, at.Account.ProviderAccountID, at.Target.NormalizedIdentifier)
+	}
 	now = w.cfg.Now()
 	if err != nil {
 		pe := asProviderError(provider.Name(at.Account.Provider), "resolve", err)
@@ -253,7 +264,7 @@ func (w *Worker) resolve(ctx context.Context, at *store.Attempt, c provider.Clie
 		return dec
 	}
 	f := store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
-		Outcome: store.OutcomeResolved, TargetStatus: store.TargetPending, NextAttemptAt: now,
+		Outcome: outcome, TargetStatus: store.TargetPending, NextAttemptAt: now,
 		Person: &store.Person{Provider: at.Account.Provider, NormalizedIdentifier: at.Target.NormalizedIdentifier,
 			ProviderID: prof.ProviderID, FirstName: prof.FirstName, LastName: prof.LastName, Headline: prof.Headline,
 			LookedUpBy: at.Account.ID, NetworkDistance: prof.NetworkDistance, IsRelationship: prof.IsRelationship,
@@ -304,7 +315,7 @@ func (w *Worker) observe(at *store.Attempt, dec Decision) {
 	f := dec.Finish
 	outcome := f.TargetStatus
 	switch {
-	case f.Outcome == store.OutcomeResolved && f.TargetStatus == store.TargetPending:
+	case (f.Outcome == store.OutcomeResolved || f.Outcome == store.OutcomeCached) && f.TargetStatus == store.TargetPending:
 		outcome = "resolved"
 	case f.TargetStatus == store.TargetQueued && f.Outcome == store.OutcomeError:
 		outcome = "retried"

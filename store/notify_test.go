@@ -1,0 +1,56 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/outreach-dev/outreach/store"
+)
+
+// The scheduler's own housekeeping must not wake it: an UPDATE that
+// changes no row notifies nobody, while a real change does.
+func TestNotifyOnlyOnChange(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	conn, err := f.st.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+store.WakeChannel); err != nil {
+		t.Fatal(err)
+	}
+	next := func() *pgconn.Notification {
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		n, err := conn.Conn().WaitForNotification(wctx)
+		if err != nil {
+			return nil
+		}
+		return n
+	}
+	for next() != nil { // drain the fixture's own
+	}
+	if _, err := f.st.ResumeExpiredPauses(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := next(); n != nil {
+		t.Errorf("an UPDATE of no row notified %q", n.Payload)
+	}
+	if err := f.st.PauseAccount(ctx, f.account, time.Now().Add(time.Hour), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if n := next(); n == nil || n.Payload != "accounts" {
+		t.Errorf("pausing an account notified %v, want accounts", n)
+	}
+	if _, err := f.st.AddTargets(ctx, f.campaign, []store.NewTarget{{Identifier: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := next(); n == nil || n.Payload != "targets" {
+		t.Errorf("adding a target notified %v, want targets", n)
+	}
+}
