@@ -326,6 +326,8 @@ func (w *Worker) observe(at *store.Attempt, dec Decision) {
 	switch {
 	case f.Disable:
 		m.AccountPaused(at.Account.Provider, at.Account.Name, "disabled")
+	case !f.PauseUntil.IsZero() && f.ErrorType == "":
+		m.AccountPaused(at.Account.Provider, at.Account.Name, "usage")
 	case !f.PauseUntil.IsZero():
 		m.AccountPaused(at.Account.Provider, at.Account.Name, f.ErrorType)
 	}

@@ -233,7 +233,10 @@ func (c *Client) Invite(ctx context.Context, inv provider.Invitation) (provider.
 	const op = "invite"
 	loc, err := ParseLocationID(inv.AccountID)
 	if err != nil {
-		return provider.Sent{}, c.badInput(op, "invalid_location", err.Error())
+		// The location is the account's own setting: every target would
+		// fail the same way, so the account waits for an operator.
+		return provider.Sent{}, c.base.Redact(&provider.Error{Provider: provider.Altegio, Op: op, Type: "invalid_location",
+			Detail: err.Error() + " (fix the account's provider_account_id)", Scope: provider.ScopeAccount, Kind: provider.KindAccount})
 	}
 	one, err := BuildInvite(inv)
 	if err != nil {

@@ -169,7 +169,7 @@ func TestRequestShape(t *testing.T) {
 	}
 	for _, loc := range []string{"", "abc", "0", "-3", "1.5"} {
 		_, err := c.Invite(context.Background(), provider.Invitation{AccountID: loc, RecipientID: "a@b.co"})
-		if pe := kindOf(t, err); pe.Kind != provider.KindBadInput || pe.Type != "invalid_location" {
+		if pe := kindOf(t, err); pe.Kind != provider.KindAccount || pe.Type != "invalid_location" {
 			t.Errorf("location %q: got %+v; want invalid_location", loc, pe)
 		}
 	}
