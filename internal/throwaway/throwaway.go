@@ -32,6 +32,7 @@ type Server struct {
 	Addr string
 
 	cmd     *exec.Cmd
+	newCmd  func() *exec.Cmd // builds the command again, for Restart
 	dir     string
 	logPath string
 	done    chan struct{}
@@ -57,6 +58,28 @@ func (s *Server) Stop() error {
 		err = os.RemoveAll(s.dir)
 	})
 	return err
+}
+
+// Down stops the server (a fast shutdown: connections are dropped) and
+// keeps its data, so that Up can start it again on the same port: an
+// outage, for tests. Only PostgreSQL servers support it.
+func (s *Server) Down() error {
+	if s.newCmd == nil {
+		return errors.New("throwaway: Down is only for PostgreSQL")
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		return errors.New("throwaway: postgres did not stop within 30s")
+	}
+}
+
+// Up starts a server stopped by Down again.
+func (s *Server) Up(ctx context.Context) error {
+	s.done = make(chan struct{})
+	return s.start(ctx, s.newCmd())
 }
 
 // Log returns the tail of the server's log, for error messages.
@@ -179,12 +202,15 @@ func StartPostgres(ctx context.Context) (*Server, error) {
 		s := &Server{dir: dir, logPath: filepath.Join(dir, "postgres.log"), done: make(chan struct{})}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		s.URL = "postgres://postgres@" + s.Addr + "/postgres?sslmode=disable"
-		cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port),
-			"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir,
-			"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-			"-c", "max_connections=400", "-c", "shared_buffers=256MB")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		lastErr = s.start(ctx, cmd)
+		s.newCmd = func() *exec.Cmd {
+			cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port),
+				"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir,
+				"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+				"-c", "max_connections=400", "-c", "shared_buffers=256MB")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+			return cmd
+		}
+		lastErr = s.start(ctx, s.newCmd())
 		if lastErr == nil {
 			return s, nil
 		}

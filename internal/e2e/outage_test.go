@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/outreach-dev/outreach/internal/throwaway"
+	"github.com/outreach-dev/outreach/provider/simulator"
+	"github.com/outreach-dev/outreach/store"
+)
+
+// Postgres goes down while invitations are going out, then comes back:
+// the scheduler and workers ride it out, every target ends, nobody is
+// invited twice and no limit is exceeded.
+func TestPostgresOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a server")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	pg, err := throwaway.StartPostgres(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Stop() })
+	admin, err := pgx.Connect(ctx, pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE outage"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close(ctx)
+	u, _ := url.Parse(pg.URL)
+	u.Path = "/outage"
+	dsn := u.String()
+	if _, err := store.Migrate(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+
+	limit := store.Limit{Action: store.ActionInvite, Max: 4, Per: 2 * time.Second}
+	h := newHarness(t, options{sim: simulator.Config{Latency: 50 * time.Millisecond}})
+	h.st, h.dsn = st, dsn // this test's own server, which it can take down
+	var ids []string
+	for i := 0; i < 40; i++ {
+		ids = append(ids, pid("o-"+string(rune('a'+i%26))+string(rune('a'+i/26))))
+	}
+	for _, name := range []string{"o1", "o2"} {
+		acc := h.account(accountSpec{name: name, limits: []store.Limit{limit}})
+		c, err := st.CreateCampaign(ctx, store.Campaign{Name: name, AccountID: acc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.targets(c, ids[:20]...)
+		ids = ids[20:]
+	}
+	h.start(2)
+	h.waitFor("some sent", 20*time.Second, func() bool {
+		var n int
+		_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&n)
+		return n >= 8
+	})
+	if err := pg.Down(); err != nil {
+		t.Fatal(err)
+	}
+	down := time.Now()
+	// Long enough for workers and the scheduler to fail their calls.
+	time.Sleep(3 * time.Second)
+	if err := pg.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("postgres was down for %s", time.Since(down).Round(time.Millisecond))
+	rows := h.waitTerminal(90 * time.Second)
+	for _, r := range rows {
+		if r.Status != "sent" {
+			t.Errorf("%s: %s (%s), want sent", r.Identifier, r.Status, r.Err)
+		}
+	}
+	if d := h.sim.DuplicateInvites(); len(d) > 0 {
+		t.Errorf("invited twice: %+v", d)
+	}
+	if v := h.sim.LimitViolations([]simulator.Window{{Max: limit.Max, Per: limit.Per}}); len(v) > 0 {
+		t.Errorf("limit violations: %+v", v)
+	}
+}
