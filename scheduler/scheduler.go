@@ -81,6 +81,7 @@ type Scheduler struct {
 	tmpl   templates
 	wake   chan struct{}
 	mu     sync.Mutex
+	warned map[int64]bool // accounts warned about having no limits
 }
 
 // epochKey is a Redis key the scheduler keeps; its absence means Redis lost
@@ -270,6 +271,14 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 
 func (s *Scheduler) planAccount(ctx context.Context, w *store.AccountWork, now, end time.Time, st *TickStats) error {
 	a := w.Account
+	if a.Provider == "unipile" && len(a.LimitsFor(store.ActionInvite)) == 0 && a.MinGap == 0 && !s.warned[a.ID] {
+		if s.warned == nil {
+			s.warned = map[int64]bool{}
+		}
+		s.warned[a.ID] = true
+		s.log.WarnContext(ctx, "LinkedIn account without invite limits or minimum gap: it sends as fast as it can, "+
+			"which risks a restriction; add limits (README, Limits)", "account_id", a.ID, "account", a.Name)
+	}
 	for _, job := range []struct {
 		action string
 		due    bool
@@ -389,5 +398,3 @@ func (s *Scheduler) Reconcile(ctx context.Context, grace time.Duration) error {
 	return nil
 }
 
-// Close releases the scheduler's asynq client (not the Redis client).
-func (s *Scheduler) Close() error { return nil }
