@@ -144,7 +144,7 @@ func TestExplainAtScale(t *testing.T) {
 		{"PrepareTargets", "t.normalized_identifier IS NULL", "targets_new"},
 		{"ClaimTargets(lookup)", "FOR UPDATE SKIP LOCKED", "targets_due"},
 		{"ClaimTargets(invite)", "FOR UPDATE SKIP LOCKED", "targets_due"},
-		{"Begin(invite)", "ORDER BY window_at DESC OFFSET $4 LIMIT 1", "sends_window"},
+		{"Begin(invite)", "ORDER BY window_at DESC OFFSET l.off LIMIT 1", "sends_window"},
 		{"Begin(invite)", "outcome = 'in_flight'", "sends_in_flight"},
 		{"Finish(lookup)", "AND status NOT IN ('skipped', 'failed') AND id <> $3", "targets_one_per_person"},
 		{"7-day count", "interval '7 days'", "sends_window"},

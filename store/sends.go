@@ -96,7 +96,7 @@ func (s *Store) Begin(ctx context.Context, req BeginRequest) (*Attempt, error) {
 	var at *Attempt
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		at, err = begin(ctx, tx, req)
+		at, err = reserve(ctx, tx, req)
 		return err
 	})
 	var nn *NotNowError
@@ -117,145 +117,6 @@ func (s *Store) Begin(ctx context.Context, req BeginRequest) (*Attempt, error) {
 	return at, nil
 }
 
-func begin(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error) {
-	now := req.Now
-	t, err := scanTarget(tx.QueryRow(ctx, `SELECT `+targetColumns+`
-		FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE t.id = $1 FOR UPDATE OF t`, req.TargetID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrStale
-	}
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case t.Status == TargetQueued:
-	case t.Status == TargetSending && !t.LockedUntil.After(now):
-		// Its worker died; take it over.
-	case t.Status == TargetSending:
-		return nil, &NotNowError{Until: t.LockedUntil, Reason: "held by another worker"}
-	default:
-		return nil, ErrStale
-	}
-	if req.Action == ActionLookup && t.ProviderID != "" || req.Action == ActionInvite && t.ProviderID == "" {
-		return nil, ErrStale
-	}
-	if t.CampaignStatus != "active" {
-		return nil, &NotNowError{Until: now, Reason: "campaign " + t.CampaignStatus, Released: true}
-	}
-	// Lock the account: reservations for one account are serialised.
-	a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1 FOR UPDATE`, t.AccountID))
-	if err != nil {
-		return nil, err
-	}
-	hold := func(until time.Time, reason string) error {
-		return &NotNowError{Until: until, Reason: reason, Released: until.Sub(now) > req.HoldFor}
-	}
-	if t.NextAttemptAt.After(now) {
-		// asynq schedules to the second: a task may come up to a second
-		// before its target is due.
-		return nil, hold(t.NextAttemptAt, "not due yet")
-	}
-	switch a.Status {
-	case AccountDisabled:
-		return nil, &NotNowError{Until: now, Reason: "account disabled: " + a.PauseReason, Released: true}
-	case AccountPaused:
-		if a.PausedUntil.After(now) {
-			return nil, hold(a.PausedUntil, "account paused: "+a.PauseReason)
-		}
-	}
-	if open := a.NextOpen(now); open.IsZero() {
-		return nil, &NotNowError{Until: now.Add(24 * time.Hour), Reason: "account has no working days", Released: true}
-	} else if open.After(now) {
-		return nil, hold(open, "outside working hours")
-	}
-
-	// Attempts of this target whose worker died: the provider may have
-	// seen them, at the latest when they timed out or now.
-	var orphans int
-	if err := tx.QueryRow(ctx, `WITH o AS (
-			UPDATE sends SET outcome = 'unknown', window_at = least($2::timestamptz, reserved_at + make_interval(secs => $3)),
-				detail = 'worker stopped before recording the answer'
-			WHERE target_id = $1 AND outcome = 'in_flight' RETURNING 1)
-		SELECT count(*) FROM o`, t.ID, now, req.RequestTimeout.Seconds()).Scan(&orphans); err != nil {
-		return nil, err
-	}
-	if t.Status == TargetSending {
-		orphans++ // held and expired: the call may have gone out even if no row says so
-	}
-	if orphans == 0 && req.Action == ActionInvite {
-		// An earlier invite whose answer never came (a timeout, a dropped
-		// connection, a 5xx) may have reached the provider as well.
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM sends WHERE target_id = $1 AND action = 'invite'
-			AND outcome IN ('unknown', 'error')`, t.ID).Scan(&orphans); err != nil {
-			return nil, err
-		}
-	}
-
-	if req.Action == ActionInvite {
-		if !a.NextSendAt.IsZero() && a.NextSendAt.After(now) {
-			return nil, hold(a.NextSendAt, "minimum gap between invitations")
-		}
-		if a.MinGap > 0 {
-			var busy bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sends WHERE account_id = $1 AND action = 'invite' AND outcome = 'in_flight')`,
-				a.ID).Scan(&busy); err != nil {
-				return nil, err
-			}
-			if busy {
-				return nil, hold(now.Add(minDur(a.MinGap, time.Second)), "another invitation of this account is in flight")
-			}
-		}
-	}
-	var until time.Time
-	var reason string
-	for _, l := range a.LimitsFor(req.Action) {
-		var w *time.Time
-		err := tx.QueryRow(ctx, `SELECT CASE WHEN window_at = 'infinity' THEN NULL ELSE window_at END FROM sends
-			WHERE account_id = $1 AND action = $2 AND window_at > $3
-			ORDER BY window_at DESC OFFSET $4 LIMIT 1`, a.ID, req.Action, now.Add(-l.Per), l.Max-1).Scan(&w)
-		if errors.Is(err, pgx.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		free := now.Add(time.Second) // the window is full of requests still out
-		if w != nil {
-			free = w.Add(l.Per)
-		}
-		if free.After(until) {
-			until, reason = free, "limit "+l.String()+" reached"
-		}
-	}
-	if !until.IsZero() {
-		return nil, hold(until, reason)
-	}
-
-	var sendID int64
-	if err := tx.QueryRow(ctx, `INSERT INTO sends (account_id, target_id, action, reserved_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-		a.ID, t.ID, req.Action, now).Scan(&sendID); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE targets SET status = 'sending', locked_until = $2, attempts = attempts + 1, updated_at = $3,
-			current_send_id = $4 WHERE id = $1`,
-		t.ID, now.Add(req.Lease), now, sendID); err != nil {
-		return nil, err
-	}
-	at := &Attempt{SendID: sendID, Target: t, Account: a, Orphaned: orphans > 0}
-	if t.NormalizedIdentifier != "" {
-		p, err := scanPerson(tx.QueryRow(ctx, `SELECT `+personColumns+` FROM people WHERE provider = $1 AND normalized_identifier = $2`,
-			a.Provider, t.NormalizedIdentifier))
-		if err == nil {
-			at.Person = p
-		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return nil, err
-		}
-	}
-	t.Status = TargetSending
-	t.Attempts++
-	return at, nil
-}
-
 func minDur(a, b time.Duration) time.Duration {
 	if a < b {
 		return a
@@ -269,19 +130,6 @@ func (s *Store) release(ctx context.Context, targetID int64, until time.Time, re
 		last_error = $3, updated_at = now()
 		WHERE id = $1 AND status IN ('queued', 'sending')`, targetID, until, "waiting: "+reason)
 	return err
-}
-
-const personColumns = `provider, normalized_identifier, provider_id, first_name, last_name, headline,
-	coalesce(looked_up_by, 0), coalesce(network_distance, ''), is_relationship, coalesce(invitation_status, '')`
-
-func scanPerson(row pgx.Row) (*Person, error) {
-	var p Person
-	err := row.Scan(&p.Provider, &p.NormalizedIdentifier, &p.ProviderID, &p.FirstName, &p.LastName, &p.Headline,
-		&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus)
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
 }
 
 // Finish records the answer to an attempt: the ledger row, the target's new

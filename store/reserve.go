@@ -1,0 +1,249 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// reserve is Begin's transaction. It takes six round trips for an account
+// without limits or gap (eight with them), and serialises reservations of
+// one account only when the account has something to count:
+//
+//   - the target is locked and read with its campaign, its account and the
+//     cached profile in one query;
+//   - an account with limits for the action, or (for invites) a gap, is
+//     locked FOR UPDATE: its reservations run one at a time, each counting
+//     the ledger rows of the ones before. An account with neither is only
+//     locked FOR SHARE, so its reservations run in parallel, while any
+//     change to the account (limits, gap, pause; all take a stronger lock)
+//     waits for them, and is seen by the next reservation;
+//   - orphaned attempts are closed and counted in one statement, every
+//     window is checked in one statement, and the ledger row is inserted
+//     with the target's update in one statement.
+func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error) {
+	now := req.Now
+	var t Target
+	var ar accountRow
+	var locked *time.Time
+	var hasPerson bool
+	var p Person
+	dest := []any{&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
+		&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, &locked,
+		&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
+		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions}
+	dest = append(dest, ar.dest()...)
+	dest = append(dest, &hasPerson, &p.ProviderID, &p.FirstName, &p.LastName, &p.Headline,
+		&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus)
+	err := tx.QueryRow(ctx, `SELECT `+targetColumns+`, `+accountColumns+`, p.provider IS NOT NULL,
+			coalesce(p.provider_id, ''), coalesce(p.first_name, ''), coalesce(p.last_name, ''), coalesce(p.headline, ''),
+			coalesce(p.looked_up_by, 0), coalesce(p.network_distance, ''), coalesce(p.is_relationship, false),
+			coalesce(p.invitation_status, '')
+		FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
+		LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
+		WHERE t.id = $1 FOR UPDATE OF t`, req.TargetID).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrStale
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.LockedUntil = finite(locked)
+	switch {
+	case t.Status == TargetQueued:
+	case t.Status == TargetSending && !t.LockedUntil.After(now):
+		// Its worker died; take it over.
+	case t.Status == TargetSending:
+		return nil, &NotNowError{Until: t.LockedUntil, Reason: "held by another worker"}
+	default:
+		return nil, ErrStale
+	}
+	if req.Action == ActionLookup && t.ProviderID != "" || req.Action == ActionInvite && t.ProviderID == "" {
+		return nil, ErrStale
+	}
+	if t.CampaignStatus != "active" {
+		return nil, &NotNowError{Until: now, Reason: "campaign " + t.CampaignStatus, Released: true}
+	}
+	// Lock the account: reservations of an account with something to
+	// count are serialised.
+	counted := ar.account().counts(req.Action, now)
+	lock := "FOR SHARE"
+	if counted {
+		lock = "FOR UPDATE"
+	}
+	a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1 `+lock, t.AccountID))
+	if err != nil {
+		return nil, err
+	}
+	if !counted && a.counts(req.Action, now) {
+		// Limits or a gap were set since the first read: try again at
+		// once, under the lock they need.
+		return nil, &NotNowError{Until: now, Reason: "the account's limits changed"}
+	}
+	hold := func(until time.Time, reason string) error {
+		return &NotNowError{Until: until, Reason: reason, Released: until.Sub(now) > req.HoldFor}
+	}
+	if t.NextAttemptAt.After(now) {
+		// asynq schedules to the second: a task may come up to a second
+		// before its target is due.
+		return nil, hold(t.NextAttemptAt, "not due yet")
+	}
+	switch a.Status {
+	case AccountDisabled:
+		return nil, &NotNowError{Until: now, Reason: "account disabled: " + a.PauseReason, Released: true}
+	case AccountPaused:
+		if a.PausedUntil.After(now) {
+			return nil, hold(a.PausedUntil, "account paused: "+a.PauseReason)
+		}
+	}
+	if open := a.NextOpen(now); open.IsZero() {
+		return nil, &NotNowError{Until: now.Add(24 * time.Hour), Reason: "account has no working days", Released: true}
+	} else if open.After(now) {
+		return nil, hold(open, "outside working hours")
+	}
+
+	// Attempts of this target whose worker died: the provider may have
+	// seen them, at the latest when they timed out or now. Without any, an
+	// earlier invite whose answer never came (a timeout, a dropped
+	// connection, a 5xx) may have reached the provider as well. (The count
+	// reads the ledger as it was before the update: it is used only when
+	// the update changed nothing.)
+	var orphans, unclear int
+	if err := tx.QueryRow(ctx, `WITH o AS (
+			UPDATE sends SET outcome = 'unknown', window_at = least($2::timestamptz, reserved_at + make_interval(secs => $3)),
+				detail = 'worker stopped before recording the answer'
+			WHERE target_id = $1 AND outcome = 'in_flight' RETURNING 1)
+		SELECT (SELECT count(*) FROM o), CASE WHEN $4 THEN (SELECT count(*) FROM sends WHERE target_id = $1 AND action = 'invite'
+			AND outcome IN ('unknown', 'error')) ELSE 0 END`,
+		t.ID, now, req.RequestTimeout.Seconds(), req.Action == ActionInvite).Scan(&orphans, &unclear); err != nil {
+		return nil, err
+	}
+	if t.Status == TargetSending {
+		orphans++ // held and expired: the call may have gone out even if no row says so
+	}
+	if orphans == 0 && req.Action == ActionInvite {
+		orphans = unclear
+	}
+
+	if req.Action == ActionInvite {
+		if !a.NextSendAt.IsZero() && a.NextSendAt.After(now) {
+			return nil, hold(a.NextSendAt, "minimum gap between invitations")
+		}
+		if a.MinGap > 0 {
+			var busy bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sends WHERE account_id = $1 AND action = 'invite' AND outcome = 'in_flight')`,
+				a.ID).Scan(&busy); err != nil {
+				return nil, err
+			}
+			if busy {
+				return nil, hold(now.Add(minDur(a.MinGap, time.Second)), "another invitation of this account is in flight")
+			}
+		}
+	}
+	if until, reason, err := windowsFree(ctx, tx, a, req.Action, now); err != nil {
+		return nil, err
+	} else if !until.IsZero() {
+		return nil, hold(until, reason)
+	}
+
+	var sendID int64
+	if err := tx.QueryRow(ctx, `WITH s AS (
+			INSERT INTO sends (account_id, target_id, action, reserved_at) VALUES ($1, $2, $3, $4) RETURNING id)
+		UPDATE targets t SET status = 'sending', locked_until = $5, attempts = attempts + 1, updated_at = $4,
+			current_send_id = s.id FROM s WHERE t.id = $2 RETURNING s.id`,
+		a.ID, t.ID, req.Action, now, now.Add(req.Lease)).Scan(&sendID); err != nil {
+		return nil, err
+	}
+	at := &Attempt{SendID: sendID, Target: &t, Account: a, Orphaned: orphans > 0}
+	if hasPerson {
+		p.Provider, p.NormalizedIdentifier = a.Provider, t.NormalizedIdentifier
+		at.Person = &p
+	}
+	t.Status = TargetSending
+	t.Attempts++
+	return at, nil
+}
+
+// windowsFree checks every rolling window of the account for action in one
+// query: for each, the Max-th latest ledger row inside it. It returns when
+// the fullest window frees (zero if all have room) and why.
+func windowsFree(ctx context.Context, tx pgx.Tx, a *Account, action string, now time.Time) (time.Time, string, error) {
+	limits := a.LimitsFor(action)
+	if len(limits) == 0 {
+		return time.Time{}, "", nil
+	}
+	since := make([]time.Time, len(limits))
+	offsets := make([]int64, len(limits))
+	for i, l := range limits {
+		since[i], offsets[i] = now.Add(-l.Per), int64(l.Max-1)
+	}
+	rows, err := tx.Query(ctx, `SELECT l.i, w.at FROM unnest($3::timestamptz[], $4::bigint[]) WITH ORDINALITY AS l(since, off, i)
+		CROSS JOIN LATERAL (SELECT CASE WHEN window_at = 'infinity' THEN NULL ELSE window_at END AS at FROM sends
+			WHERE account_id = $1 AND action = $2 AND window_at > l.since
+			ORDER BY window_at DESC OFFSET l.off LIMIT 1) w`, a.ID, action, since, offsets)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	defer rows.Close()
+	var until time.Time
+	var reason string
+	for rows.Next() {
+		var i int
+		var w *time.Time
+		if err := rows.Scan(&i, &w); err != nil {
+			return time.Time{}, "", err
+		}
+		l := limits[i-1]
+		free := now.Add(time.Second) // the window is full of requests still out
+		if w != nil {
+			free = w.Add(l.Per)
+		}
+		if free.After(until) {
+			until, reason = free, "limit "+l.String()+" reached"
+		}
+	}
+	return until, reason, rows.Err()
+}
+
+// counts reports whether a reservation of action must count anything on
+// the account: limits for the action, or for invites a gap (minimum, jitter
+// or one drawn after the last invitation, still running at now).
+func (a *Account) counts(action string, now time.Time) bool {
+	if len(a.LimitsFor(action)) > 0 {
+		return true
+	}
+	return action == ActionInvite && (a.MinGap > 0 || a.GapJitter > 0 || a.NextSendAt.After(now))
+}
+
+// accountRow receives accountColumns.
+type accountRow struct {
+	a                  Account
+	ws, we, gap, jit   float64
+	actions            []string
+	maxes              []int32
+	pers               []float64
+	paused, next, slow *time.Time
+	days               []int32
+}
+
+func (r *accountRow) dest() []any {
+	a := &r.a
+	return []any{&a.ID, &a.Name, &a.Provider, &a.ProviderAccountID, &a.CredentialsRef, &a.Status,
+		&r.paused, &a.PauseReason, &a.Timezone, &r.ws, &r.we, &r.days, &r.gap, &r.jit, &r.next, &r.slow,
+		&r.actions, &r.maxes, &r.pers}
+}
+
+func (r *accountRow) account() *Account {
+	a := r.a
+	a.PausedUntil, a.NextSendAt, a.SlowUntil = finite(r.paused), finite(r.next), finite(r.slow)
+	a.WorkStart, a.WorkEnd, a.MinGap, a.GapJitter = seconds(r.ws), seconds(r.we), seconds(r.gap), seconds(r.jit)
+	for _, d := range r.days {
+		a.WorkDays = append(a.WorkDays, int(d))
+	}
+	for i := range r.actions {
+		a.Limits = append(a.Limits, Limit{Action: r.actions[i], Max: int(r.maxes[i]), Per: seconds(r.pers[i])})
+	}
+	return &a
+}
