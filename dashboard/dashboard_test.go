@@ -99,7 +99,7 @@ func TestQueuesAndPayloads(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET pending_tasks: %d %s", code, body)
 	}
-	if !strings.Contains(body, `"payload":"invite:send target_id=1"`) || !strings.Contains(body, `"id":"invite-1"`) {
+	if !strings.Contains(body, `"payload":"invite:send target_id=1"`) || !strings.Contains(body, `"id":"invite:1"`) {
 		t.Errorf("pending tasks should show type, id and target id only; got %s", body)
 	}
 
@@ -136,7 +136,7 @@ func TestReadOnly(t *testing.T) {
 	t.Parallel()
 	srv := setup(t, dashboard.Options{ReadOnly: true})
 	for _, r := range []struct{ method, path string }{
-		{"DELETE", "/api/queues/invites/pending_tasks/invite-1"},
+		{"DELETE", "/api/queues/invites/pending_tasks/invite:1"},
 		{"POST", "/api/queues/invites:pause"},
 		{"DELETE", "/api/queues/lookups?force=true"},
 	} {
@@ -152,7 +152,7 @@ func TestReadOnly(t *testing.T) {
 	// The writable dashboard does delete: the refusals above are the
 	// read-only mode's doing.
 	rw := setup(t, dashboard.Options{})
-	if code, body := do(t, "DELETE", rw.URL+"/api/queues/invites/pending_tasks/invite-1"); code >= 300 {
+	if code, body := do(t, "DELETE", rw.URL+"/api/queues/invites/pending_tasks/invite:1"); code >= 300 {
 		t.Errorf("DELETE on a writable dashboard: %d %s", code, body)
 	}
 }

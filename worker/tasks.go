@@ -26,13 +26,14 @@ type Payload struct {
 	TargetID int64 `json:"target_id"`
 }
 
-// TaskID is the deterministic id of a target's task of the given type, so
-// that enqueueing it twice is harmless.
+// TaskID is the deterministic id of a target's task of the given type
+// ("invite:42", "resolve:42"), so that enqueueing it twice is harmless. (No
+// hyphen: the dashboard shortens ids at the first one.)
 func TaskID(typ string, targetID int64) string {
 	if typ == TypeResolve {
-		return "resolve-" + strconv.FormatInt(targetID, 10)
+		return "resolve:" + strconv.FormatInt(targetID, 10)
 	}
-	return "invite-" + strconv.FormatInt(targetID, 10)
+	return "invite:" + strconv.FormatInt(targetID, 10)
 }
 
 // NewTask builds the task for a target and the options that place it in
