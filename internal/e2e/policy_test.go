@@ -194,7 +194,9 @@ func TestPolicyCannotResendYetEscalatesToAccountPause(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, options{sim: simulator.Config{Scenarios: []simulator.Scenario{
 		{Provider: provider.Unipile, RecipientPrefix: "ACoAA", Error: "cannot_resend_yet", Times: 3}}}})
-	li := h.account(accountSpec{name: "li"})
+	// One request at a time, as LinkedIn accounts are paced: each refusal
+	// is on the record before the next request.
+	li := h.account(accountSpec{name: "li", minGap: 20 * time.Millisecond})
 	h.targets(h.campaign(li, ""), pid("e-1"), pid("e-2"), pid("e-3"), pid("e-4"))
 	h.start(1)
 	h.waitFor("an account-wide pause", 20*time.Second, func() bool {
