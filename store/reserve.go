@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -246,4 +247,13 @@ func (r *accountRow) account() *Account {
 		a.Limits = append(a.Limits, Limit{Action: r.actions[i], Max: int(r.maxes[i]), Per: seconds(r.pers[i])})
 	}
 	return &a
+}
+
+// ExtendPause pauses an active or paused account until at least until,
+// with a reason; a longer pause stays, a disabled account stays disabled.
+func (s *Store) ExtendPause(ctx context.Context, id int64, until time.Time, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE accounts SET status = 'paused', pause_reason = $3, updated_at = now(),
+			paused_until = CASE WHEN status = 'paused' AND paused_until > $2 THEN paused_until ELSE $2 END
+		WHERE id = $1 AND status <> 'disabled' AND NOT (status = 'paused' AND paused_until >= $2)`, id, until, reason)
+	return translate(fmt.Sprintf("pause account %d", id), err)
 }

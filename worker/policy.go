@@ -85,6 +85,10 @@ type Decision struct {
 	// after it (the target stays queued); otherwise the task is done.
 	Retry   bool
 	RetryIn time.Duration
+	// resendRefusal marks a recipient-level cannot_resend_yet deferral
+	// that did not escalate: once it is recorded, the worker counts again
+	// (see Worker.escalateResend).
+	resendRefusal bool
 }
 
 // decideError applies the outcome policy to a provider error.
@@ -133,8 +137,9 @@ func (p Policy) decideError(at *store.Attempt, e *provider.Error, h History, now
 		wait(now.Add(doubling(p.ResendDefer, at.Target.Deferrals, p.ResendDeferMax)))
 		if p.ResendEscalateCount > 0 && h.ResendRefusals >= p.ResendEscalateCount {
 			f.PauseUntil = now.Add(p.ResendEscalatePause)
-			f.PauseReason = fmt.Sprintf("%d different people refused with %s within %s: treating it as account-wide",
-				h.ResendRefusals, e.Type, p.ResendEscalateWindow)
+			f.PauseReason = resendEscalationReason(h.ResendRefusals, e.Type, p.ResendEscalateWindow)
+		} else {
+			d.resendRefusal = true
 		}
 	case provider.KindAlreadyInvited:
 		if at.Orphaned {
@@ -246,4 +251,8 @@ func asProviderError(name provider.Name, op string, err error) *provider.Error {
 		return pe
 	}
 	return &provider.Error{Provider: name, Op: op, Scope: provider.ScopeTransient, Kind: provider.KindTransient, Type: "transport_error", Err: err}
+}
+
+func resendEscalationReason(n int, errType string, window time.Duration) string {
+	return fmt.Sprintf("%d different people refused with %s within %s: treating it as account-wide", n, errType, window)
 }

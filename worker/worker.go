@@ -182,6 +182,9 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 		}
 		return fmt.Errorf("record outcome: %w", err)
 	}
+	if dec.resendRefusal {
+		w.escalateResend(fctx, at, dec.Finish)
+	}
 	w.observe(at, dec)
 	log.InfoContext(ctx, "outcome", "action", action, "outcome", dec.Finish.Outcome, "target_status", dec.Finish.TargetStatus,
 		"error_type", dec.Finish.ErrorType, "http_status", dec.Finish.HTTPStatus, "invitation_id", dec.Finish.InvitationID)
@@ -283,6 +286,33 @@ func (w *Worker) resolve(ctx context.Context, at *store.Attempt, c provider.Clie
 		f.Person.ProviderID = prof.ProviderID
 	}
 	return Decision{Finish: f}
+}
+
+// escalateResend counts the account's cannot_resend_yet refusals again
+// once this one is recorded, and pauses the account when they reach the
+// policy's count. Refusals of several targets answered at the same moment
+// each counted the others before any was recorded; counting after
+// recording, the last of them to record sees them all.
+func (w *Worker) escalateResend(ctx context.Context, at *store.Attempt, f store.Finish) {
+	p := w.policy
+	n, err := w.cfg.Store.CountRefusals(ctx, at.Account.ID,
+		[]string{"cannot_resend_yet", "cannot_resend_within_24hrs", f.ErrorType}, 0, f.Now.Add(-p.ResendEscalateWindow), true)
+	if err != nil {
+		w.log.WarnContext(ctx, "reading the account's recent answers", "account_id", at.Account.ID, "error", err)
+		return
+	}
+	if n < p.ResendEscalateCount {
+		return
+	}
+	reason := resendEscalationReason(n, f.ErrorType, p.ResendEscalateWindow)
+	if err := w.cfg.Store.ExtendPause(ctx, at.Account.ID, f.Now.Add(p.ResendEscalatePause), reason); err != nil {
+		w.log.WarnContext(ctx, "pausing the account", "account_id", at.Account.ID, "error", err)
+		return
+	}
+	w.log.WarnContext(ctx, "account paused", "account_id", at.Account.ID, "until", f.Now.Add(p.ResendEscalatePause), "reason", reason)
+	if m := w.cfg.Metrics; m != nil {
+		m.AccountPaused(at.Account.Provider, at.Account.Name, f.ErrorType)
+	}
 }
 
 // history reads the account's recent answers when the policy needs them.
