@@ -176,6 +176,10 @@ type Finish struct {
 // changed meanwhile by someone else (the ledger row is recorded anyway).
 func (s *Store) Finish(ctx context.Context, f Finish) error {
 	op := fmt.Sprintf("finish send %d of target %d", f.SendID, f.TargetID)
+	if f.Person == nil && f.Outcome != OutcomeCached && !f.Disable && !f.PauseUntil.After(f.Now) &&
+		f.NextSendAt.IsZero() && f.SlowUntil.IsZero() {
+		return s.finishTarget(ctx, op, f)
+	}
 	var stale bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		stale = false
@@ -260,6 +264,33 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 		return translate(op, err)
 	}
 	if stale {
+		return fmt.Errorf("%s: %w", op, ErrStale)
+	}
+	return nil
+}
+
+// finishTarget records an answer that changes only the ledger row and the
+// target (most answers: no profile to cache, no change to the account) in
+// one statement, its own transaction: one round trip instead of four.
+func (s *Store) finishTarget(ctx context.Context, op string, f Finish) error {
+	tag, err := s.pool.Exec(ctx, `WITH s AS (
+			UPDATE sends SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
+				http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
+			WHERE id = $1)
+		UPDATE targets SET status = $9::text, next_attempt_at = coalesce($10, next_attempt_at),
+			last_error = nullif($11, ''), error_type = nullif($4, ''), invitation_id = coalesce(nullif($6, ''), invitation_id),
+			deferrals = CASE WHEN $12 THEN deferrals + 1 WHEN $13 THEN 0 ELSE deferrals END,
+			message = coalesce(nullif($14, ''), message),
+			locked_until = NULL, current_send_id = NULL, updated_at = $3::timestamptz,
+			queued_at = CASE WHEN $9::text = 'queued' THEN queued_at END,
+			finished_at = CASE WHEN $9::text IN ('sent', 'skipped', 'failed') THEN $3::timestamptz END
+		WHERE id = $8 AND status = 'sending' AND current_send_id = $1`,
+		f.SendID, f.Outcome, f.Now, f.ErrorType, f.HTTPStatus, f.InvitationID, truncate(f.Detail, 1000),
+		f.TargetID, f.TargetStatus, nullTime(f.NextAttemptAt), f.LastError, f.CountDeferral, f.ResetDeferrals, f.Message)
+	if err != nil {
+		return translate(op, err)
+	}
+	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("%s: %w", op, ErrStale)
 	}
 	return nil
