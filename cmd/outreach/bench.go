@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/outreach-dev/outreach/internal/bench"
+	"github.com/outreach-dev/outreach/internal/throwaway"
+)
+
+func init() {
+	register(&command{name: "bench", summary: "measure throughput, limit accuracy, scheduler cost, wake-up latency and memory", run: runBench})
+}
+
+func runBench(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench", `bench [flags]
+
+Runs the benchmarks of BENCHMARKS.md against throwaway Postgres and Redis
+servers (or, with --use-env, new databases created on DATABASE_URL's server
+and the Redis database of REDIS_URL, which is FLUSHED) and an in-process
+simulator of the providers with no latency, and prints one Markdown table.
+Progress goes to stderr. It takes about five minutes; --big adds the
+10-million-target scheduler run (about 15 more minutes, a few GB in /tmp).`)
+	var c bench.Config
+	fs.IntVar(&c.Targets, "targets", 100_000, "targets in the throughput run (and no-op tasks of bare asynq)")
+	fs.IntVar(&c.Accounts, "accounts", 100, "accounts of the throughput run")
+	fs.IntVar(&c.Concurrency, "concurrency", 20, "handlers of the throughput run's worker and of bare asynq")
+	fs.DurationVar(&c.AccuracyDuration, "accuracy-duration", 2*time.Minute, "length of the limit-accuracy run")
+	fs.IntVar(&c.AccuracyAccounts, "accuracy-accounts", 1000, "accounts of the limit-accuracy run")
+	fs.IntVar(&c.AccuracyWorkers, "accuracy-workers", 3, "worker servers of the limit-accuracy run")
+	fs.IntVar(&c.AccuracyConcurrency, "accuracy-concurrency", 100, "handlers per worker server of the limit-accuracy run")
+	fs.IntVar(&c.WakeSamples, "wake-samples", 200, "targets inserted one by one in the wake-up run")
+	fs.DurationVar(&c.MemoryDuration, "memory-duration", 30*time.Second, "length of the memory run")
+	big := fs.Bool("big", false, "also measure the scheduler over 10 million targets")
+	only := fs.String("only", "", "comma-separated scenarios to run: throughput, accuracy, scale, wakeup, memory (default all)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the throughput run's pipeline to this file")
+	useEnv := fs.Bool("use-env", false, "use DATABASE_URL's server and REDIS_URL instead of throwaway servers")
+	verbose := fs.Bool("verbose", false, "show the pipeline's warnings")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if *only != "" {
+		for _, s := range strings.Split(*only, ",") {
+			switch s = strings.TrimSpace(s); s {
+			case "throughput", "accuracy", "scale", "wakeup", "memory":
+				c.Only = append(c.Only, s)
+			default:
+				return usagef("unknown scenario %q in --only", s)
+			}
+		}
+	}
+	c.ScaleSizes = []int{100_000}
+	if *big {
+		c.ScaleSizes = append(c.ScaleSizes, 10_000_000)
+	}
+	c.Progress = env.Stderr
+	if *verbose {
+		c.Logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if exe, err := os.Executable(); err == nil {
+		c.Binary = exe
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		c.CPUProfile = f
+	}
+	if *useEnv {
+		c.DatabaseURL, c.RedisURL = env.DatabaseURL, env.RedisURL
+	} else {
+		fmt.Fprintln(env.Stderr, "bench: starting throwaway Postgres and Redis…")
+		pg, err := throwaway.StartPostgres(ctx)
+		if err != nil {
+			return fmt.Errorf("start throwaway postgres (or run with --use-env): %w", err)
+		}
+		defer pg.Stop()
+		rs, err := throwaway.StartRedis(ctx)
+		if err != nil {
+			return fmt.Errorf("start throwaway redis (or run with --use-env): %w", err)
+		}
+		defer rs.Stop()
+		c.DatabaseURL, c.RedisURL = pg.URL, rs.URL
+	}
+	res, err := bench.Run(ctx, c)
+	if res != nil {
+		if werr := res.WriteTable(env.Stdout); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}

@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"context"
+	"time"
+
+	"github.com/outreach-dev/outreach/provider"
+	"github.com/outreach-dev/outreach/provider/simulator"
+	"github.com/outreach-dev/outreach/scheduler"
+	"github.com/outreach-dev/outreach/store"
+)
+
+// AccuracyResult is the limit accuracy at scale, from the simulator's
+// record of the invitations it accepted.
+type AccuracyResult struct {
+	Accounts, Workers, Concurrency int
+	Windows                        []Window
+	Duration                       time.Duration
+	// Violations counts accounts and windows exceeded (must be 0).
+	Violations int
+	// Refused counts invitations the simulator refused (its own limits,
+	// set at twice the accounts', should never be reached).
+	Refused int
+	// Used and Allowed: sends made and the most the windows allowed, over
+	// Span, summed over accounts (every account had work waiting all along).
+	Used, Allowed int
+	Span          time.Duration
+}
+
+// Utilisation is Used / Allowed.
+func (r AccuracyResult) Utilisation() float64 {
+	if r.Allowed == 0 {
+		return 0
+	}
+	return float64(r.Used) / float64(r.Allowed)
+}
+
+func (e *env) accuracy(ctx context.Context) (*AccuracyResult, error) {
+	cfg := e.cfg
+	res := &AccuracyResult{Accounts: cfg.AccuracyAccounts, Workers: cfg.AccuracyWorkers, Concurrency: cfg.AccuracyConcurrency,
+		Windows: cfg.Windows, Duration: cfg.AccuracyDuration}
+	if err := e.flushRedis(ctx); err != nil {
+		return nil, err
+	}
+	dsn, drop, err := e.database(ctx, "accuracy")
+	if err != nil {
+		return nil, err
+	}
+	defer drop()
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	camps, err := seedAccounts(ctx, st, cfg.AccuracyAccounts, cfg.Windows)
+	if err != nil {
+		return nil, err
+	}
+	// More work than the windows let any account do in the run.
+	per := greedyMax(cfg.Windows, cfg.AccuracyDuration+30*time.Second) + 10
+	if err := seedTargets(ctx, st, camps, per*cfg.AccuracyAccounts, true, "a"); err != nil {
+		return nil, err
+	}
+	// The provider's limits are twice the accounts' budget, as users set
+	// them, so that its usage warnings stay quiet.
+	var simWindows, checkWindows []simulator.Window
+	for _, w := range cfg.Windows {
+		simWindows = append(simWindows, simulator.Window{Max: 2 * w.Max, Per: w.Per})
+		checkWindows = append(checkWindows, simulator.Window{Max: w.Max, Per: w.Per})
+	}
+	sim := simulator.New(simulator.Config{DefaultLimits: simWindows})
+	p, err := e.startPipeline(ctx, pipelineConfig{st: st, sim: sim, workers: cfg.AccuracyWorkers, concurrency: cfg.AccuracyConcurrency,
+		sched: scheduler.Config{Horizon: 10 * time.Second, PollInterval: 250 * time.Millisecond}})
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	for time.Since(start) < cfg.AccuracyDuration {
+		select {
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Second):
+			e.progress("accuracy: %s of %s, %d invitations", time.Since(start).Round(time.Second), cfg.AccuracyDuration, sim.SentCount())
+		}
+	}
+	end := time.Now()
+	p.stop()
+
+	res.Violations = len(sim.LimitViolations(checkWindows))
+	byAccount := map[string][]time.Time{}
+	var first time.Time
+	for _, r := range sim.Requests() {
+		if r.Op != "invite" || r.Provider != provider.Unipile {
+			continue
+		}
+		if r.Outcome != simulator.OutcomeSent {
+			res.Refused++
+			continue
+		}
+		byAccount[r.Account] = append(byAccount[r.Account], r.Time)
+		if first.IsZero() || r.Time.Before(first) {
+			first = r.Time
+		}
+	}
+	res.Span = end.Sub(first)
+	for _, ts := range byAccount {
+		for _, t := range ts {
+			if !t.After(end) {
+				res.Used++
+			}
+		}
+	}
+	res.Allowed = cfg.AccuracyAccounts * greedyMax(checkWindows, res.Span)
+	return res, e.flushRedis(ctx)
+}
+
+// greedyMax is how many sends the windows allow in d, starting empty,
+// sending each as soon as every window has room (as in the end-to-end
+// test of the processes).
+func greedyMax[W Window | simulator.Window](windows []W, d time.Duration) int {
+	type win struct {
+		max int
+		per time.Duration
+	}
+	var ws []win
+	for _, w := range windows {
+		switch w := any(w).(type) {
+		case Window:
+			ws = append(ws, win{w.Max, w.Per})
+		case simulator.Window:
+			ws = append(ws, win{w.Max, w.Per})
+		}
+	}
+	var sent []time.Duration
+	t := time.Duration(0)
+	for {
+		next := t
+		for _, w := range ws {
+			if len(sent) >= w.max {
+				if free := sent[len(sent)-w.max] + w.per; free > next {
+					next = free
+				}
+			}
+		}
+		if next > d {
+			return len(sent)
+		}
+		sent = append(sent, next)
+		t = next
+	}
+}

@@ -1,0 +1,261 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/outreach-dev/outreach/provider"
+	"github.com/outreach-dev/outreach/provider/simulator"
+	"github.com/outreach-dev/outreach/provider/unipile"
+	"github.com/outreach-dev/outreach/scheduler"
+	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/worker"
+)
+
+// env is what the scenarios share: the servers and the Redis client.
+type env struct {
+	cfg Config
+	rdb *redis.Client
+}
+
+func newEnv(ctx context.Context, cfg Config) (*env, error) {
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("bench: redis URL: %w", err)
+	}
+	opt.PoolSize = 64
+	rdb := redis.NewClient(opt)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("bench: connect to redis: %w", err)
+	}
+	return &env{cfg: cfg, rdb: rdb}, nil
+}
+
+func (e *env) close() { e.rdb.Close() }
+
+func (e *env) progress(format string, a ...any) {
+	fmt.Fprintf(e.cfg.Progress, "bench: "+format+"\n", a...)
+}
+
+// database creates a fresh, migrated database for one scenario and
+// returns its URL and a function that drops it.
+func (e *env) database(ctx context.Context, name string) (string, func(), error) {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	db := "outreach_bench_" + name + "_" + hex.EncodeToString(b)
+	conn, err := pgxpool.New(ctx, e.cfg.DatabaseURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		return "", nil, fmt.Errorf("create database: %w", err)
+	}
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if c, err := pgxpool.New(ctx, e.cfg.DatabaseURL); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+			c.Close()
+		}
+	}
+	u, err := url.Parse(e.cfg.DatabaseURL)
+	if err != nil || u.Scheme == "" {
+		drop()
+		return "", nil, fmt.Errorf("bench: the database URL must be a postgres:// URL")
+	}
+	u.Path = "/" + db
+	dsn := u.String()
+	if _, err := store.Migrate(ctx, dsn); err != nil {
+		drop()
+		return "", nil, err
+	}
+	return dsn, drop, nil
+}
+
+// flushRedis empties the Redis database between scenarios.
+func (e *env) flushRedis(ctx context.Context) error { return e.rdb.FlushDB(ctx).Err() }
+
+// usedMemory reads INFO memory used_memory.
+func (e *env) usedMemory(ctx context.Context) (int64, error) {
+	info, err := e.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			var n int64
+			_, err := fmt.Sscan(v, &n)
+			return n, err
+		}
+	}
+	return 0, fmt.Errorf("no used_memory in INFO memory")
+}
+
+// simTransport serves requests with the simulator's handler in this
+// process: no sockets, no latency.
+type simTransport struct{ h http.Handler }
+
+func (t simTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, req)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
+// clients returns a worker.ClientFunc with one Unipile client on the
+// in-process simulator.
+func clients(sim *simulator.Simulator) (worker.ClientFunc, error) {
+	c, err := unipile.New(unipile.Config{BaseURL: "http://simulator.invalid", APIKey: simulator.DefaultUnipileAPIKey,
+		Transport: simTransport{sim}, Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	return func(p provider.Name, _ string) (provider.Client, error) {
+		if p != provider.Unipile {
+			return nil, fmt.Errorf("bench: no client for %s", p)
+		}
+		return c, nil
+	}, nil
+}
+
+// outcomes counts the worker's recorded outcomes and signals each one.
+type outcomes struct {
+	sent, other atomic.Int64
+	each        chan struct{} // nil: no signal
+}
+
+func (o *outcomes) Outcome(_, _, outcome, _ string) {
+	if outcome == store.TargetSent {
+		o.sent.Add(1)
+	} else {
+		o.other.Add(1)
+	}
+	if o.each != nil {
+		select {
+		case o.each <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (o *outcomes) AccountPaused(_, _, _ string) {}
+
+// pipeline is a scheduler and worker servers running in this process.
+type pipeline struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	servers []*asynq.Server
+}
+
+type pipelineConfig struct {
+	st          *store.Store
+	sim         *simulator.Simulator
+	sched       scheduler.Config // Store, Redis and Logger are filled in
+	workers     int
+	concurrency int
+	metrics     worker.Metrics
+}
+
+func (e *env) startPipeline(ctx context.Context, pc pipelineConfig) (*pipeline, error) {
+	cl, err := clients(pc.sim)
+	if err != nil {
+		return nil, err
+	}
+	sc := pc.sched
+	sc.Store, sc.Redis, sc.Logger = pc.st, e.rdb, e.cfg.Logger.With("component", "scheduler")
+	s, err := scheduler.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	p := &pipeline{done: make(chan struct{})}
+	for i := 0; i < max(pc.workers, 1); i++ {
+		w, err := worker.New(worker.Config{Store: pc.st, Clients: cl, Logger: e.cfg.Logger.With("component", "worker"),
+			Metrics: pc.metrics, RequestTimeout: 10 * time.Second})
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		srv := w.NewServer(e.rdb, worker.ServerConfig{Concurrency: pc.concurrency, ShutdownTimeout: 10 * time.Second})
+		if err := srv.Start(w.Mux()); err != nil {
+			p.stop()
+			return nil, err
+		}
+		p.servers = append(p.servers, srv)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	p.cancel = cancel
+	go func() { defer close(p.done); _ = s.Run(rctx) }()
+	return p, nil
+}
+
+func (p *pipeline) stop() {
+	if p.cancel != nil {
+		p.cancel()
+		<-p.done
+	}
+	for _, s := range p.servers {
+		s.Shutdown()
+	}
+	p.servers = nil
+}
+
+// seedAccounts inserts n accounts named acct-1… with the windows as
+// invite limits, and a campaign each; it returns the campaign ids in
+// account order.
+func seedAccounts(ctx context.Context, st *store.Store, n int, windows []Window) ([]int64, error) {
+	pool := st.Pool()
+	if _, err := pool.Exec(ctx, `INSERT INTO accounts (name, provider, provider_account_id)
+		SELECT 'acct-' || i, 'unipile', 'acct-' || i FROM generate_series(1, $1) i`, n); err != nil {
+		return nil, fmt.Errorf("seed accounts: %w", err)
+	}
+	for _, w := range windows {
+		if _, err := pool.Exec(ctx, `INSERT INTO account_limits (account_id, action, max_count, per)
+			SELECT id, 'invite', $1, make_interval(secs => $2) FROM accounts`, w.Max, w.Per.Seconds()); err != nil {
+			return nil, fmt.Errorf("seed limits: %w", err)
+		}
+	}
+	rows, err := pool.Query(ctx, `INSERT INTO campaigns (name, account_id, message_template)
+		SELECT 'camp-' || id, id, 'Hello {{.FirstName}}' FROM accounts ORDER BY id RETURNING id`)
+	if err != nil {
+		return nil, fmt.Errorf("seed campaigns: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("seed campaigns: %w", err)
+	}
+	return ids, nil
+}
+
+// seedTargets inserts n targets spread round-robin over the campaigns,
+// identified by LinkedIn member ids (no lookup needed). With resolved they
+// are inserted already normalised, as after the scheduler's first pass.
+func seedTargets(ctx context.Context, st *store.Store, campaigns []int64, n int, resolved bool, tag string) error {
+	q := `INSERT INTO targets (campaign_id, identifier)
+		SELECT ($1::bigint[])[1 + g % cardinality($1::bigint[])], 'ACoAA' || md5($3 || g::text) FROM generate_series(0, $2 - 1) g`
+	if resolved {
+		q = `INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id)
+		SELECT ($1::bigint[])[1 + g % cardinality($1::bigint[])], x.id, x.id, x.id
+		FROM generate_series(0, $2 - 1) g, LATERAL (SELECT 'ACoAA' || md5($3 || g::text) AS id) x`
+	}
+	if _, err := st.Pool().Exec(ctx, q, campaigns, n, tag); err != nil {
+		return fmt.Errorf("seed targets: %w", err)
+	}
+	_, err := st.Pool().Exec(ctx, `ANALYZE`)
+	return err
+}
