@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ Progress goes to stderr. It takes about five minutes; --big adds the
 	fs.IntVar(&c.AccuracyConcurrency, "accuracy-concurrency", 100, "handlers per worker server of the limit-accuracy run")
 	fs.IntVar(&c.WakeSamples, "wake-samples", 200, "targets inserted one by one in the wake-up run")
 	fs.DurationVar(&c.MemoryDuration, "memory-duration", 30*time.Second, "length of the memory run")
+	windows := fs.String("windows", "2/1s+10/10s", "the accuracy run's limits: MAX/DURATION joined by +")
 	big := fs.Bool("big", false, "also measure the scheduler over 10 million targets")
 	only := fs.String("only", "", "comma-separated scenarios to run: throughput, accuracy, scale, wakeup, memory (default all)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the throughput run's pipeline to this file")
@@ -56,6 +58,15 @@ Progress goes to stderr. It takes about five minutes; --big adds the
 				return usagef("unknown scenario %q in --only", s)
 			}
 		}
+	}
+	for _, w := range strings.Split(*windows, "+") {
+		max, per, ok := strings.Cut(strings.TrimSpace(w), "/")
+		n, err := strconv.Atoi(max)
+		d, derr := time.ParseDuration(per)
+		if !ok || err != nil || derr != nil || n <= 0 || d <= 0 {
+			return usagef("--windows: want MAX/DURATION joined by +, such as 2/1s+10/10s, not %q", w)
+		}
+		c.Windows = append(c.Windows, bench.Window{Max: n, Per: d})
 	}
 	c.ScaleSizes = []int{100_000}
 	if *big {

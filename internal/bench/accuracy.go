@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/outreach-dev/outreach/provider"
@@ -25,6 +26,25 @@ type AccuracyResult struct {
 	// Span, summed over accounts (every account had work waiting all along).
 	Used, Allowed int
 	Span          time.Duration
+	// Ticks counts the scheduler's planning ticks, TickMean and TickMax
+	// their length.
+	Ticks             int
+	TickMean, TickMax time.Duration
+}
+
+// tickStats collects the scheduler's ticks.
+type tickStats struct {
+	mu         sync.Mutex
+	n          int
+	total, max time.Duration
+}
+
+func (t *tickStats) Tick(st scheduler.TickStats) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n++
+	t.total += st.Duration
+	t.max = max(t.max, st.Duration)
 }
 
 // Utilisation is Used / Allowed.
@@ -69,8 +89,9 @@ func (e *env) accuracy(ctx context.Context) (*AccuracyResult, error) {
 		checkWindows = append(checkWindows, simulator.Window{Max: w.Max, Per: w.Per})
 	}
 	sim := simulator.New(simulator.Config{DefaultLimits: simWindows})
-	p, err := e.startPipeline(ctx, pipelineConfig{st: st, sim: sim, workers: cfg.AccuracyWorkers, concurrency: cfg.AccuracyConcurrency,
-		sched: scheduler.Config{Horizon: 10 * time.Second, PollInterval: 250 * time.Millisecond}})
+	ticks := &tickStats{}
+	p, err := e.startPipeline(ctx, pipelineConfig{dsn: dsn, sim: sim, workers: cfg.AccuracyWorkers, concurrency: cfg.AccuracyConcurrency,
+		sched: scheduler.Config{Horizon: 10 * time.Second, PollInterval: 250 * time.Millisecond, Metrics: ticks}})
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +107,12 @@ func (e *env) accuracy(ctx context.Context) (*AccuracyResult, error) {
 	}
 	end := time.Now()
 	p.stop()
+	ticks.mu.Lock()
+	res.Ticks, res.TickMax = ticks.n, ticks.max
+	if ticks.n > 0 {
+		res.TickMean = ticks.total / time.Duration(ticks.n)
+	}
+	ticks.mu.Unlock()
 
 	res.Violations = len(sim.LimitViolations(checkWindows))
 	byAccount := map[string][]time.Time{}

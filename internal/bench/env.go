@@ -156,15 +156,17 @@ func (o *outcomes) Outcome(_, _, outcome, _ string) {
 
 func (o *outcomes) AccountPaused(_, _, _ string) {}
 
-// pipeline is a scheduler and worker servers running in this process.
+// pipeline is a scheduler and worker servers running in this process,
+// each with its own connection pool, as separate processes would have.
 type pipeline struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	servers []*asynq.Server
+	stores  []*store.Store
 }
 
 type pipelineConfig struct {
-	st          *store.Store
+	dsn         string
 	sim         *simulator.Simulator
 	sched       scheduler.Config // Store, Redis and Logger are filled in
 	workers     int
@@ -177,15 +179,32 @@ func (e *env) startPipeline(ctx context.Context, pc pipelineConfig) (*pipeline, 
 	if err != nil {
 		return nil, err
 	}
-	sc := pc.sched
-	sc.Store, sc.Redis, sc.Logger = pc.st, e.rdb, e.cfg.Logger.With("component", "scheduler")
-	s, err := scheduler.New(sc)
+	p := &pipeline{done: make(chan struct{})}
+	open := func() (*store.Store, error) {
+		st, err := store.Open(ctx, pc.dsn)
+		if err == nil {
+			p.stores = append(p.stores, st)
+		}
+		return st, err
+	}
+	sst, err := open()
 	if err != nil {
 		return nil, err
 	}
-	p := &pipeline{done: make(chan struct{})}
+	sc := pc.sched
+	sc.Store, sc.Redis, sc.Logger = sst, e.rdb, e.cfg.Logger.With("component", "scheduler")
+	s, err := scheduler.New(sc)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
 	for i := 0; i < max(pc.workers, 1); i++ {
-		w, err := worker.New(worker.Config{Store: pc.st, Clients: cl, Logger: e.cfg.Logger.With("component", "worker"),
+		wst, err := open()
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		w, err := worker.New(worker.Config{Store: wst, Clients: cl, Logger: e.cfg.Logger.With("component", "worker"),
 			Metrics: pc.metrics, RequestTimeout: 10 * time.Second})
 		if err != nil {
 			p.stop()
@@ -213,6 +232,10 @@ func (p *pipeline) stop() {
 		s.Shutdown()
 	}
 	p.servers = nil
+	for _, st := range p.stores {
+		st.Close()
+	}
+	p.stores = nil
 }
 
 // seedAccounts inserts n accounts named acct-1… with the windows as

@@ -28,7 +28,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 			a.Workers, a.Concurrency, round(a.Duration))
 		row("2", "limit violations ("+setup+")", fmt.Sprintf("**%d** (provider refusals: %d)", a.Violations, a.Refused), "0")
 		row("2", "utilisation (sends made / sends allowed while work waited)",
-			fmt.Sprintf("**%.1f%%** (%d of %d over %s)", 100*a.Utilisation(), a.Used, a.Allowed, round(a.Span)), "≥ 95%")
+			fmt.Sprintf("**%.1f%%** (%d of %d over %s; %d scheduler ticks, mean %s, max %s)", 100*a.Utilisation(), a.Used, a.Allowed,
+				round(a.Span), a.Ticks, ms(a.TickMean), ms(a.TickMax)), "≥ 95%")
 	}
 	for _, s := range r.Scale {
 		size := count(s.Targets)

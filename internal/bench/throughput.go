@@ -82,7 +82,7 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 	}
 	cpu0 := readCPU()
 	start := time.Now()
-	p, err := e.startPipeline(ctx, pipelineConfig{st: st, sim: sim, workers: 1, concurrency: cfg.Concurrency, metrics: oc,
+	p, err := e.startPipeline(ctx, pipelineConfig{dsn: dsn, sim: sim, workers: 1, concurrency: cfg.Concurrency, metrics: oc,
 		sched: scheduler.Config{Horizon: time.Minute}})
 	if err != nil {
 		return nil, err

@@ -47,7 +47,7 @@ func (e *env) wakeup(ctx context.Context) (*WakeupResult, error) {
 		return nil, err
 	}
 	oc := &outcomes{each: make(chan struct{}, 1)}
-	p, err := e.startPipeline(ctx, pipelineConfig{st: st, sim: simulator.New(simulator.Config{}), workers: 1, concurrency: 20,
+	p, err := e.startPipeline(ctx, pipelineConfig{dsn: dsn, sim: simulator.New(simulator.Config{}), workers: 1, concurrency: 20,
 		metrics: oc, sched: scheduler.Config{PollInterval: res.PollInterval}})
 	if err != nil {
 		return nil, err
