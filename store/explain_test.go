@@ -84,6 +84,10 @@ func TestExplainAtScale(t *testing.T) {
 	if err != nil || len(invites) == 0 {
 		t.Fatalf("ClaimTargets(invite) = %d, %v; want some", len(invites), err)
 	}
+	rec.op("ClaimTargetsBatch(invite)")
+	if _, err := st.ClaimTargetsBatch(ctx, false, []store.ClaimWant{{AccountID: 2, N: 20}, {AccountID: 3, N: 20}}, now, now, keep); err != nil {
+		t.Fatalf("ClaimTargetsBatch(invite): %v", err)
+	}
 	// Account 1's limits are full (the ledger has ~45 invites a day): Begin
 	// runs every per-limit window query, then hands the target back.
 	// Its minimum gap makes Begin look for an invitation in flight first.
@@ -144,6 +148,7 @@ func TestExplainAtScale(t *testing.T) {
 		{"PrepareTargets", "t.normalized_identifier IS NULL", "targets_new"},
 		{"ClaimTargets(lookup)", "FOR UPDATE SKIP LOCKED", "targets_due"},
 		{"ClaimTargets(invite)", "FOR UPDATE SKIP LOCKED", "targets_due"},
+		{"ClaimTargetsBatch(invite)", "FOR UPDATE SKIP LOCKED", "targets_due"},
 		{"Begin(invite)", "ORDER BY window_at DESC OFFSET l.off LIMIT 1", "sends_window"},
 		{"Begin(invite)", "outcome = 'in_flight'", "sends_in_flight"},
 		{"Finish(lookup)", "AND status NOT IN ('skipped', 'failed') AND id <> $3", "targets_one_per_person"},
