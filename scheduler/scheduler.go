@@ -251,39 +251,7 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 		return st, err
 	}
 	st.Accounts = len(work)
-	// A few accounts are planned at once: each plan is a claim transaction
-	// and its enqueues, bound by round trips, and accounts share no
-	// targets. (One at a time, a tick over 1,000 accounts took 3 s.)
-	stats := make([]TickStats, planners)
-	next := make(chan *store.AccountWork)
-	var wg sync.WaitGroup
-	for i := range stats {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for w := range next {
-				if err := s.planAccount(ctx, w, now, end, &stats[i]); err != nil && ctx.Err() == nil {
-					s.log.ErrorContext(ctx, "planning account", "account_id", w.Account.ID, "error", err)
-				}
-			}
-		}()
-	}
-feed:
-	for _, w := range work {
-		select {
-		case next <- w:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	for _, ps := range stats {
-		st.Failed += ps.Failed
-		st.Enqueued += ps.Enqueued
-		st.Conflicts += ps.Conflicts
-		st.Lag = max(st.Lag, ps.Lag)
-	}
+	s.plan(ctx, work, now, end, &st)
 	if ctx.Err() != nil {
 		return st, ctx.Err()
 	}
@@ -298,34 +266,53 @@ feed:
 	return st, nil
 }
 
-func (s *Scheduler) planAccount(ctx context.Context, w *store.AccountWork, now, end time.Time, st *TickStats) error {
-	a := w.Account
-	if a.Provider == "unipile" && len(a.LimitsFor(store.ActionInvite)) == 0 && a.MinGap == 0 && s.warnOnce(a.ID) {
-		s.log.WarnContext(ctx, "LinkedIn account without invite limits or minimum gap: it sends as fast as it can, "+
-			"which risks a restriction; add limits (README, Limits)", "account_id", a.ID, "account", a.Name)
+// planned is an account's slots for one action in this tick.
+type planned struct {
+	account *store.Account
+	slots   []time.Time
+}
+
+// plan places every account's slots inside the horizon, claims targets for
+// them in one transaction per claimChunk accounts (a claim per account took
+// four round trips each, three seconds a tick over 1,000 accounts), and
+// enqueues their tasks.
+func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, end time.Time, st *TickStats) {
+	for _, w := range work {
+		a := w.Account
+		if a.Provider == "unipile" && len(a.LimitsFor(store.ActionInvite)) == 0 && a.MinGap == 0 && s.warnOnce(a.ID) {
+			s.log.WarnContext(ctx, "LinkedIn account without invite limits or minimum gap: it sends as fast as it can, "+
+				"which risks a restriction; add limits (README, Limits)", "account_id", a.ID, "account", a.Name)
+		}
 	}
-	for _, job := range []struct {
-		action string
-		due    bool
-		queued int
-		typ    string
-	}{
-		{store.ActionInvite, w.DueInvites, w.QueuedInvites, worker.TypeInvite},
-		{store.ActionLookup, w.DueLookups, w.QueuedLookups, worker.TypeResolve},
+	for _, job := range []struct{ action, typ string }{
+		{store.ActionInvite, worker.TypeInvite},
+		{store.ActionLookup, worker.TypeResolve},
 	} {
-		if !job.due {
-			continue
+		lookup := job.action == store.ActionLookup
+		plans := map[int64]planned{}
+		var wants []store.ClaimWant
+		for _, w := range work {
+			due, queued := w.DueInvites, w.QueuedInvites
+			if lookup {
+				due, queued = w.DueLookups, w.QueuedLookups
+			}
+			if !due {
+				continue
+			}
+			slots := planSlots(w.Account, w.Recent, job.action, queued, now, end, s.cfg.MaxQueuedPerAccount-queued)
+			if len(slots) == 0 {
+				continue
+			}
+			plans[w.Account.ID] = planned{account: w.Account, slots: slots}
+			wants = append(wants, store.ClaimWant{AccountID: w.Account.ID, N: len(slots)})
 		}
-		room := s.cfg.MaxQueuedPerAccount - job.queued
-		slots := planSlots(a, w.Recent, job.action, job.queued, now, end, room)
-		if len(slots) == 0 {
-			continue
-		}
-		claimed, err := s.cfg.Store.ClaimTargets(ctx, a.ID, job.action == store.ActionLookup, len(slots), end, now,
-			func(c store.Claimed) store.Prepared {
-				if job.action == store.ActionLookup {
+		for lo := 0; lo < len(wants); lo += claimChunk {
+			chunk := wants[lo:min(lo+claimChunk, len(wants))]
+			claimed, err := s.cfg.Store.ClaimTargetsBatch(ctx, lookup, chunk, end, now, func(c store.Claimed) store.Prepared {
+				if lookup {
 					return store.Prepared{}
 				}
+				a := plans[c.Target.AccountID].account
 				p := s.tmpl.render(a.Provider, c)
 				if p.Err != nil {
 					st.Failed++
@@ -334,34 +321,78 @@ func (s *Scheduler) planAccount(ctx context.Context, w *store.AccountWork, now, 
 				}
 				return p
 			})
-		if err != nil {
-			return err
-		}
-		for i, t := range claimed {
-			at := slots[i]
-			if t.NextAttemptAt.After(at) {
-				at = t.NextAttemptAt
-			}
-			if lag := now.Sub(t.NextAttemptAt); lag > st.Lag {
-				st.Lag = lag
-			}
-			conflict, err := s.enqueue(ctx, job.typ, t.ID, at, now)
 			if err != nil {
-				// The target stays queued; reconciliation enqueues it
-				// once Redis answers again.
-				return fmt.Errorf("enqueue target %d: %w", t.ID, err)
+				if ctx.Err() == nil {
+					s.log.ErrorContext(ctx, "claiming targets", "accounts", len(chunk), "error", err)
+				}
+				continue
 			}
-			if conflict {
-				st.Conflicts++
-			} else {
-				st.Enqueued++
-			}
+			s.enqueueClaimed(ctx, job.typ, claimed, plans, now, st)
 		}
 	}
-	return nil
 }
 
-// planners is how many accounts a tick plans at once.
+// claimChunk is how many accounts one claim transaction serves.
+const claimChunk = 500
+
+// enqueueClaimed enqueues the claimed targets at their accounts' slots, a
+// few accounts at once (each enqueue is a round trip to Redis).
+func (s *Scheduler) enqueueClaimed(ctx context.Context, typ string, claimed map[int64][]*store.Target, plans map[int64]planned,
+	now time.Time, st *TickStats) {
+	stats := make([]TickStats, planners)
+	next := make(chan int64)
+	var wg sync.WaitGroup
+	for i := range stats {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ps := &stats[i]
+			for id := range next {
+				slots := plans[id].slots
+				for j, t := range claimed[id] {
+					at := slots[j]
+					if t.NextAttemptAt.After(at) {
+						at = t.NextAttemptAt
+					}
+					if lag := now.Sub(t.NextAttemptAt); lag > ps.Lag {
+						ps.Lag = lag
+					}
+					conflict, err := s.enqueue(ctx, typ, t.ID, at, now)
+					if err != nil {
+						// The target stays queued; reconciliation enqueues
+						// it once Redis answers again.
+						if ctx.Err() == nil {
+							s.log.ErrorContext(ctx, "enqueue", "account_id", id, "target_id", t.ID, "error", err)
+						}
+						break
+					}
+					if conflict {
+						ps.Conflicts++
+					} else {
+						ps.Enqueued++
+					}
+				}
+			}
+		}()
+	}
+feed:
+	for id := range claimed {
+		select {
+		case next <- id:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	for _, ps := range stats {
+		st.Enqueued += ps.Enqueued
+		st.Conflicts += ps.Conflicts
+		st.Lag = max(st.Lag, ps.Lag)
+	}
+}
+
+// planners is how many accounts' tasks a tick enqueues at once.
 const planners = 4
 
 // warnOnce reports whether the account was not warned about yet, and marks
