@@ -24,8 +24,8 @@ Runs the benchmarks of BENCHMARKS.md against throwaway Postgres and Redis
 servers (or, with --use-env, new databases created on DATABASE_URL's server
 and the Redis database of REDIS_URL, which is FLUSHED) and an in-process
 simulator of the providers with no latency, and prints one Markdown table.
-Progress goes to stderr. It takes about five minutes; --big adds the
-10-million-target scheduler run (about 15 more minutes, a few GB in /tmp).`)
+Progress goes to stderr. It takes about seven minutes; --big adds the
+10-million-target scheduler run (about seven more, several GB in /tmp).`)
 	var c bench.Config
 	fs.IntVar(&c.Targets, "targets", 100_000, "targets in the throughput run (and no-op tasks of bare asynq)")
 	fs.IntVar(&c.Accounts, "accounts", 100, "accounts of the throughput run")
