@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // AccountWork is an account with work due, and what the planner needs to
@@ -141,92 +138,15 @@ type Prepared struct {
 // oldest first: resolved ones waiting for an invite (lookup false), or
 // unresolved ones waiting for a lookup (lookup true). prepare decides each
 // target's message or failure; the queued ones are returned, marked queued
-// at now. Concurrent schedulers take different targets.
+// at now. Concurrent schedulers take different targets. It is
+// ClaimTargetsBatch for one account.
 func (s *Store) ClaimTargets(ctx context.Context, accountID int64, lookup bool, n int, dueBy, now time.Time,
 	prepare func(Claimed) Prepared) ([]*Target, error) {
-	op := fmt.Sprintf("claim targets of account %d", accountID)
-	var out []*Target
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		out = out[:0]
-		// The literal IS TRUE / IS FALSE (not a parameter) keeps the
-		// planner on the targets_due index expression.
-		resolved := "IS FALSE"
-		if lookup {
-			resolved = "IS TRUE"
-		}
-		rows, err := tx.Query(ctx, `SELECT `+targetColumns+`, p.provider_id IS NOT NULL, coalesce(p.first_name, ''),
-				coalesce(p.last_name, ''), coalesce(p.headline, ''), coalesce(p.provider_id, '')
-			FROM campaigns c
-			CROSS JOIN LATERAL (SELECT * FROM targets t0 WHERE t0.campaign_id = c.id AND t0.status = 'pending'
-				AND t0.normalized_identifier IS NOT NULL AND (t0.provider_id IS NULL) `+resolved+` AND t0.next_attempt_at <= $3
-				ORDER BY t0.next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) t
-			JOIN accounts a ON a.id = c.account_id
-			LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
-			WHERE c.account_id = $1 AND c.status = 'active'
-			ORDER BY t.next_attempt_at LIMIT $2`, accountID, n, dueBy)
-		if err != nil {
-			return err
-		}
-		var claimed []Claimed
-		for rows.Next() {
-			var t Target
-			var locked *time.Time
-			var hasPerson bool
-			var p Person
-			if err := rows.Scan(&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
-				&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, &locked,
-				&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
-				&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions,
-				&hasPerson, &p.FirstName, &p.LastName, &p.Headline, &p.ProviderID); err != nil {
-				rows.Close()
-				return err
-			}
-			c := Claimed{Target: &t}
-			if hasPerson {
-				p.NormalizedIdentifier = t.NormalizedIdentifier
-				c.Person = &p
-			}
-			claimed = append(claimed, c)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		var qIDs, fIDs []int64
-		var qMsgs, fReasons, fTypes []string
-		for _, c := range claimed {
-			p := prepare(c)
-			if p.Err != nil {
-				fIDs = append(fIDs, c.Target.ID)
-				fReasons = append(fReasons, p.Err.Error())
-				fTypes = append(fTypes, p.ErrType)
-				continue
-			}
-			qIDs = append(qIDs, c.Target.ID)
-			qMsgs = append(qMsgs, p.Message)
-			c.Target.Status, c.Target.Message = TargetQueued, p.Message
-			out = append(out, c.Target)
-		}
-		if len(qIDs) > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE targets t SET status = 'queued', queued_at = $3, updated_at = $3,
-					message = nullif(u.msg, '')
-				FROM unnest($1::bigint[], $2::text[]) AS u(id, msg) WHERE t.id = u.id`, qIDs, qMsgs, now); err != nil {
-				return err
-			}
-		}
-		if len(fIDs) > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE targets t SET status = 'failed', last_error = u.reason, error_type = u.typ,
-					updated_at = $4, finished_at = $4
-				FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, reason, typ) WHERE t.id = u.id`,
-				fIDs, fReasons, fTypes, now); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	got, err := s.ClaimTargetsBatch(ctx, lookup, []ClaimWant{{AccountID: accountID, N: n}}, dueBy, now, prepare)
 	if err != nil {
-		return nil, translate(op, err)
+		return nil, err
 	}
-	return out, nil
+	return got[accountID], nil
 }
 
 // Lost is a target that should have a task in Redis: queued since before a

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,13 +38,29 @@ type Store struct {
 	pool *pgxpool.Pool
 }
 
+// Option configures Open.
+type Option func(*pgxpool.Config, string)
+
+// PoolSize sets the most connections of the pool when the DSN does not say
+// (pool_max_conns). A worker wants about one per concurrent task.
+func PoolSize(n int) Option {
+	return func(cfg *pgxpool.Config, dsn string) {
+		if n > 0 && !strings.Contains(dsn, "pool_max_conns") {
+			cfg.MaxConns = int32(n)
+		}
+	}
+}
+
 // Open connects to the database at dsn (a postgres:// URL or key=value
-// string). The pool size follows pool_max_conns in the DSN, else pgx's
-// default.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+// string). The pool size follows pool_max_conns in the DSN, else PoolSize,
+// else pgx's default (the number of CPUs, at least 4).
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg, err := parseConfig(dsn)
 	if err != nil {
 		return nil, err
+	}
+	for _, o := range opts {
+		o(cfg, dsn)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

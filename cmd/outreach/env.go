@@ -176,8 +176,8 @@ func (e *Env) Client(p provider.Name, ref string) (provider.Client, error) {
 }
 
 // OpenStore connects to DATABASE_URL.
-func (e *Env) OpenStore(ctx context.Context) (*store.Store, error) {
-	return store.Open(ctx, e.DatabaseURL)
+func (e *Env) OpenStore(ctx context.Context, opts ...store.Option) (*store.Store, error) {
+	return store.Open(ctx, e.DatabaseURL, opts...)
 }
 
 // RedisOpt parses REDIS_URL (redis://, rediss://, redis-socket://,

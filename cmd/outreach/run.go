@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
@@ -55,19 +57,11 @@ func runScheduler(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	st, err := env.OpenStore(ctx)
+	st, rdb, closeAll, err := openBackends(ctx, env, 8)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := checkSchema(ctx, env); err != nil {
-		return err
-	}
-	rdb, err := env.OpenRedis(ctx)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	defer closeAll()
 	s, err := scheduler.New(scheduler.Config{
 		Store: st, Redis: rdb, Logger: env.Logger.With("component", "scheduler"),
 		Horizon: *horizon, PollInterval: *poll, ReconcileInterval: *reconcile,
@@ -92,19 +86,13 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	st, err := env.OpenStore(ctx)
+	// A connection per handler and a few for the metrics, up to 32 (a
+	// handler waits for a free one; Postgres' connections are few).
+	st, rdb, closeAll, err := openBackends(ctx, env, min(*concurrency+4, 32))
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := checkSchema(ctx, env); err != nil {
-		return err
-	}
-	rdb, err := env.OpenRedis(ctx)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	defer closeAll()
 	w, err := worker.New(worker.Config{
 		Store: st, Clients: env.Client, Logger: env.Logger.With("component", "worker"),
 		RequestTimeout: env.Timeout, Metrics: workerMetrics(),
@@ -170,6 +158,25 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	return err
+}
+
+// openBackends connects to Postgres (with a pool of poolSize unless
+// DATABASE_URL says) and Redis, after checking the schema is migrated.
+func openBackends(ctx context.Context, env *Env, poolSize int) (*store.Store, redis.UniversalClient, func(), error) {
+	st, err := env.OpenStore(ctx, store.PoolSize(poolSize))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := checkSchema(ctx, env); err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	rdb, err := env.OpenRedis(ctx)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return st, rdb, func() { rdb.Close(); st.Close() }, nil
 }
 
 // checkSchema refuses to run against a database that is not migrated.
