@@ -8,7 +8,6 @@ import (
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/scheduler"
-	"github.com/outreach-dev/outreach/store"
 )
 
 // AccuracyResult is the limit accuracy at scale, from the simulator's
@@ -59,25 +58,17 @@ func (e *env) accuracy(ctx context.Context) (*AccuracyResult, error) {
 	cfg := e.cfg
 	res := &AccuracyResult{Accounts: cfg.AccuracyAccounts, Workers: cfg.AccuracyWorkers, Concurrency: cfg.AccuracyConcurrency,
 		Windows: cfg.Windows, Duration: cfg.AccuracyDuration}
-	if err := e.flushRedis(ctx); err != nil {
-		return nil, err
-	}
-	dsn, drop, err := e.database(ctx, "accuracy")
+	st, dsn, cleanup, err := e.fresh(ctx, "accuracy")
 	if err != nil {
 		return nil, err
 	}
-	defer drop()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
+	defer cleanup()
 	camps, err := seedAccounts(ctx, st, cfg.AccuracyAccounts, cfg.Windows)
 	if err != nil {
 		return nil, err
 	}
 	// More work than the windows let any account do in the run.
-	per := greedyMax(cfg.Windows, cfg.AccuracyDuration+30*time.Second) + 10
+	per := GreedyMax(cfg.Windows, cfg.AccuracyDuration+30*time.Second) + 10
 	if err := seedTargets(ctx, st, camps, per*cfg.AccuracyAccounts, true, "a"); err != nil {
 		return nil, err
 	}
@@ -138,14 +129,14 @@ func (e *env) accuracy(ctx context.Context) (*AccuracyResult, error) {
 			}
 		}
 	}
-	res.Allowed = cfg.AccuracyAccounts * greedyMax(checkWindows, res.Span)
+	res.Allowed = cfg.AccuracyAccounts * GreedyMax(checkWindows, res.Span)
 	return res, e.flushRedis(ctx)
 }
 
-// greedyMax is how many sends the windows allow in d, starting empty,
+// GreedyMax is how many sends the windows allow in d, starting empty,
 // sending each as soon as every window has room (as in the end-to-end
 // test of the processes).
-func greedyMax[W Window | simulator.Window](windows []W, d time.Duration) int {
+func GreedyMax[W Window | simulator.Window](windows []W, d time.Duration) int {
 	type win struct {
 		max int
 		per time.Duration

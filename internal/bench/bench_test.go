@@ -84,11 +84,11 @@ func TestGreedyMax(t *testing.T) {
 		{[]Window{{Max: 2, Per: time.Second}, {Max: 10, Per: 10 * time.Second}}, 9 * time.Second, 10},
 		{[]Window{{Max: 2, Per: time.Second}, {Max: 10, Per: 10 * time.Second}}, 10 * time.Second, 12},
 	} {
-		if got := greedyMax(tc.windows, tc.d); got != tc.want {
-			t.Errorf("greedyMax(%v, %s) = %d, want %d", tc.windows, tc.d, got, tc.want)
+		if got := GreedyMax(tc.windows, tc.d); got != tc.want {
+			t.Errorf("GreedyMax(%v, %s) = %d, want %d", tc.windows, tc.d, got, tc.want)
 		}
 	}
-	if got := greedyMax([]simulator.Window{{Max: 3, Per: time.Second}}, 0); got != 3 {
-		t.Errorf("greedyMax(simulator windows) = %d, want 3", got)
+	if got := GreedyMax([]simulator.Window{{Max: 3, Per: time.Second}}, 0); got != 3 {
+		t.Errorf("GreedyMax(simulator windows) = %d, want 3", got)
 	}
 }

@@ -51,6 +51,24 @@ func (e *env) progress(format string, a ...any) {
 	fmt.Fprintf(e.cfg.Progress, "bench: "+format+"\n", a...)
 }
 
+// fresh empties Redis and opens a fresh, migrated database for one
+// scenario; cleanup closes and drops it.
+func (e *env) fresh(ctx context.Context, name string) (st *store.Store, dsn string, cleanup func(), err error) {
+	if err := e.flushRedis(ctx); err != nil {
+		return nil, "", nil, err
+	}
+	dsn, drop, err := e.database(ctx, name)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	st, err = store.Open(ctx, dsn)
+	if err != nil {
+		drop()
+		return nil, "", nil, err
+	}
+	return st, dsn, func() { st.Close(); drop() }, nil
+}
+
 // database creates a fresh, migrated database for one scenario and
 // returns its URL and a function that drops it.
 func (e *env) database(ctx context.Context, name string) (string, func(), error) {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/outreach-dev/outreach/provider/simulator"
-	"github.com/outreach-dev/outreach/store"
 )
 
 // MemoryResult is the resident memory (VmRSS from /proc) of a scheduler
@@ -28,19 +27,11 @@ type MemoryResult struct {
 func (e *env) memory(ctx context.Context) (*MemoryResult, error) {
 	cfg := e.cfg
 	res := &MemoryResult{Accounts: cfg.MemoryAccounts, Duration: cfg.MemoryDuration}
-	if err := e.flushRedis(ctx); err != nil {
-		return nil, err
-	}
-	dsn, drop, err := e.database(ctx, "memory")
+	st, dsn, cleanup, err := e.fresh(ctx, "memory")
 	if err != nil {
 		return nil, err
 	}
-	defer drop()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
+	defer cleanup()
 	camps, err := seedAccounts(ctx, st, cfg.MemoryAccounts, cfg.Windows)
 	if err != nil {
 		return nil, err

@@ -37,19 +37,11 @@ const scaleLimit = 20
 func (e *env) scale(ctx context.Context, n int) (*ScaleResult, error) {
 	cfg := e.cfg
 	res := &ScaleResult{Targets: n, Pending: min(cfg.ScalePending, n), Accounts: cfg.ScaleAccounts}
-	if err := e.flushRedis(ctx); err != nil {
-		return nil, err
-	}
-	dsn, drop, err := e.database(ctx, "scale")
+	st, _, cleanup, err := e.fresh(ctx, "scale")
 	if err != nil {
 		return nil, err
 	}
-	defer drop()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
+	defer cleanup()
 	camps, err := seedAccounts(ctx, st, cfg.ScaleAccounts, []Window{{Max: scaleLimit, Per: 24 * time.Hour}})
 	if err != nil {
 		return nil, err

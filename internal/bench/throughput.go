@@ -15,7 +15,6 @@ import (
 
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/scheduler"
-	"github.com/outreach-dev/outreach/store"
 )
 
 // ThroughputResult compares the pipeline with bare asynq on the same Redis.
@@ -52,20 +51,11 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 	}
 	res.Asynq = d
 	e.progress("throughput: bare asynq %d no-op tasks in %s (%.0f/s)", cfg.Targets, d.Round(time.Millisecond), res.AsynqRate())
-	if err := e.flushRedis(ctx); err != nil {
-		return nil, err
-	}
-
-	dsn, drop, err := e.database(ctx, "throughput")
+	st, dsn, cleanup, err := e.fresh(ctx, "throughput")
 	if err != nil {
 		return nil, err
 	}
-	defer drop()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
+	defer cleanup()
 	camps, err := seedAccounts(ctx, st, cfg.Accounts, nil)
 	if err != nil {
 		return nil, err

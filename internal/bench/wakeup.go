@@ -11,7 +11,6 @@ import (
 
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/scheduler"
-	"github.com/outreach-dev/outreach/store"
 )
 
 // WakeupResult is the time from inserting a target for an idle account
@@ -29,19 +28,11 @@ func (e *env) wakeup(ctx context.Context) (*WakeupResult, error) {
 	// (so a fast wake-up needs LISTEN/NOTIFY), new tasks looked for every
 	// 100 ms.
 	res := &WakeupResult{Samples: cfg.WakeSamples, PollInterval: 2 * time.Second, TaskCheckInterval: 100 * time.Millisecond}
-	if err := e.flushRedis(ctx); err != nil {
-		return nil, err
-	}
-	dsn, drop, err := e.database(ctx, "wakeup")
+	st, dsn, cleanup, err := e.fresh(ctx, "wakeup")
 	if err != nil {
 		return nil, err
 	}
-	defer drop()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
+	defer cleanup()
 	camps, err := seedAccounts(ctx, st, 1, nil)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outreach-dev/outreach/internal/bench"
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
@@ -76,28 +77,6 @@ func (p *process) stop(t *testing.T, within time.Duration) {
 		}
 	case <-time.After(within):
 		t.Errorf("%s still running %s after SIGTERM", p.name, within)
-	}
-}
-
-// greedyMax is how many sends the windows allow in d, starting empty,
-// sending each as soon as every window has room.
-func greedyMax(windows []simulator.Window, d time.Duration) int {
-	var sent []time.Duration
-	t := time.Duration(0)
-	for {
-		next := t
-		for _, w := range windows {
-			if len(sent) >= w.Max {
-				if free := sent[len(sent)-w.Max] + w.Per; free > next {
-					next = free
-				}
-			}
-		}
-		if next > d {
-			return len(sent)
-		}
-		sent = append(sent, next)
-		t = next
 	}
 }
 
@@ -282,7 +261,7 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 				used++
 			}
 		}
-		allowed += greedyMax(windows, span)
+		allowed += bench.GreedyMax(windows, span)
 	}
 	util := float64(used) / float64(allowed)
 	t.Logf("utilisation over %s: %d of %d allowed sends (%.1f%%)", span.Round(time.Millisecond), used, allowed, 100*util)
