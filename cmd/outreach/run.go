@@ -86,9 +86,10 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	// A connection per handler and a few for the metrics, up to 32 (a
-	// handler waits for a free one; Postgres' connections are few).
-	st, rdb, closeAll, err := openBackends(ctx, env, min(*concurrency+4, 32))
+	// Up to a connection per handler, but at most 12: a handler waits for
+	// a free one, Postgres' connections are few (100 by default) and
+	// several workers share them. More did not speed up the benchmarks.
+	st, rdb, closeAll, err := openBackends(ctx, env, min(*concurrency+4, 12))
 	if err != nil {
 		return err
 	}
