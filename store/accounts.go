@@ -72,28 +72,44 @@ const accountColumns = `a.id, a.name, a.provider, a.provider_account_id, a.crede
 	coalesce((SELECT array_agg(l.max_count ORDER BY l.action, l.per) FROM account_limits l WHERE l.account_id = a.id), '{}'),
 	coalesce((SELECT array_agg(extract(epoch from l.per)::float8 ORDER BY l.action, l.per) FROM account_limits l WHERE l.account_id = a.id), '{}')`
 
-func scanAccount(row pgx.Row) (*Account, error) {
-	var a Account
-	var ws, we, gap, jit float64
-	var actions []string
-	var maxes []int32
-	var pers []float64
-	var paused, next, slow *time.Time
-	var days []int32
-	if err := row.Scan(&a.ID, &a.Name, &a.Provider, &a.ProviderAccountID, &a.CredentialsRef, &a.Status,
-		&paused, &a.PauseReason, &a.Timezone, &ws, &we, &days, &gap, &jit, &next, &slow,
-		&actions, &maxes, &pers); err != nil {
-		return nil, err
-	}
-	a.PausedUntil, a.NextSendAt, a.SlowUntil = finite(paused), finite(next), finite(slow)
-	a.WorkStart, a.WorkEnd, a.MinGap, a.GapJitter = seconds(ws), seconds(we), seconds(gap), seconds(jit)
-	for _, d := range days {
+// accountRow receives accountColumns.
+type accountRow struct {
+	a                  Account
+	ws, we, gap, jit   float64
+	actions            []string
+	maxes              []int32
+	pers               []float64
+	paused, next, slow *time.Time
+	days               []int32
+}
+
+func (r *accountRow) dest() []any {
+	a := &r.a
+	return []any{&a.ID, &a.Name, &a.Provider, &a.ProviderAccountID, &a.CredentialsRef, &a.Status,
+		&r.paused, &a.PauseReason, &a.Timezone, &r.ws, &r.we, &r.days, &r.gap, &r.jit, &r.next, &r.slow,
+		&r.actions, &r.maxes, &r.pers}
+}
+
+func (r *accountRow) account() *Account {
+	a := r.a
+	a.PausedUntil, a.NextSendAt, a.SlowUntil = finite(r.paused), finite(r.next), finite(r.slow)
+	a.WorkStart, a.WorkEnd, a.MinGap, a.GapJitter = seconds(r.ws), seconds(r.we), seconds(r.gap), seconds(r.jit)
+	for _, d := range r.days {
 		a.WorkDays = append(a.WorkDays, int(d))
 	}
-	for i := range actions {
-		a.Limits = append(a.Limits, Limit{Action: actions[i], Max: int(maxes[i]), Per: seconds(pers[i])})
+	for i := range r.actions {
+		a.Limits = append(a.Limits, Limit{Action: r.actions[i], Max: int(r.maxes[i]), Per: seconds(r.pers[i])})
 	}
-	return &a, nil
+	return &a
+}
+
+// scanAccount scans accountColumns, then any extra columns into extra.
+func scanAccount(row pgx.Row, extra ...any) (*Account, error) {
+	var r accountRow
+	if err := row.Scan(append(r.dest(), extra...)...); err != nil {
+		return nil, err
+	}
+	return r.account(), nil
 }
 
 // finite turns a nullable timestamp into a time, zero for NULL.

@@ -55,31 +55,15 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*
 	var withLimits []int64
 	for rows.Next() {
 		var w AccountWork
-		var a Account
-		var ws, we, gap, jit float64
-		var actions []string
-		var maxes []int32
-		var pers []float64
-		var paused, next, slow *time.Time
-		var days []int32
-		if err := rows.Scan(&a.ID, &a.Name, &a.Provider, &a.ProviderAccountID, &a.CredentialsRef, &a.Status,
-			&paused, &a.PauseReason, &a.Timezone, &ws, &we, &days, &gap, &jit, &next, &slow,
-			&actions, &maxes, &pers, &w.DueInvites, &w.DueLookups, &w.QueuedInvites, &w.QueuedLookups); err != nil {
+		a, err := scanAccount(rows, &w.DueInvites, &w.DueLookups, &w.QueuedInvites, &w.QueuedLookups)
+		if err != nil {
 			rows.Close()
 			return nil, translate(op, err)
-		}
-		a.PausedUntil, a.NextSendAt, a.SlowUntil = finite(paused), finite(next), finite(slow)
-		a.WorkStart, a.WorkEnd, a.MinGap, a.GapJitter = seconds(ws), seconds(we), seconds(gap), seconds(jit)
-		for _, d := range days {
-			a.WorkDays = append(a.WorkDays, int(d))
-		}
-		for i := range actions {
-			a.Limits = append(a.Limits, Limit{Action: actions[i], Max: int(maxes[i]), Per: seconds(pers[i])})
 		}
 		if !w.DueInvites && !w.DueLookups {
 			continue
 		}
-		w.Account = &a
+		w.Account = a
 		w.Recent = map[Limit][]time.Time{}
 		out = append(out, &w)
 		byID[a.ID] = &w

@@ -218,37 +218,6 @@ func (a *Account) counts(action string, now time.Time) bool {
 	return action == ActionInvite && (a.MinGap > 0 || a.GapJitter > 0 || a.NextSendAt.After(now))
 }
 
-// accountRow receives accountColumns.
-type accountRow struct {
-	a                  Account
-	ws, we, gap, jit   float64
-	actions            []string
-	maxes              []int32
-	pers               []float64
-	paused, next, slow *time.Time
-	days               []int32
-}
-
-func (r *accountRow) dest() []any {
-	a := &r.a
-	return []any{&a.ID, &a.Name, &a.Provider, &a.ProviderAccountID, &a.CredentialsRef, &a.Status,
-		&r.paused, &a.PauseReason, &a.Timezone, &r.ws, &r.we, &r.days, &r.gap, &r.jit, &r.next, &r.slow,
-		&r.actions, &r.maxes, &r.pers}
-}
-
-func (r *accountRow) account() *Account {
-	a := r.a
-	a.PausedUntil, a.NextSendAt, a.SlowUntil = finite(r.paused), finite(r.next), finite(r.slow)
-	a.WorkStart, a.WorkEnd, a.MinGap, a.GapJitter = seconds(r.ws), seconds(r.we), seconds(r.gap), seconds(r.jit)
-	for _, d := range r.days {
-		a.WorkDays = append(a.WorkDays, int(d))
-	}
-	for i := range r.actions {
-		a.Limits = append(a.Limits, Limit{Action: r.actions[i], Max: int(r.maxes[i]), Per: seconds(r.pers[i])})
-	}
-	return &a
-}
-
 // ExtendPause pauses an active or paused account until at least until,
 // with a reason; a longer pause stays, a disabled account stays disabled.
 func (s *Store) ExtendPause(ctx context.Context, id int64, until time.Time, reason string) error {
