@@ -91,17 +91,12 @@ Progress goes to stderr. It takes about seven minutes; --big adds the
 		c.DatabaseURL, c.RedisURL = env.DatabaseURL, env.RedisURL
 	} else {
 		fmt.Fprintln(env.Stderr, "bench: starting throwaway Postgres and Redis…")
-		pg, err := throwaway.StartPostgres(ctx)
+		pgURL, redisURL, stop, err := startThrowaway(ctx)
 		if err != nil {
-			return fmt.Errorf("start throwaway postgres (or run with --use-env): %w", err)
+			return err
 		}
-		defer pg.Stop()
-		rs, err := throwaway.StartRedis(ctx)
-		if err != nil {
-			return fmt.Errorf("start throwaway redis (or run with --use-env): %w", err)
-		}
-		defer rs.Stop()
-		c.DatabaseURL, c.RedisURL = pg.URL, rs.URL
+		defer stop()
+		c.DatabaseURL, c.RedisURL = pgURL, redisURL
 	}
 	res, err := bench.Run(ctx, c)
 	if res != nil {
@@ -110,4 +105,19 @@ Progress goes to stderr. It takes about seven minutes; --big adds the
 		}
 	}
 	return err
+}
+
+// startThrowaway starts a throwaway Postgres and Redis (internal/throwaway)
+// and returns their URLs and a function that stops both.
+func startThrowaway(ctx context.Context) (pgURL, redisURL string, stop func(), err error) {
+	pg, err := throwaway.StartPostgres(ctx)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("start throwaway postgres (or run with --use-env): %w", err)
+	}
+	rs, err := throwaway.StartRedis(ctx)
+	if err != nil {
+		_ = pg.Stop()
+		return "", "", nil, fmt.Errorf("start throwaway redis (or run with --use-env): %w", err)
+	}
+	return pg.URL, rs.URL, func() { _ = rs.Stop(); _ = pg.Stop() }, nil
 }

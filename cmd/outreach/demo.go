@@ -11,7 +11,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/outreach-dev/outreach/internal/throwaway"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/report"
 	"github.com/outreach-dev/outreach/scheduler"
@@ -82,17 +81,12 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 	// Postgres and Redis.
 	if !c.useEnv {
 		fmt.Fprintln(out, "demo: starting throwaway Postgres and Redis…")
-		pg, err := throwaway.StartPostgres(ctx)
+		pgURL, redisURL, stop, err := startThrowaway(ctx)
 		if err != nil {
-			return fmt.Errorf("start throwaway postgres (or run with --use-env): %w", err)
+			return err
 		}
-		defer pg.Stop()
-		rs, err := throwaway.StartRedis(ctx)
-		if err != nil {
-			return fmt.Errorf("start throwaway redis (or run with --use-env): %w", err)
-		}
-		defer rs.Stop()
-		env.DatabaseURL, env.RedisURL = pg.URL, rs.URL
+		defer stop()
+		env.DatabaseURL, env.RedisURL = pgURL, redisURL
 	}
 	if _, err := store.Migrate(ctx, env.DatabaseURL); err != nil {
 		return err
