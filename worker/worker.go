@@ -14,7 +14,10 @@ import (
 )
 
 // ClientFunc returns the provider client for an account's provider and
-// credentials reference (accounts.credentials_ref).
+// credentials reference (accounts.credentials_ref). An error means this
+// process is not configured for it (its message names the missing
+// setting, never a secret): the worker then hands the account's tasks
+// back for another worker and never changes the account.
 type ClientFunc func(p provider.Name, credentialsRef string) (provider.Client, error)
 
 // Config configures a Worker. Store and Clients are required; the rest
