@@ -67,6 +67,11 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	if t.CampaignStatus != "active" {
 		return nil, &NotNowError{Until: now, Reason: "campaign " + t.CampaignStatus, Released: true}
 	}
+	if req.Serves != nil {
+		if err := req.Serves(ar.account()); err != nil {
+			return nil, &NotServedError{Account: ar.account(), Err: err}
+		}
+	}
 	// Lock the account: reservations of an account with something to
 	// count are serialised.
 	counted := ar.account().counts(req.Action, now)

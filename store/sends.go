@@ -57,6 +57,12 @@ type BeginRequest struct {
 	// HoldFor is the longest wait for which the target stays queued (its
 	// task retried later); a longer wait hands the target back.
 	HoldFor time.Duration
+	// Serves, when set, is asked whether the caller can serve the
+	// target's account (a worker: has a client for its provider and
+	// credentials_ref) before anything is reserved. An error ends Begin
+	// with a *NotServedError, and nothing is written: no ledger row, no
+	// attempt counted, the account unchanged.
+	Serves func(a *Account) error
 }
 
 // Attempt is a reserved send: the ledger row is written, the target is
@@ -216,6 +222,7 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 				last_error = nullif($4, ''), error_type = nullif($5, ''), invitation_id = coalesce(nullif($6, ''), invitation_id),
 				deferrals = CASE WHEN $7 THEN deferrals + 1 WHEN $8 THEN 0 ELSE deferrals END,
 				message = coalesce(nullif($9, ''), message), provider_id = coalesce($10, provider_id),
+				attempts = CASE WHEN $10::text IS NOT NULL AND $2::text = 'pending' THEN 0 ELSE attempts END,
 				locked_until = NULL, current_send_id = NULL, updated_at = $11::timestamptz,
 				queued_at = CASE WHEN $2::text = 'queued' THEN queued_at END,
 				finished_at = CASE WHEN $2::text IN ('sent', 'skipped', 'failed') THEN $11::timestamptz END

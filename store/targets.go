@@ -30,7 +30,7 @@ type Target struct {
 	ProviderID           string
 	Vars                 map[string]any
 	Status               string
-	Attempts             int
+	Attempts             int // calls of the current action: lookups, then (reset by the resolving lookup) invitations
 	Deferrals            int
 	NextAttemptAt        time.Time
 	LockedUntil          time.Time

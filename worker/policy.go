@@ -47,6 +47,18 @@ type Policy struct {
 	// reports usage of 90% or more; UsagePause how long the account pauses
 	// at 95% (when it has no invite window of its own to wait for).
 	UsageSlowdown, UsagePause time.Duration
+	// Rand returns a uniform random number in [0, n) for the jitter of
+	// backoffs and gaps; nil means math/rand/v2's Int64N. Tests pin it to
+	// assert exact durations.
+	Rand func(n int64) int64
+}
+
+// rand returns the policy's random source.
+func (p Policy) rand() func(n int64) int64 {
+	if p.Rand != nil {
+		return p.Rand
+	}
+	return rand.Int64N
 }
 
 // DefaultPolicy returns the policy documented in the README.
@@ -116,7 +128,7 @@ func (p Policy) decideError(at *store.Attempt, e *provider.Error, h History, now
 	case provider.KindRateLimited:
 		pause := e.RetryAfter
 		if pause <= 0 {
-			pause = Backoff(max(h.RateLimited-1, 0), p.RateLimitBackoff, p.RateLimitMax)
+			pause = backoff(max(h.RateLimited-1, 0), p.RateLimitBackoff, p.RateLimitMax, p.rand())
 		}
 		f.PauseUntil, f.PauseReason = now.Add(pause), fmt.Sprintf("rate limited by the provider (HTTP 429), backing off %s", pause.Round(time.Second))
 		wait(f.PauseUntil)
@@ -173,9 +185,10 @@ func (p Policy) decideError(at *store.Attempt, e *provider.Error, h History, now
 			f.LastError = fmt.Sprintf("gave up after %d attempts: %s", at.Target.Attempts, e.Error())
 			break
 		}
-		wait(now.Add(Backoff(at.Target.Attempts-1, p.TransientBackoff, p.TransientBackoffMax)))
+		wait(now.Add(backoff(at.Target.Attempts-1, p.TransientBackoff, p.TransientBackoffMax, p.rand())))
 	}
-	return Decision{Finish: f, Retry: d.Retry, RetryIn: d.RetryIn}
+	d.Finish = f
+	return d
 }
 
 // decideSent applies the policy to a sent invitation.
@@ -195,7 +208,7 @@ func (p Policy) decideSent(at *store.Attempt, sent provider.Sent, now time.Time)
 	case sent.Usage >= 90:
 		f.SlowUntil, slow = now.Add(max(p.UsageSlowdown, longestWindow(a, 0))), true
 	}
-	if gap := nextGap(a, slow); gap > 0 {
+	if gap := nextGap(a, slow, p.rand()); gap > 0 {
 		f.NextSendAt = now.Add(gap)
 	}
 	return Decision{Finish: f}
@@ -204,10 +217,10 @@ func (p Policy) decideSent(at *store.Attempt, sent provider.Sent, now time.Time)
 // nextGap draws the gap before the account's next invitation: the minimum
 // gap plus a random share of the jitter; doubled, and at least an even
 // spread of the tightest window, while the provider's usage is high.
-func nextGap(a *store.Account, slow bool) time.Duration {
+func nextGap(a *store.Account, slow bool, rnd func(n int64) int64) time.Duration {
 	gap := a.MinGap
 	if a.GapJitter > 0 {
-		gap += time.Duration(rand.Int64N(int64(a.GapJitter)))
+		gap += time.Duration(rnd(int64(a.GapJitter)))
 	}
 	if slow {
 		gap *= 2

@@ -10,17 +10,21 @@ import (
 
 // TestDecideError checks each row of the outcome policy table: what
 // happens to the target, the account, and the task.
+// The random source of jitter is pinned (see lowest and highest), so
+// every duration is exact: a broken doubling or a lost jitter fails.
 func TestDecideError(t *testing.T) {
 	p := DefaultPolicy()
+	p.Rand = lowest
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	hold := time.Minute
 	type want struct {
 		status   string
 		retry    bool
-		pause    time.Duration // account paused for at least this (0: not paused)
+		pause    time.Duration // account paused for exactly this (0: not paused)
 		disable  bool
 		deferral bool
-		next     time.Duration // target due after at least this
+		next     time.Duration // target due after exactly this (0: not checked)
+		recount  bool          // a cannot_resend_yet refusal counted again once recorded
 	}
 	for _, tc := range []struct {
 		name      string
@@ -34,23 +38,35 @@ func TestDecideError(t *testing.T) {
 		{"429 with Retry-After", provider.Error{Kind: provider.KindRateLimited, RetryAfter: 10 * time.Minute, HTTPStatus: 429},
 			0, 1, false, History{RateLimited: 1}, want{status: store.TargetPending, pause: 10 * time.Minute, next: 10 * time.Minute}},
 		{"429 without Retry-After backs off", provider.Error{Kind: provider.KindRateLimited, HTTPStatus: 429},
+			0, 1, false, History{RateLimited: 1}, want{status: store.TargetPending, pause: 150 * time.Second, next: 150 * time.Second}},
+		{"429 without Retry-After doubles", provider.Error{Kind: provider.KindRateLimited, HTTPStatus: 429},
 			0, 1, false, History{RateLimited: 3}, want{status: store.TargetPending, pause: 10 * time.Minute, next: 10 * time.Minute}},
+		{"429 backoff is capped", provider.Error{Kind: provider.KindRateLimited, HTTPStatus: 429},
+			0, 1, false, History{RateLimited: 20}, want{status: store.TargetPending, pause: 3 * time.Hour, next: 3 * time.Hour}},
 		{"429 short Retry-After keeps the task", provider.Error{Kind: provider.KindRateLimited, RetryAfter: 5 * time.Second},
 			0, 1, false, History{RateLimited: 1}, want{status: store.TargetQueued, retry: true, pause: 5 * time.Second, next: 5 * time.Second}},
 		{"limit_exceeded pauses an hour at least", provider.Error{Kind: provider.KindLimitExceeded, Type: "limit_exceeded"},
 			0, 1, false, History{LimitExceeded: 1}, want{status: store.TargetPending, pause: time.Hour, next: time.Hour}},
 		{"limit_exceeded again doubles", provider.Error{Kind: provider.KindLimitExceeded, Type: "limit_exceeded"},
 			0, 1, false, History{LimitExceeded: 2}, want{status: store.TargetPending, pause: 2 * time.Hour, next: 2 * time.Hour}},
+		{"limit_exceeded is capped", provider.Error{Kind: provider.KindLimitExceeded, Type: "limit_exceeded"},
+			0, 1, false, History{LimitExceeded: 9}, want{status: store.TargetPending, pause: 24 * time.Hour, next: 24 * time.Hour}},
+		{"limit_exceeded takes a longer Retry-After", provider.Error{Kind: provider.KindLimitExceeded, Type: "limit_exceeded", RetryAfter: 3 * time.Hour},
+			0, 1, false, History{LimitExceeded: 1}, want{status: store.TargetPending, pause: 3 * time.Hour, next: 3 * time.Hour}},
 		{"cannot_resend_yet defers a day", provider.Error{Kind: provider.KindCannotResendYet, Type: "cannot_resend_yet"},
-			0, 1, false, History{ResendRefusals: 1}, want{status: store.TargetPending, deferral: true, next: 24 * time.Hour}},
+			0, 1, false, History{ResendRefusals: 1}, want{status: store.TargetPending, deferral: true, next: 24 * time.Hour, recount: true}},
 		{"cannot_resend_yet doubles", provider.Error{Kind: provider.KindCannotResendYet, Type: "cannot_resend_yet"},
-			2, 3, false, History{ResendRefusals: 1}, want{status: store.TargetPending, deferral: true, next: 96 * time.Hour}},
+			2, 3, false, History{ResendRefusals: 1}, want{status: store.TargetPending, deferral: true, next: 96 * time.Hour, recount: true}},
+		{"cannot_resend_yet deferral is capped", provider.Error{Kind: provider.KindCannotResendYet, Type: "cannot_resend_yet"},
+			5, 6, false, History{ResendRefusals: 1}, want{status: store.TargetPending, deferral: true, next: 21 * 24 * time.Hour, recount: true}},
 		{"cannot_resend_yet from several people pauses the account", provider.Error{Kind: provider.KindCannotResendYet, Type: "cannot_resend_yet"},
 			0, 1, false, History{ResendRefusals: 3}, want{status: store.TargetPending, deferral: true, next: 24 * time.Hour, pause: 24 * time.Hour}},
 		{"cannot_resend_yet gives up eventually", provider.Error{Kind: provider.KindCannotResendYet, Type: "cannot_resend_yet"},
 			6, 7, false, History{ResendRefusals: 1}, want{status: store.TargetFailed}},
 		{"already_invited_recently defers", provider.Error{Kind: provider.KindAlreadyInvited, Type: "already_invited_recently"},
 			0, 1, false, History{}, want{status: store.TargetPending, deferral: true, next: 24 * time.Hour}},
+		{"already_invited_recently doubles", provider.Error{Kind: provider.KindAlreadyInvited, Type: "already_invited_recently"},
+			2, 3, false, History{}, want{status: store.TargetPending, deferral: true, next: 96 * time.Hour}},
 		{"already_invited_recently skips after a few", provider.Error{Kind: provider.KindAlreadyInvited, Type: "already_invited_recently"},
 			3, 4, false, History{}, want{status: store.TargetSkipped}},
 		{"already_invited_recently after a lost answer is sent", provider.Error{Kind: provider.KindAlreadyInvited, Type: "already_invited_recently"},
@@ -67,6 +83,10 @@ func TestDecideError(t *testing.T) {
 			0, 1, false, History{}, want{status: store.TargetPending, disable: true}},
 		{"transient retries", provider.Error{Kind: provider.KindTransient, HTTPStatus: 503},
 			0, 1, false, History{}, want{status: store.TargetQueued, retry: true, next: 15 * time.Second}},
+		{"transient backoff doubles", provider.Error{Kind: provider.KindTransient, HTTPStatus: 503},
+			0, 2, false, History{}, want{status: store.TargetQueued, retry: true, next: 30 * time.Second}},
+		{"transient backoff doubles again", provider.Error{Kind: provider.KindTransient, HTTPStatus: 503},
+			0, 4, false, History{}, want{status: store.TargetPending, next: 2 * time.Minute}},
 		{"transient gives up", provider.Error{Kind: provider.KindTransient, HTTPStatus: 503},
 			0, 5, false, History{}, want{status: store.TargetFailed}},
 	} {
@@ -88,13 +108,19 @@ func TestDecideError(t *testing.T) {
 			if f.CountDeferral != tc.want.deferral {
 				t.Errorf("deferral counted %v, want %v", f.CountDeferral, tc.want.deferral)
 			}
-			if paused := f.PauseUntil.Sub(now); tc.want.pause > 0 && paused < tc.want.pause/2 || tc.want.pause == 0 && !f.PauseUntil.IsZero() {
+			if paused := f.PauseUntil.Sub(now); tc.want.pause > 0 && paused != tc.want.pause || tc.want.pause == 0 && !f.PauseUntil.IsZero() {
 				t.Errorf("account paused for %s, want %s", paused, tc.want.pause)
 			}
 			if tc.want.next > 0 {
-				if got := f.NextAttemptAt.Sub(now); got < tc.want.next/2 || got > tc.want.next*2 {
-					t.Errorf("target due in %s, want about %s", got, tc.want.next)
+				if got := f.NextAttemptAt.Sub(now); got != tc.want.next {
+					t.Errorf("target due in %s, want %s", got, tc.want.next)
 				}
+			}
+			if d.Retry && d.RetryIn != f.NextAttemptAt.Sub(now) {
+				t.Errorf("task retries in %s, target due in %s", d.RetryIn, f.NextAttemptAt.Sub(now))
+			}
+			if d.resendRefusal != tc.want.recount {
+				t.Errorf("recount after recording %v, want %v", d.resendRefusal, tc.want.recount)
 			}
 			if f.TargetStatus != store.TargetSent && f.LastError == "" {
 				t.Errorf("no reason recorded")
@@ -103,8 +129,58 @@ func TestDecideError(t *testing.T) {
 	}
 }
 
+// lowest and highest pin the policy's random source to the ends of its
+// range: a jittered duration is then exactly half of its step, or all of
+// it less a nanosecond.
+func lowest(int64) int64    { return 0 }
+func highest(n int64) int64 { return n - 1 }
+
+// TestBackoffDoubles checks the backoff exactly at both ends of its
+// jitter: base·2^n, capped, between half and all of it.
+func TestBackoffDoubles(t *testing.T) {
+	for _, tc := range []struct {
+		n         int
+		base, max time.Duration
+		low, high time.Duration
+	}{
+		{0, 30 * time.Second, 30 * time.Minute, 15 * time.Second, 30*time.Second - 1},
+		{1, 30 * time.Second, 30 * time.Minute, 30 * time.Second, time.Minute - 1},
+		{2, 30 * time.Second, 30 * time.Minute, time.Minute, 2*time.Minute - 1},
+		{5, 30 * time.Second, 30 * time.Minute, 8 * time.Minute, 16*time.Minute - 1},
+		{6, 30 * time.Second, 30 * time.Minute, 15 * time.Minute, 30*time.Minute - 1},
+		{100, 30 * time.Second, 30 * time.Minute, 15 * time.Minute, 30*time.Minute - 1},
+		{0, time.Second, time.Minute, 500 * time.Millisecond, time.Second - 1},
+	} {
+		if got := backoff(tc.n, tc.base, tc.max, lowest); got != tc.low {
+			t.Errorf("backoff(%d, %s, %s) at lowest jitter = %s, want %s", tc.n, tc.base, tc.max, got, tc.low)
+		}
+		if got := backoff(tc.n, tc.base, tc.max, highest); got != tc.high {
+			t.Errorf("backoff(%d, %s, %s) at highest jitter = %s, want %s", tc.n, tc.base, tc.max, got, tc.high)
+		}
+	}
+}
+
+// TestDecideErrorUsesItsRandomSource checks that the policy's jitter comes
+// from Policy.Rand: the same answer backs off by the other end of the
+// range when the source gives its highest value.
+func TestDecideErrorUsesItsRandomSource(t *testing.T) {
+	p := DefaultPolicy()
+	p.Rand = highest
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	at := &store.Attempt{SendID: 1, Target: &store.Target{ID: 2, Attempts: 1}, Account: &store.Account{ID: 3}}
+	d := p.decideError(at, &provider.Error{Kind: provider.KindTransient, HTTPStatus: 503}, History{}, now, time.Minute)
+	if got, want := d.Finish.NextAttemptAt.Sub(now), 30*time.Second-1; got != want {
+		t.Errorf("first transient backoff %s, want %s", got, want)
+	}
+	d = p.decideError(at, &provider.Error{Kind: provider.KindRateLimited, HTTPStatus: 429}, History{RateLimited: 2}, now, time.Minute)
+	if got, want := d.Finish.PauseUntil.Sub(now), 10*time.Minute-1; got != want {
+		t.Errorf("second 429 pause %s, want %s", got, want)
+	}
+}
+
 func TestDecideSentUsage(t *testing.T) {
 	p := DefaultPolicy()
+	p.Rand = lowest
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	acc := &store.Account{ID: 1, MinGap: time.Minute,
 		Limits: []store.Limit{{Action: store.ActionInvite, Max: 25, Per: 24 * time.Hour}}}
@@ -118,14 +194,45 @@ func TestDecideSentUsage(t *testing.T) {
 		t.Errorf("usage 50: gap %s, want the minimum gap", g)
 	}
 	d = p.decideSent(at, provider.Sent{Usage: 90}, now)
-	if g := d.Finish.NextSendAt.Sub(now); g < 24*time.Hour/25 {
-		t.Errorf("usage 90: gap %s, want widened to at least an even spread of the window (%s)", g, 24*time.Hour/25)
+	if g := d.Finish.NextSendAt.Sub(now); g != 24*time.Hour/25 {
+		t.Errorf("usage 90: gap %s, want widened to an even spread of the window (%s)", g, 24*time.Hour/25)
 	}
 	if d.Finish.SlowUntil.IsZero() {
 		t.Errorf("usage 90: no slowdown recorded")
 	}
 	d = p.decideSent(at, provider.Sent{Usage: 95}, now)
-	if d.Finish.PauseUntil.Sub(now) < 24*time.Hour {
+	if d.Finish.PauseUntil.Sub(now) != 24*time.Hour {
 		t.Errorf("usage 95: paused until %s, want for the window", d.Finish.PauseUntil)
+	}
+}
+
+// TestDecideSentGapJitter checks the gap after an invitation exactly at
+// both ends of the jitter, and its doubling while the provider's usage is
+// high.
+func TestDecideSentGapJitter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	acc := &store.Account{ID: 1, MinGap: time.Minute, GapJitter: 30 * time.Second}
+	at := &store.Attempt{SendID: 1, Target: &store.Target{ID: 2}, Account: acc}
+	for _, tc := range []struct {
+		name string
+		rnd  func(int64) int64
+		slow bool
+		want time.Duration
+	}{
+		{"lowest", lowest, false, time.Minute},
+		{"highest", highest, false, 90*time.Second - 1},
+		{"lowest while slowed", lowest, true, 2 * time.Minute},
+		{"highest while slowed", highest, true, 180*time.Second - 2},
+	} {
+		p := DefaultPolicy()
+		p.Rand = tc.rnd
+		acc.SlowUntil = time.Time{}
+		if tc.slow {
+			acc.SlowUntil = now.Add(time.Hour)
+		}
+		d := p.decideSent(at, provider.Sent{InvitationID: "i"}, now)
+		if got := d.Finish.NextSendAt.Sub(now); got != tc.want {
+			t.Errorf("%s: gap %s, want %s", tc.name, got, tc.want)
+		}
 	}
 }

@@ -52,9 +52,19 @@ func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 // Backoff returns base·2^n capped at max, with "full jitter" between half
 // and all of it.
 func Backoff(n int, base, max time.Duration) time.Duration {
+	return backoff(n, base, max, rand.Int64N)
+}
+
+// backoff is Backoff with the random source rnd (uniform in [0, n)).
+func backoff(n int, base, max time.Duration, rnd func(n int64) int64) time.Duration {
 	d := float64(base) * math.Pow(2, float64(min(n, 40)))
 	if d > float64(max) || d <= 0 {
 		d = float64(max)
 	}
-	return time.Duration(d/2 + rand.Float64()*d/2)
+	full := time.Duration(d)
+	half := full / 2
+	if full-half <= 0 {
+		return full
+	}
+	return half + time.Duration(rnd(int64(full-half)))
 }

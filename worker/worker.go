@@ -14,7 +14,10 @@ import (
 )
 
 // ClientFunc returns the provider client for an account's provider and
-// credentials reference (accounts.credentials_ref).
+// credentials reference (accounts.credentials_ref). An error means this
+// process is not configured for it (its message names the missing
+// setting, never a secret): the worker then hands the account's tasks
+// back for another worker and never changes the account.
 type ClientFunc func(p provider.Name, credentialsRef string) (provider.Client, error)
 
 // Config configures a Worker. Store and Clients are required; the rest
@@ -39,13 +42,21 @@ type Config struct {
 	// rather than by snoozing the task (default 1.5 s: asynq schedules to
 	// the second).
 	ShortWait time.Duration
-	Metrics   Metrics
+	// UnservedWait is how long a target waits, handed back to the
+	// scheduler, when this worker has no client for its account (its
+	// credentials are not configured here), so that a worker that has one
+	// takes it; it doubles each time this worker meets the target again,
+	// up to UnservedWaitMax (defaults 30 s and 5 min).
+	UnservedWait, UnservedWaitMax time.Duration
+	Metrics                       Metrics
 }
 
 // Metrics receives the worker's outcomes; nil means none.
 type Metrics interface {
 	// Outcome counts one answer: provider, account name, outcome (sent,
-	// deferred, failed, skipped, retried, paused) and error type.
+	// deferred, failed, skipped, retried, paused; unserved when this
+	// worker had no client for the account and handed the target back
+	// without a call, error type no_credentials) and error type.
 	Outcome(provider, account, outcome, errorType string)
 	// AccountPaused counts a pause or disable with its reason kind.
 	AccountPaused(provider, account, kind string)
@@ -56,6 +67,9 @@ type Worker struct {
 	cfg    Config
 	policy Policy
 	log    *slog.Logger
+	// unserved counts, per target, how often this worker handed it back
+	// for want of a client (see notServed).
+	unserved unservedCounts
 }
 
 // New returns a Worker.
@@ -80,6 +94,12 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.ShortWait <= 0 {
 		cfg.ShortWait = 1500 * time.Millisecond
+	}
+	if cfg.UnservedWait <= 0 {
+		cfg.UnservedWait = 30 * time.Second
+	}
+	if cfg.UnservedWaitMax < cfg.UnservedWait {
+		cfg.UnservedWaitMax = max(5*time.Minute, cfg.UnservedWait)
 	}
 	p := DefaultPolicy()
 	if cfg.Policy != nil {
@@ -115,11 +135,13 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 	var now time.Time
 	var at *store.Attempt
 	var nn *store.NotNowError
+	var ns *store.NotServedError
 	for try := 0; ; try++ {
 		now = w.cfg.Now()
 		at, err = w.cfg.Store.Begin(ctx, store.BeginRequest{
 			TargetID: p.TargetID, Action: action, Now: now,
 			Lease: w.cfg.Lease, RequestTimeout: w.cfg.RequestTimeout, HoldFor: w.cfg.HoldFor,
+			Serves: w.serves,
 		})
 		// asynq runs scheduled tasks to the second, so a task often comes
 		// up a little early: wait the rest here rather than a whole
@@ -143,6 +165,8 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 	case errors.Is(err, store.ErrStale):
 		log.DebugContext(ctx, "task no longer needed")
 		return nil
+	case errors.As(err, &ns):
+		return w.notServed(ctx, log, p.TargetID, ns, now)
 	case errors.As(err, &nn):
 		if nn.Released {
 			log.DebugContext(ctx, "target handed back", "until", nn.Until, "reason", nn.Reason)
@@ -156,12 +180,10 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 	client, err := w.cfg.Clients(provider.Name(at.Account.Provider), at.Account.CredentialsRef)
 	var dec Decision
 	if err != nil {
-		// No credentials for this account: an operator must fix the
-		// configuration; the account waits.
-		dec = Decision{Finish: store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
-			Outcome: store.OutcomeError, ErrorType: "no_credentials", Detail: err.Error(), LastError: err.Error(),
-			TargetStatus: store.TargetPending, NextAttemptAt: now,
-			Disable: true, PauseReason: "no credentials: " + err.Error()}}
+		// Begin asked serves before reserving, so this is only a client
+		// that vanished since: no call is made, and this worker's own
+		// configuration never changes the account (see notServed).
+		dec = w.droppedClient(at, err, now)
 	} else {
 		// The call and its record run to completion even when a shutdown
 		// cancels ctx: the request may already be at the provider.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -210,3 +211,46 @@ func (e *Env) OpenRedis(ctx context.Context) (redis.UniversalClient, error) {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// credentialNames are the environment variables that hold provider
+// credentials, by provider; a _<REF> suffix names credentials_ref <ref>.
+var credentialNames = map[provider.Name][]string{
+	provider.Unipile: {"UNIPILE_API_KEY"},
+	provider.Partoo:  {"PARTOO_API_KEY"},
+	provider.Altegio: {"ALTEGIO_PARTNER_TOKEN", "ALTEGIO_USER_TOKEN"},
+}
+
+// Credentials lists the provider credentials set in this process as
+// "provider/ref" (ref as accounts.credentials_ref spells it): those it can
+// build a client with, and those it cannot, with why (a key without its
+// provider's URL, an Altegio partner token without its user token). Names
+// only, never a secret.
+func (e *Env) Credentials() (usable []string, unusable map[string]error) {
+	refs := map[string]bool{}
+	for name, v := range e.secrets {
+		if v == "" {
+			continue
+		}
+		for p, bases := range credentialNames {
+			for _, base := range bases {
+				switch {
+				case name == base:
+					refs[string(p)+"/default"] = true
+				case strings.HasPrefix(name, base+"_"):
+					refs[string(p)+"/"+strings.ToLower(strings.TrimPrefix(name, base+"_"))] = true
+				}
+			}
+		}
+	}
+	unusable = map[string]error{}
+	for r := range refs {
+		p, ref, _ := strings.Cut(r, "/")
+		if _, err := e.Client(provider.Name(p), ref); err != nil {
+			unusable[r] = err
+			continue
+		}
+		usable = append(usable, r)
+	}
+	sort.Strings(usable)
+	return usable, unusable
+}

@@ -101,6 +101,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	reportCredentials(ctx, env, w)
 	srv := w.NewServer(rdb, worker.ServerConfig{Concurrency: *concurrency})
 	stopMetrics, err := serveMetrics(ctx, env, *metricsAddr, rdb, st)
 	if err != nil {

@@ -1,0 +1,119 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/outreach-dev/outreach/provider"
+	"github.com/outreach-dev/outreach/store"
+)
+
+// A worker's own configuration (which provider credentials its process
+// has) never changes an account: a task for an account this worker has no
+// client for is handed back, untouched, to wait for a worker that has one.
+
+// serves is the worker's store.BeginRequest.Serves: whether it has a
+// client for the account's provider and credentials_ref.
+func (w *Worker) serves(a *store.Account) error {
+	_, err := w.cfg.Clients(provider.Name(a.Provider), a.CredentialsRef)
+	return err
+}
+
+// notServedReason says why a target waits when this worker has no client
+// for its account. It names the provider and credentials_ref, and the
+// missing setting (ClientFunc errors name variables, never secrets).
+func notServedReason(a *store.Account, err error) string {
+	return fmt.Sprintf("this worker has no credentials for %s/%s (%v); left for a worker that has them",
+		a.Provider, a.CredentialsRef, err)
+}
+
+// notServed hands a target whose account this worker cannot serve back to
+// the scheduler, due after a wait that grows each time this worker meets
+// it again, so that a worker with credentials takes it. Nothing was
+// reserved: the ledger, the target's attempts and the account are
+// unchanged.
+func (w *Worker) notServed(ctx context.Context, log *slog.Logger, targetID int64, ns *store.NotServedError, now time.Time) error {
+	a := ns.Account
+	wait := w.unserved.next(targetID, w.cfg.UnservedWait, w.cfg.UnservedWaitMax)
+	reason := notServedReason(a, ns.Err)
+	if err := w.cfg.Store.HandBack(ctx, targetID, now.Add(wait), reason); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil
+		}
+		return err
+	}
+	log.WarnContext(ctx, "no credentials for this account in this worker: target handed back",
+		"account", a.Name, "provider", a.Provider, "credentials_ref", a.CredentialsRef, "error", ns.Err.Error(), "wait", wait)
+	if m := w.cfg.Metrics; m != nil {
+		m.Outcome(a.Provider, a.Name, "unserved", "no_credentials")
+	}
+	return nil
+}
+
+// droppedClient is the decision for a reservation made for an account
+// whose client this worker no longer finds (a ClientFunc that changed its
+// answer since Begin asked): no call was made, so the reservation leaves
+// the ledger (as a cached lookup's does), and the target's task waits,
+// saying why; the account is left alone.
+func (w *Worker) droppedClient(at *store.Attempt, err error, now time.Time) Decision {
+	wait := w.unserved.next(at.Target.ID, w.cfg.UnservedWait, w.cfg.UnservedWaitMax)
+	reason := "waiting: " + notServedReason(at.Account, err)
+	f := store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
+		Outcome: store.OutcomeCached, LastError: reason, TargetStatus: store.TargetQueued, NextAttemptAt: now.Add(wait)}
+	return Decision{Finish: f, Retry: true, RetryIn: wait}
+}
+
+// unservedCounts counts, per target, the hand-backs of one worker. It
+// forgets everything past maxUnservedTargets entries (the waits start
+// short again, which costs a little churn and nothing else).
+type unservedCounts struct {
+	mu sync.Mutex
+	n  map[int64]int
+}
+
+const maxUnservedTargets = 100_000
+
+// next counts one more hand-back of the target and returns its wait:
+// base, doubling per earlier hand-back, up to max.
+func (u *unservedCounts) next(targetID int64, base, max time.Duration) time.Duration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n == nil || len(u.n) >= maxUnservedTargets {
+		u.n = map[int64]int{}
+	}
+	n := u.n[targetID]
+	u.n[targetID] = n + 1
+	return doubling(base, n, max)
+}
+
+// CheckAccounts reads every account in the database and logs, loudly, the
+// ones this worker cannot serve (a warning each: name, provider,
+// credentials_ref and the missing setting, never a secret), then how many
+// it can. Their tasks are left to other workers; the accounts are not
+// changed. It returns the accounts it cannot serve. Workers call it at
+// start.
+func (w *Worker) CheckAccounts(ctx context.Context) ([]*store.Account, error) {
+	accounts, err := w.cfg.Store.Accounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check accounts: %w", err)
+	}
+	var unserved []*store.Account
+	for _, a := range accounts {
+		if err := w.serves(a); err != nil {
+			unserved = append(unserved, a)
+			w.log.WarnContext(ctx, "this worker has no credentials for an account: its tasks are left to other workers",
+				"account", a.Name, "provider", a.Provider, "credentials_ref", a.CredentialsRef, "error", err.Error())
+		}
+	}
+	switch {
+	case len(accounts) > 0 && len(unserved) == len(accounts):
+		w.log.ErrorContext(ctx, "this worker can serve none of the accounts: it will hand every task back", "accounts", len(accounts))
+	default:
+		w.log.InfoContext(ctx, "accounts this worker can serve", "served", len(accounts)-len(unserved), "accounts", len(accounts))
+	}
+	return unserved, nil
+}
