@@ -4,6 +4,7 @@
 package altegio
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,7 +87,8 @@ func New(cfg Config) (*Client, error) {
 		Provider: provider.Altegio, BaseURL: u,
 		HTTPClient: cfg.HTTPClient, Transport: cfg.Transport, Timeout: cfg.Timeout,
 		RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst,
-		Secrets: []string{cfg.PartnerToken, cfg.UserToken},
+		URLSetting: "ALTEGIO_URL",
+		Secrets:    []string{cfg.PartnerToken, cfg.UserToken},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("altegio: %w", err)
@@ -256,10 +258,24 @@ func (c *Client) Invite(ctx context.Context, inv provider.Invitation) (provider.
 		return provider.Sent{}, err
 	}
 	if res.Status >= 200 && res.Status <= 299 {
+		// Altegio answers {"success": true, "data": null, "meta": {...}}.
+		// An empty body is taken as the 202 it comes with. A body that is
+		// not a JSON object is uncertain, not a success: the invitation
+		// may exist, so the attempt is transient (retried, and a repeat
+		// is recognised as already invited), never sent and never failed.
 		var ok struct {
 			Success *bool `json:"success"`
 		}
-		if len(res.Body) > 0 && json.Unmarshal(res.Body, &ok) == nil && ok.Success != nil && !*ok.Success {
+		if len(bytes.TrimSpace(res.Body)) == 0 {
+			return provider.Sent{}, nil
+		}
+		if err := json.Unmarshal(res.Body, &ok); err != nil {
+			return provider.Sent{}, c.base.Redact(&provider.Error{Provider: provider.Altegio, Op: op,
+				HTTPStatus: res.Status, Type: "unexpected_response",
+				Detail: `want {"success": true, ...}, got: ` + httpclient.Snippet(res.Body),
+				Scope:  provider.ScopeTransient, Kind: provider.KindTransient})
+		}
+		if ok.Success != nil && !*ok.Success {
 			return provider.Sent{}, c.base.Redact(parseError(op, http.StatusUnprocessableEntity, res.Header, res.Body, c.now()))
 		}
 		return provider.Sent{}, nil

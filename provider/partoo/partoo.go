@@ -80,7 +80,8 @@ func New(cfg Config) (*Client, error) {
 		Provider: provider.Partoo, BaseURL: u,
 		HTTPClient: cfg.HTTPClient, Transport: cfg.Transport, Timeout: cfg.Timeout,
 		RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst,
-		Secrets: []string{cfg.APIKey},
+		URLSetting: "PARTOO_URL",
+		Secrets:    []string{cfg.APIKey},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("partoo: %w", err)

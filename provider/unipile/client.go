@@ -74,7 +74,8 @@ func New(cfg Config) (*Client, error) {
 		Provider: provider.Unipile, BaseURL: u,
 		HTTPClient: cfg.HTTPClient, Transport: cfg.Transport, Timeout: cfg.Timeout,
 		RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst,
-		Secrets: []string{cfg.APIKey},
+		URLSetting: "UNIPILE_DSN",
+		Secrets:    []string{cfg.APIKey},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("unipile: %w", err)
@@ -252,8 +253,10 @@ func (c *Client) ListSent(ctx context.Context, accountID string) ([]SentInvitati
 			return out, c.fail(op, res)
 		}
 		var l sentList
-		if err := json.Unmarshal(res.Body, &l); err != nil {
-			return out, c.badBody(op, res, "InvitationList")
+		// A page without items is not an empty list: reading it as one
+		// would tell a settling worker that nothing was sent.
+		if err := json.Unmarshal(res.Body, &l); err != nil || l.Items == nil {
+			return out, c.badBody(op, res, "InvitationList with items")
 		}
 		for _, it := range l.Items {
 			s := SentInvitation{ID: it.ID, ProviderID: it.InvitedUserID,
