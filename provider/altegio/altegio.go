@@ -52,7 +52,15 @@ type Config struct {
 	Burst             int
 	// Now is the clock used for Retry-After dates; nil means time.Now.
 	Now func() time.Time
+	// KeySetting names the settings the tokens came from; an error for
+	// tokens Altegio refuses (401) names them. Empty means
+	// DefaultKeySetting.
+	KeySetting string
 }
+
+// DefaultKeySetting is what a refused-token error tells the user to check
+// when Config.KeySetting is empty.
+const DefaultKeySetting = "ALTEGIO_PARTNER_TOKEN and ALTEGIO_USER_TOKEN, or their _<REF> forms for an account's credentials_ref"
 
 // Client invites people to Altegio locations with one pair of tokens. It
 // is safe for concurrent use; share one Client per token pair.
@@ -60,6 +68,8 @@ type Client struct {
 	base *httpclient.Base
 	auth string
 	now  func() time.Time
+	// keySetting is Config.KeySetting or DefaultKeySetting.
+	keySetting string
 }
 
 var _ provider.Client = (*Client)(nil)
@@ -97,7 +107,11 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{base: base, auth: "Bearer " + cfg.PartnerToken + ", User " + cfg.UserToken, now: now}, nil
+	keySetting := cfg.KeySetting
+	if keySetting == "" {
+		keySetting = DefaultKeySetting
+	}
+	return &Client{base: base, auth: "Bearer " + cfg.PartnerToken + ", User " + cfg.UserToken, now: now, keySetting: keySetting}, nil
 }
 
 // Invite is one element of the invites array.
@@ -280,7 +294,17 @@ func (c *Client) Invite(ctx context.Context, inv provider.Invitation) (provider.
 		}
 		return provider.Sent{}, nil
 	}
-	return provider.Sent{}, c.base.Redact(parseError(op, res.Status, res.Header, res.Body, c.now()))
+	e := parseError(op, res.Status, res.Header, res.Body, c.now())
+	if e.HTTPStatus == http.StatusUnauthorized {
+		said := e.Detail
+		if e.Title != "" && said != "" {
+			said = e.Title + ": " + said
+		} else if e.Title != "" {
+			said = e.Title
+		}
+		e.Detail = "Altegio refused the tokens (check " + c.keySetting + "): " + said
+	}
+	return provider.Sent{}, c.base.Redact(e)
 }
 
 func (c *Client) badInput(op, typ, detail string) error {
