@@ -235,7 +235,7 @@ func (b *Base) Do(ctx context.Context, r Request) (*Response, error) {
 	}
 	defer res.Body.Close()
 	if res.StatusCode >= 300 && res.StatusCode <= 399 {
-		return nil, b.redirect(r.Op, res)
+		return nil, b.redirect(r.Op, req.URL, res)
 	}
 	data, err := io.ReadAll(io.LimitReader(res.Body, MaxBody+1))
 	if err != nil {
@@ -255,11 +255,11 @@ func (b *Base) Do(ctx context.Context, r Request) (*Response, error) {
 // redirect builds the error for a 3xx answer. It names the host the
 // Location points to (never its path or query, which may echo a
 // credential) and the URL setting to check.
-func (b *Base) redirect(op string, res *http.Response) *provider.Error {
+func (b *Base) redirect(op string, sent *url.URL, res *http.Response) *provider.Error {
 	where := "without a usable Location"
 	if loc := res.Header.Get("Location"); loc != "" {
-		if u, err := res.Request.URL.Parse(loc); err == nil && u.Host != "" {
-			if strings.EqualFold(u.Host, res.Request.URL.Host) {
+		if u, err := sent.Parse(loc); err == nil && u.Host != "" {
+			if strings.EqualFold(u.Host, sent.Host) {
 				where = "to another path on the same host " + Snippet([]byte(u.Host))
 			} else {
 				where = "to " + Snippet([]byte(u.Host))
