@@ -119,9 +119,21 @@ const (
 	KindRecipient       Kind = "recipient"         // permanent refusal for this recipient: fail target
 	KindNotFound        Kind = "not_found"         // 404: fail target
 	KindBadInput        Kind = "bad_input"         // 400 and validation errors: fail target
-	KindAccount         Kind = "account"           // 401/403: disable account until resumed
-	KindTransient       Kind = "transient"         // 5xx, timeouts, connection errors: retry
+	KindAccount         Kind = "account"           // 401/403, and any redirect (3xx, never followed): disable account until resumed
+	KindTransient       Kind = "transient"         // 5xx, timeouts, connection errors, unreadable 2xx: retry
 )
+
+// A success status whose body cannot be read (not JSON, not the provider's
+// shape, no invitation id, longer than the clients read) is uncertain: for
+// an invite the invitation may exist. Clients classify it ScopeTransient,
+// KindTransient with Type "unexpected_response" or "response_too_large":
+// the attempt is retried and settled from the provider's own state, never
+// recorded as sent without an id and never failed for good.
+//
+// A redirect is never followed, since following it would send the
+// credentials and the body to whatever host the Location names. It is
+// ScopeAccount, KindAccount with Type "redirect" and a message naming the
+// host and the URL setting to check.
 
 // Error is a classified provider error. Its message never contains
 // credentials.

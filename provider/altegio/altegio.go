@@ -4,6 +4,7 @@
 package altegio
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,7 +52,15 @@ type Config struct {
 	Burst             int
 	// Now is the clock used for Retry-After dates; nil means time.Now.
 	Now func() time.Time
+	// KeySetting names the settings the tokens came from; an error for
+	// tokens Altegio refuses (401) names them. Empty means
+	// DefaultKeySetting.
+	KeySetting string
 }
+
+// DefaultKeySetting is what a refused-token error tells the user to check
+// when Config.KeySetting is empty.
+const DefaultKeySetting = "ALTEGIO_PARTNER_TOKEN and ALTEGIO_USER_TOKEN, or their _<REF> forms for an account's credentials_ref"
 
 // Client invites people to Altegio locations with one pair of tokens. It
 // is safe for concurrent use; share one Client per token pair.
@@ -59,6 +68,8 @@ type Client struct {
 	base *httpclient.Base
 	auth string
 	now  func() time.Time
+	// keySetting is Config.KeySetting or DefaultKeySetting.
+	keySetting string
 }
 
 var _ provider.Client = (*Client)(nil)
@@ -86,7 +97,8 @@ func New(cfg Config) (*Client, error) {
 		Provider: provider.Altegio, BaseURL: u,
 		HTTPClient: cfg.HTTPClient, Transport: cfg.Transport, Timeout: cfg.Timeout,
 		RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst,
-		Secrets: []string{cfg.PartnerToken, cfg.UserToken},
+		URLSetting: "ALTEGIO_URL",
+		Secrets:    []string{cfg.PartnerToken, cfg.UserToken},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("altegio: %w", err)
@@ -95,7 +107,11 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{base: base, auth: "Bearer " + cfg.PartnerToken + ", User " + cfg.UserToken, now: now}, nil
+	keySetting := cfg.KeySetting
+	if keySetting == "" {
+		keySetting = DefaultKeySetting
+	}
+	return &Client{base: base, auth: "Bearer " + cfg.PartnerToken + ", User " + cfg.UserToken, now: now, keySetting: keySetting}, nil
 }
 
 // Invite is one element of the invites array.
@@ -256,15 +272,39 @@ func (c *Client) Invite(ctx context.Context, inv provider.Invitation) (provider.
 		return provider.Sent{}, err
 	}
 	if res.Status >= 200 && res.Status <= 299 {
+		// Altegio answers {"success": true, "data": null, "meta": {...}}.
+		// An empty body is taken as the 202 it comes with. A body that is
+		// not a JSON object is uncertain, not a success: the invitation
+		// may exist, so the attempt is transient (retried, and a repeat
+		// is recognised as already invited), never sent and never failed.
 		var ok struct {
 			Success *bool `json:"success"`
 		}
-		if len(res.Body) > 0 && json.Unmarshal(res.Body, &ok) == nil && ok.Success != nil && !*ok.Success {
+		if len(bytes.TrimSpace(res.Body)) == 0 {
+			return provider.Sent{}, nil
+		}
+		if err := json.Unmarshal(res.Body, &ok); err != nil {
+			return provider.Sent{}, c.base.Redact(&provider.Error{Provider: provider.Altegio, Op: op,
+				HTTPStatus: res.Status, Type: "unexpected_response",
+				Detail: `want {"success": true, ...}, got: ` + httpclient.Snippet(res.Body),
+				Scope:  provider.ScopeTransient, Kind: provider.KindTransient})
+		}
+		if ok.Success != nil && !*ok.Success {
 			return provider.Sent{}, c.base.Redact(parseError(op, http.StatusUnprocessableEntity, res.Header, res.Body, c.now()))
 		}
 		return provider.Sent{}, nil
 	}
-	return provider.Sent{}, c.base.Redact(parseError(op, res.Status, res.Header, res.Body, c.now()))
+	e := parseError(op, res.Status, res.Header, res.Body, c.now())
+	if e.HTTPStatus == http.StatusUnauthorized {
+		said := e.Detail
+		if e.Title != "" && said != "" {
+			said = e.Title + ": " + said
+		} else if e.Title != "" {
+			said = e.Title
+		}
+		e.Detail = "Altegio refused the tokens (check " + c.keySetting + "): " + said
+	}
+	return provider.Sent{}, c.base.Redact(e)
 }
 
 func (c *Client) badInput(op, typ, detail string) error {

@@ -51,7 +51,15 @@ type Config struct {
 	Burst             int
 	// Now is the clock used for Retry-After dates; nil means time.Now.
 	Now func() time.Time
+	// KeySetting names the setting APIKey came from (such as
+	// "PARTOO_API_KEY_SHOPS"); an error for a key Partoo refuses (401)
+	// names it. Empty means DefaultKeySetting.
+	KeySetting string
 }
+
+// DefaultKeySetting is what a refused-key error tells the user to check
+// when Config.KeySetting is empty.
+const DefaultKeySetting = "PARTOO_API_KEY, or PARTOO_API_KEY_<REF> for an account's credentials_ref"
 
 // Client invites Partoo users with one API key. It is safe for concurrent
 // use; share one Client per key so that pacing holds.
@@ -59,6 +67,8 @@ type Client struct {
 	base   *httpclient.Base
 	apiKey string
 	now    func() time.Time
+	// keySetting is Config.KeySetting or DefaultKeySetting.
+	keySetting string
 }
 
 var _ provider.Client = (*Client)(nil)
@@ -80,7 +90,8 @@ func New(cfg Config) (*Client, error) {
 		Provider: provider.Partoo, BaseURL: u,
 		HTTPClient: cfg.HTTPClient, Transport: cfg.Transport, Timeout: cfg.Timeout,
 		RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst,
-		Secrets: []string{cfg.APIKey},
+		URLSetting: "PARTOO_URL",
+		Secrets:    []string{cfg.APIKey},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("partoo: %w", err)
@@ -89,7 +100,11 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{base: base, apiKey: cfg.APIKey, now: now}, nil
+	keySetting := cfg.KeySetting
+	if keySetting == "" {
+		keySetting = DefaultKeySetting
+	}
+	return &Client{base: base, apiKey: cfg.APIKey, now: now, keySetting: keySetting}, nil
 }
 
 // Invite re-sends the invitation email of the Partoo user inv.RecipientID.
@@ -121,7 +136,11 @@ func (c *Client) Invite(ctx context.Context, inv provider.Invitation) (provider.
 		}
 		return provider.Sent{}, nil
 	}
-	return provider.Sent{}, c.base.Redact(parseError(op, res.Status, res.Header, res.Body, c.now()))
+	e := parseError(op, res.Status, res.Header, res.Body, c.now())
+	if e.HTTPStatus == http.StatusUnauthorized {
+		e.Detail = "Partoo refused the API key (check " + c.keySetting + "): " + e.Detail
+	}
+	return provider.Sent{}, c.base.Redact(e)
 }
 
 // class is one row of the outcome policy.

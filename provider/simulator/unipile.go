@@ -312,11 +312,18 @@ func (s *Simulator) unipileResolve(r *http.Request, identifier string) reply {
 		s.add(rec, acc)
 		return *rp
 	}
+	// The LinkedIn UserProfile of Unipile's Node SDK
+	// (dist/types/users/user-profile.types.d.ts,
+	// LinkedinProfileApiResponseSchema): object, provider_id, provider,
+	// public_identifier, headline, first_name, last_name and websites are
+	// required.
 	body := map[string]any{
 		"object": "UserProfile", "provider": "LINKEDIN",
 		"provider_id": p.ProviderID, "public_identifier": p.Slug,
 		"first_name": p.FirstName, "last_name": p.LastName, "headline": p.Headline,
-		"network_distance": p.NetworkDistance, "is_relationship": p.IsRelationship,
+		"websites":           []string{},
+		"public_profile_url": "https://www.linkedin.com/in/" + url.PathEscape(p.Slug),
+		"network_distance":   p.NetworkDistance, "is_relationship": p.IsRelationship,
 	}
 	typ, status := p.InvitationType, p.InvitationStatus
 	if inv := acc.pending[p.ProviderID]; inv != nil {
@@ -380,12 +387,21 @@ func (s *Simulator) listPageLocked(acc *account, q url.Values) (*reply, string) 
 		if inv.Withdrawn || acc.pending[inv.ProviderID] != inv {
 			continue
 		}
+		// An item of Unipile's Node SDK
+		// (dist/types/users/user-invitation-sent-list.types.d.ts): every
+		// field is required, the text ones may be null.
+		var text any
+		if inv.Message != "" {
+			text = inv.Message
+		}
 		items = append(items, map[string]any{
-			"object": "UserInvitation", "id": inv.ID,
+			"object": "InvitationSent", "id": inv.ID,
 			"date":            inv.SentAt.UTC().Format(time.RFC3339),
 			"parsed_datetime": inv.SentAt.UTC().Format(time.RFC3339),
 			"invited_user":    inv.PublicID, "invited_user_id": inv.ProviderID,
-			"invited_user_public_id": inv.PublicID, "invitation_text": inv.Message,
+			"invited_user_public_id":   inv.PublicID,
+			"invited_user_description": nil,
+			"invitation_text":          text,
 		})
 	}
 	var cursor any
@@ -409,7 +425,7 @@ func (s *Simulator) unipileCancel(r *http.Request, id string) reply {
 			rp, outcome = &rpl, "resource_not_found"
 		} else {
 			inv.Withdrawn, inv.WithdrawnAt = true, rec.Time
-			rp, outcome = &reply{status: http.StatusOK, body: map[string]any{"object": "UserInvitationCanceled"}}, "ok"
+			rp, outcome = &reply{status: http.StatusOK, body: map[string]any{"object": "InvitationCanceled"}}, "ok"
 		}
 	}
 	rec.Status, rec.Outcome = rp.status, outcome

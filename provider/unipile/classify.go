@@ -167,7 +167,7 @@ func classForStatus(status int) class {
 		return transient
 	case status >= 400:
 		return targetBadInput
-	default: // 1xx, 3xx or an unexpected 2xx body: odd, worth a retry
+	default: // 1xx or an unexpected 2xx body: odd, worth a retry (3xx never gets here: httpclient refuses redirects)
 		return transient
 	}
 }

@@ -46,7 +46,15 @@ type Config struct {
 	// Now is the clock used to read HTTP-date Retry-After headers; nil
 	// means time.Now.
 	Now func() time.Time
+	// KeySetting names the setting APIKey came from (such as
+	// "UNIPILE_API_KEY_SALES"); an error for a key Unipile refuses names
+	// it. Empty means DefaultKeySetting.
+	KeySetting string
 }
+
+// DefaultKeySetting is what a refused-key error tells the user to check
+// when Config.KeySetting is empty.
+const DefaultKeySetting = "UNIPILE_API_KEY, or UNIPILE_API_KEY_<REF> for an account's credentials_ref"
 
 // Client talks to Unipile with one API key. It is safe for concurrent use;
 // share one Client per credential so that pacing holds.
@@ -54,6 +62,8 @@ type Client struct {
 	base   *httpclient.Base
 	apiKey string
 	now    func() time.Time
+	// keySetting is Config.KeySetting or DefaultKeySetting.
+	keySetting string
 }
 
 var (
@@ -74,7 +84,8 @@ func New(cfg Config) (*Client, error) {
 		Provider: provider.Unipile, BaseURL: u,
 		HTTPClient: cfg.HTTPClient, Transport: cfg.Transport, Timeout: cfg.Timeout,
 		RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst,
-		Secrets: []string{cfg.APIKey},
+		URLSetting: "UNIPILE_DSN",
+		Secrets:    []string{cfg.APIKey},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("unipile: %w", err)
@@ -83,7 +94,11 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{base: base, apiKey: cfg.APIKey, now: now}, nil
+	keySetting := cfg.KeySetting
+	if keySetting == "" {
+		keySetting = DefaultKeySetting
+	}
+	return &Client{base: base, apiKey: cfg.APIKey, now: now, keySetting: keySetting}, nil
 }
 
 // userProfile is the part of Unipile's UserProfile that outreach reads.
@@ -252,8 +267,10 @@ func (c *Client) ListSent(ctx context.Context, accountID string) ([]SentInvitati
 			return out, c.fail(op, res)
 		}
 		var l sentList
-		if err := json.Unmarshal(res.Body, &l); err != nil {
-			return out, c.badBody(op, res, "InvitationList")
+		// A page without items is not an empty list: reading it as one
+		// would tell a settling worker that nothing was sent.
+		if err := json.Unmarshal(res.Body, &l); err != nil || l.Items == nil {
+			return out, c.badBody(op, res, "InvitationList with items")
 		}
 		for _, it := range l.Items {
 			s := SentInvitation{ID: it.ID, ProviderID: it.InvitedUserID,
@@ -301,7 +318,26 @@ func (c *Client) header() http.Header {
 }
 
 func (c *Client) fail(op string, res *httpclient.Response) error {
-	return c.base.Redact(parseError(op, res.Status, res.Header, res.Body, c.now()))
+	e := parseError(op, res.Status, res.Header, res.Body, c.now())
+	if keyRefused(e) {
+		e.Detail = "Unipile refused the API key (check " + c.keySetting + "): " + e.Detail
+	}
+	return c.base.Redact(e)
+}
+
+// keyRefused reports whether a 401 concerns outreach's API key rather than
+// the LinkedIn account's session (disconnected_account, checkpoint_error
+// and the other 401 types): Unipile's missing_credentials and
+// invalid_credentials, or a 401 without a Unipile error type.
+func keyRefused(e *provider.Error) bool {
+	if e.HTTPStatus != http.StatusUnauthorized {
+		return false
+	}
+	switch e.Type {
+	case "missing_credentials", "invalid_credentials", fallbackType(http.StatusUnauthorized):
+		return true
+	}
+	return false
 }
 
 func (c *Client) badInput(op, typ, detail string) error {

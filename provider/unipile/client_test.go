@@ -340,7 +340,7 @@ func TestResolveErrorsFromServer(t *testing.T) {
 		}
 		_, err = c.Resolve(context.Background(), "a", "jane-doe")
 		pe := asError(t, err)
-		if pe.HTTPStatus != status || pe.Type != typ || pe.Op != "resolve" || pe.Detail != "D" {
+		if pe.HTTPStatus != status || pe.Type != typ || pe.Op != "resolve" || !strings.HasSuffix(pe.Detail, "D") {
 			t.Errorf("%s: got %+v", typ, pe)
 		}
 		if status == 429 && (pe.RetryAfter != 30*time.Second || pe.Kind != provider.KindRateLimited) {

@@ -25,7 +25,9 @@ import (
 // DefaultTimeout bounds one request when a Config leaves Timeout at zero.
 const DefaultTimeout = 30 * time.Second
 
-// MaxBody is the most bytes read from a response body.
+// MaxBody is the most bytes read from a response body. A success answer
+// with a longer body is refused (see Do); an error answer is classified on
+// its status with the body cut at MaxBody.
 const MaxBody = 1 << 20
 
 // Options configures a Base.
@@ -39,6 +41,9 @@ type Options struct {
 	Burst             int           // 0: 1 when RequestsPerSecond > 0
 	// Secrets are redacted from every error this Base builds.
 	Secrets []string
+	// URLSetting names the setting that holds BaseURL (such as
+	// "UNIPILE_DSN"); redirect errors name it as the thing to check.
+	URLSetting string
 }
 
 // Base sends requests for one provider client with one credential.
@@ -49,9 +54,15 @@ type Base struct {
 	timeout  time.Duration
 	limiter  *rate.Limiter
 	secrets  []string
+	// urlSetting is Options.URLSetting.
+	urlSetting string
 }
 
-// New builds a Base. It never uses http.DefaultClient.
+// New builds a Base. It never uses http.DefaultClient, and its client
+// never follows a redirect: Go's default policy would re-send the
+// credentials headers (X-API-KEY, x-APIKey, Authorization) and the body to
+// whatever host a Location names and trust its answer. A given HTTPClient
+// is copied, not changed.
 func New(o Options) (*Base, error) {
 	if o.BaseURL == nil {
 		return nil, errors.New("base URL is required")
@@ -74,8 +85,12 @@ func New(o Options) (*Base, error) {
 		hc = &http.Client{Transport: tr}
 	} else if o.Transport != nil {
 		return nil, errors.New("set either HTTPClient or Transport, not both")
+	} else {
+		cp := *hc
+		hc = &cp
 	}
-	b := &Base{provider: o.Provider, base: o.BaseURL, hc: hc, timeout: o.Timeout}
+	hc.CheckRedirect = neverFollow
+	b := &Base{provider: o.Provider, base: o.BaseURL, hc: hc, timeout: o.Timeout, urlSetting: o.URLSetting}
 	if b.timeout == 0 {
 		b.timeout = DefaultTimeout
 	}
@@ -142,6 +157,10 @@ type Request struct {
 	Body   any // JSON-encoded when not nil
 }
 
+// neverFollow is the CheckRedirect of every provider client: the 3xx
+// answer itself comes back to Do, which refuses it.
+func neverFollow(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // Response is a provider's answer, body read in full (up to MaxBody).
 type Response struct {
 	Status int
@@ -151,8 +170,22 @@ type Response struct {
 
 // Do waits for the pacing limiter, sends r with the client timeout and
 // reads the answer. Transport failures, timeouts and a cancelled context
-// come back as a *provider.Error of KindTransient; any HTTP answer,
-// whatever its status, comes back as a Response for the caller to classify.
+// come back as a *provider.Error of KindTransient. Two answers are refused
+// here for every provider and call:
+//
+//   - a redirect (any 3xx) is never followed and is an account error
+//     (ScopeAccount, KindAccount, Type "redirect"): the configured URL is
+//     wrong or something between us and the provider is, and every call
+//     of the account would meet it, so the account waits for an operator;
+//   - a success (2xx) whose body is longer than MaxBody is transient
+//     (Type "response_too_large"): it cannot be read, and for an invite
+//     the invitation may exist, so the attempt is retried and settled.
+//
+// Any other HTTP answer comes back as a Response for the caller to
+// classify, its body cut at MaxBody.
+//
+// Callers classify a 2xx whose body they cannot read (bad JSON, a missing
+// id) as transient too, never as a success and never as permanent.
 func (b *Base) Do(ctx context.Context, r Request) (*Response, error) {
 	if b.limiter != nil {
 		if err := b.limiter.Wait(ctx); err != nil {
@@ -201,11 +234,45 @@ func (b *Base) Do(ctx context.Context, r Request) (*Response, error) {
 		return nil, b.Transport(r.Op, err)
 	}
 	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, MaxBody))
+	if res.StatusCode >= 300 && res.StatusCode <= 399 {
+		return nil, b.redirect(r.Op, req.URL, res)
+	}
+	data, err := io.ReadAll(io.LimitReader(res.Body, MaxBody+1))
 	if err != nil {
 		return nil, b.Transport(r.Op, fmt.Errorf("reading response body (HTTP %d): %w", res.StatusCode, err))
 	}
+	if len(data) > MaxBody {
+		if res.StatusCode >= 200 && res.StatusCode <= 299 {
+			return nil, b.Redact(&provider.Error{Provider: b.provider, Op: r.Op, HTTPStatus: res.StatusCode,
+				Type: "response_too_large", Detail: fmt.Sprintf("the answer is longer than %d bytes; the outcome is unknown", MaxBody),
+				Scope: provider.ScopeTransient, Kind: provider.KindTransient})
+		}
+		data = data[:MaxBody]
+	}
 	return &Response{Status: res.StatusCode, Header: res.Header, Body: data}, nil
+}
+
+// redirect builds the error for a 3xx answer. It names the host the
+// Location points to (never its path or query, which may echo a
+// credential) and the URL setting to check.
+func (b *Base) redirect(op string, sent *url.URL, res *http.Response) *provider.Error {
+	where := "without a usable Location"
+	if loc := res.Header.Get("Location"); loc != "" {
+		if u, err := sent.Parse(loc); err == nil && u.Host != "" {
+			if strings.EqualFold(u.Host, sent.Host) {
+				where = "to another path on the same host " + Snippet([]byte(u.Host))
+			} else {
+				where = "to " + Snippet([]byte(u.Host))
+			}
+		}
+	}
+	setting := "the provider URL"
+	if b.urlSetting != "" {
+		setting += " (" + b.urlSetting + ")"
+	}
+	return b.Redact(&provider.Error{Provider: b.provider, Op: op, HTTPStatus: res.StatusCode, Type: "redirect",
+		Detail: where + " — " + setting + " is probably wrong; redirects are never followed with credentials",
+		Scope:  provider.ScopeAccount, Kind: provider.KindAccount})
 }
 
 // Transport returns the classified error for a failure with no HTTP answer.

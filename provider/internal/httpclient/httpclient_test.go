@@ -1,7 +1,9 @@
 package httpclient
 
 import (
+	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +78,26 @@ func TestSnippet(t *testing.T) {
 	}
 	if got := Snippet([]byte{0xff, 'a'}); got != "?a" {
 		t.Errorf("Snippet of invalid UTF-8 = %q", got)
+	}
+}
+
+// TestGivenClientNeverFollowsRedirects: a caller's *http.Client (with Go's
+// default redirect policy) is copied, not changed, and the copy refuses
+// redirects.
+func TestGivenClientNeverFollowsRedirects(t *testing.T) {
+	t.Parallel()
+	given := &http.Client{}
+	b, err := New(Options{BaseURL: &url.URL{Scheme: "http", Host: "example.invalid"}, HTTPClient: given})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if given.CheckRedirect != nil {
+		t.Error("New changed the caller's client")
+	}
+	if b.hc == given || b.hc.CheckRedirect == nil {
+		t.Fatal("the Base's client follows redirects")
+	}
+	if err := b.hc.CheckRedirect(&http.Request{}, nil); !errors.Is(err, http.ErrUseLastResponse) {
+		t.Errorf("CheckRedirect = %v; want http.ErrUseLastResponse", err)
 	}
 }
