@@ -221,8 +221,8 @@ func TestHostileRedirects(t *testing.T) {
 						hits.Store(0)
 						sent, err := c(ctx)
 						pe := classified(t, s, sent, err)
-						if pe.Scope != provider.ScopeAccount || pe.Kind != provider.KindAccount {
-							t.Errorf("%s: got scope %q kind %q; want account/account: %v", op, pe.Scope, pe.Kind, err)
+						if pe.Scope != provider.ScopeProcess || pe.Kind != provider.KindConfig {
+							t.Errorf("%s: got scope %q kind %q; want process/config: %v", op, pe.Scope, pe.Kind, err)
 						}
 						if pe.HTTPStatus != status {
 							t.Errorf("%s: got HTTP status %d; want %d", op, pe.HTTPStatus, status)
@@ -284,8 +284,8 @@ func TestHostileHugeBody(t *testing.T) {
 						t.Errorf("%s: a huge success body gave kind %q; want transient (uncertain): %v", op, pe.Kind, err)
 					case status == 500 && pe.Kind != provider.KindTransient:
 						t.Errorf("%s: a huge 500 gave kind %q; want transient", op, pe.Kind)
-					case status == 401 && pe.Kind != provider.KindAccount:
-						t.Errorf("%s: a huge 401 gave kind %q; want account", op, pe.Kind)
+					case status == 401 && pe.Kind != provider.KindAccount && pe.Kind != provider.KindConfig:
+						t.Errorf("%s: a huge 401 gave kind %q; want account or config", op, pe.Kind)
 					}
 					if len(err.Error()) > 2000 {
 						t.Errorf("%s: error message is %d bytes long", op, len(err.Error()))
@@ -401,8 +401,8 @@ func TestHostileBadJSON(t *testing.T) {
 								t.Errorf("%s: %d gave kind %q; want transient", op, status, pe.Kind)
 							}
 						case status == 401:
-							if pe.Kind != provider.KindAccount {
-								t.Errorf("%s: 401 gave kind %q; want account", op, pe.Kind)
+							if pe.Kind != provider.KindAccount && pe.Kind != provider.KindConfig {
+								t.Errorf("%s: 401 gave kind %q; want account or config", op, pe.Kind)
 							}
 						case status == 429:
 							if pe.Kind != provider.KindRateLimited {

@@ -104,6 +104,11 @@ const (
 	ScopeAccount Scope = "account"
 	// ScopeTransient is a passing fault: retry with backoff.
 	ScopeTransient Scope = "transient"
+	// ScopeProcess concerns the calling process's own configuration (the
+	// provider URL or the credentials it was started with), not the
+	// account: other processes may be configured right, so the account
+	// is never changed for it (DESIGN invariant 11).
+	ScopeProcess Scope = "process"
 )
 
 // Kind is what the outcome policy does with an error.
@@ -119,7 +124,8 @@ const (
 	KindRecipient       Kind = "recipient"         // permanent refusal for this recipient: fail target
 	KindNotFound        Kind = "not_found"         // 404: fail target
 	KindBadInput        Kind = "bad_input"         // 400 and validation errors: fail target
-	KindAccount         Kind = "account"           // 401/403, and any redirect (3xx, never followed): disable account until resumed
+	KindAccount         Kind = "account"           // 401/403 about the account's session or rights: disable account until resumed
+	KindConfig          Kind = "config"            // our key refused, or a redirect (3xx, never followed): this process is misconfigured; hand the target back, account unchanged
 	KindTransient       Kind = "transient"         // 5xx, timeouts, connection errors, unreadable 2xx: retry
 )
 
@@ -132,8 +138,11 @@ const (
 //
 // A redirect is never followed, since following it would send the
 // credentials and the body to whatever host the Location names. It is
-// ScopeAccount, KindAccount with Type "redirect" and a message naming the
-// host and the URL setting to check.
+// ScopeProcess, KindConfig with Type "redirect" and a message naming the
+// host and the URL setting to check: a wrong URL is the configuration of
+// the process that called, not a fault of the account. So is an API key
+// the provider refuses (Unipile's missing_credentials and
+// invalid_credentials, Partoo's and Altegio's 401).
 
 // Error is a classified provider error. Its message never contains
 // credentials.

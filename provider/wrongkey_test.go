@@ -71,8 +71,8 @@ func TestWrongKeyReadsAsWhatItIs(t *testing.T) {
 	for _, tt := range tests {
 		err := tt.call()
 		var pe *provider.Error
-		if !errors.As(err, &pe) || pe.HTTPStatus != 401 || pe.Kind != provider.KindAccount {
-			t.Errorf("%s: got %v; want a 401 account error", tt.name, err)
+		if !errors.As(err, &pe) || pe.HTTPStatus != 401 || pe.Kind != provider.KindConfig || pe.Scope != provider.ScopeProcess {
+			t.Errorf("%s: got %v; want a 401 configuration error of this process", tt.name, err)
 			continue
 		}
 		msg := err.Error()

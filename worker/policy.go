@@ -97,6 +97,9 @@ type Decision struct {
 	// after it (the target stays queued); otherwise the task is done.
 	Retry   bool
 	RetryIn time.Duration
+	// configRefused marks a refusal of this process's configuration
+	// (provider.KindConfig): the worker logs it loudly.
+	configRefused bool
 	// resendRefusal marks a recipient-level cannot_resend_yet deferral
 	// that did not escalate: once it is recorded, the worker counts again
 	// (see Worker.escalateResend).

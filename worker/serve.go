@@ -18,9 +18,80 @@ import (
 
 // serves is the worker's store.BeginRequest.Serves: whether it has a
 // client for the account's provider and credentials_ref.
+// Credentials the provider refused a moment ago count as missing until
+// their cool-off ends (see configRefused).
 func (w *Worker) serves(a *store.Account) error {
-	_, err := w.cfg.Clients(provider.Name(a.Provider), a.CredentialsRef)
-	return err
+	if _, err := w.cfg.Clients(provider.Name(a.Provider), a.CredentialsRef); err != nil {
+		return err
+	}
+	return w.refused.check(a.Provider, a.CredentialsRef, w.cfg.Now())
+}
+
+// configRefused is the decision for a call that the provider answered in a
+// way that faults this process's own configuration (provider.KindConfig: our
+// API key refused, or a redirect, which means the configured URL is wrong).
+// The call was made, so its ledger row stays (refused); the account is
+// never changed (other workers may be configured right); the target is
+// handed back to the scheduler with the reason, and this worker leaves
+// every account of these credentials to other workers for a cool-off that
+// doubles while the provider keeps refusing them.
+func (w *Worker) configRefused(at *store.Attempt, pe *provider.Error, now time.Time) Decision {
+	a := at.Account
+	coolOff := w.refused.mark(a.Provider, a.CredentialsRef, pe, now, w.cfg.UnservedWait, w.cfg.UnservedWaitMax)
+	typ := pe.Type
+	if typ == "" {
+		typ = string(pe.Kind)
+	}
+	f := store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: a.ID, Now: now,
+		Outcome: store.OutcomeRefused, ErrorType: typ, HTTPStatus: pe.HTTPStatus, Detail: pe.Error(),
+		LastError: fmt.Sprintf("waiting: the provider refused this worker's configuration for %s/%s (%v); the account is unchanged, "+
+			"a worker configured right will take it", a.Provider, a.CredentialsRef, pe),
+		TargetStatus: store.TargetPending, NextAttemptAt: now.Add(coolOff)}
+	return Decision{Finish: f, configRefused: true}
+}
+
+// refusals remembers, per provider and credentials_ref, until when the
+// provider's refusal of this worker's configuration keeps it away from
+// their accounts, and how many refusals in a row it has seen.
+type refusals struct {
+	mu sync.Mutex
+	m  map[string]refusal
+}
+
+type refusal struct {
+	until  time.Time
+	streak int
+	err    string
+}
+
+func (r *refusals) check(p, ref string, now time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if x, ok := r.m[p+"/"+ref]; ok && x.until.After(now) {
+		return fmt.Errorf("the provider refused this worker's configuration until %s: %s", x.until.UTC().Format(time.RFC3339), x.err)
+	}
+	return nil
+}
+
+// mark records a refusal and returns the cool-off: base, doubling with
+// each refusal in a row, up to max.
+func (r *refusals) mark(p, ref string, pe *provider.Error, now time.Time, base, max time.Duration) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]refusal{}
+	}
+	x := r.m[p+"/"+ref]
+	d := doubling(base, x.streak, max)
+	r.m[p+"/"+ref] = refusal{until: now.Add(d), streak: x.streak + 1, err: pe.Error()}
+	return d
+}
+
+// clear forgets the refusals of credentials the provider accepted again.
+func (r *refusals) clear(p, ref string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, p+"/"+ref)
 }
 
 // notServedReason says why a target waits when this worker has no client

@@ -70,6 +70,10 @@ type Worker struct {
 	// unserved counts, per target, how often this worker handed it back
 	// for want of a client (see notServed).
 	unserved unservedCounts
+	// refused holds the credentials the provider refused to this worker
+	// (a wrong key, a redirecting URL), and until when it leaves their
+	// accounts to other workers (see configRefused).
+	refused refusals
 }
 
 // New returns a Worker.
@@ -208,6 +212,13 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 		w.escalateResend(fctx, at, dec.Finish)
 	}
 	w.observe(at, dec)
+	if dec.configRefused {
+		log.ErrorContext(ctx, "the provider refused this worker's configuration: its accounts are left to other workers for a while; the account is unchanged",
+			"account", at.Account.Name, "provider", at.Account.Provider, "credentials_ref", at.Account.CredentialsRef,
+			"until", dec.Finish.NextAttemptAt, "error", dec.Finish.Detail)
+	} else if dec.Finish.Outcome == store.OutcomeSent || dec.Finish.Outcome == store.OutcomeResolved {
+		w.refused.clear(at.Account.Provider, at.Account.CredentialsRef)
+	}
 	log.InfoContext(ctx, "outcome", "action", action, "outcome", dec.Finish.Outcome, "target_status", dec.Finish.TargetStatus,
 		"error_type", dec.Finish.ErrorType, "http_status", dec.Finish.HTTPStatus, "invitation_id", dec.Finish.InvitationID)
 	if dec.Finish.Disable || !dec.Finish.PauseUntil.IsZero() {
@@ -234,6 +245,9 @@ func (w *Worker) invite(ctx context.Context, at *store.Attempt, c provider.Clien
 	now := w.cfg.Now()
 	if err != nil {
 		pe := asProviderError(provider.Name(at.Account.Provider), "invite", err)
+		if pe.Kind == provider.KindConfig {
+			return w.configRefused(at, pe, now)
+		}
 		h := w.history(ctx, at, pe, now)
 		return w.policy.decideError(at, pe, h, now, w.cfg.HoldFor)
 	}
@@ -280,6 +294,9 @@ func (w *Worker) resolve(ctx context.Context, at *store.Attempt, c provider.Clie
 		if pe.Kind == provider.KindAlreadyInvited || pe.Kind == provider.KindCannotResendYet || pe.Kind == provider.KindTooSoon {
 			// Not answers a lookup gives; treat them as a passing fault.
 			pe.Kind, pe.Scope = provider.KindTransient, provider.ScopeTransient
+		}
+		if pe.Kind == provider.KindConfig {
+			return w.configRefused(at, pe, now)
 		}
 		h := w.history(ctx, at, pe, now)
 		dec := w.policy.decideError(at, pe, h, now, w.cfg.HoldFor)

@@ -99,7 +99,7 @@ func TestInvariantOneInvitePerPersonAcrossCampaigns(t *testing.T) {
 func TestInvariantSecretsStaySecret(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, options{sim: simulator.Config{
-		Accounts: []simulator.Account{{Provider: provider.Unipile, ID: "bad", Error: "invalid_credentials"}},
+		Accounts: []simulator.Account{{Provider: provider.Unipile, ID: "bad", Error: "disconnected_account"}},
 		Scenarios: []simulator.Scenario{
 			{Provider: provider.Unipile, Recipient: pid("s-5xx"), Error: "unexpected_error", Times: 1},
 			{Provider: provider.Unipile, Recipient: pid("s-429"), Error: "too_many_requests", RetryAfter: time.Second, Times: 1},

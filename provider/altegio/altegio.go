@@ -303,6 +303,7 @@ func (c *Client) Invite(ctx context.Context, inv provider.Invitation) (provider.
 			said = e.Title
 		}
 		e.Detail = "Altegio refused the tokens (check " + c.keySetting + "): " + said
+		e.Scope, e.Kind = provider.ScopeProcess, provider.KindConfig
 	}
 	return provider.Sent{}, c.base.Redact(e)
 }

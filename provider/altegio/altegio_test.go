@@ -81,7 +81,7 @@ func TestAccountErrorsAgainstSimulator(t *testing.T) {
 	ctx := context.Background()
 	c, _ := setup(t, simulator.Config{}, "wrong-partner", simulator.DefaultAltegioUserToken)
 	_, err := c.Invite(ctx, provider.Invitation{AccountID: "1", RecipientID: "a@example.com"})
-	if pe := kindOf(t, err); pe.Kind != provider.KindAccount || pe.HTTPStatus != 401 || pe.Title != "Authentication needed." {
+	if pe := kindOf(t, err); pe.Kind != provider.KindConfig || pe.HTTPStatus != 401 || pe.Title != "Authentication needed." {
 		t.Errorf("bad partner token: got %+v", pe)
 	}
 
@@ -92,7 +92,7 @@ func TestAccountErrorsAgainstSimulator(t *testing.T) {
 	}
 	sim.SetAccount(simulator.Account{Provider: provider.Altegio, ID: "77"})
 	want := map[string]provider.Kind{
-		"unauthorized": provider.KindAccount, "forbidden": provider.KindAccount, "not_found": provider.KindAccount,
+		"unauthorized": provider.KindConfig, "forbidden": provider.KindAccount, "not_found": provider.KindAccount,
 		"validation_error": provider.KindBadInput, "already_invited": provider.KindAlreadyInvited,
 		"too_many_requests": provider.KindRateLimited, "server_error": provider.KindTransient, "service_unavailable": provider.KindTransient,
 	}

@@ -139,6 +139,7 @@ func (c *Client) Invite(ctx context.Context, inv provider.Invitation) (provider.
 	e := parseError(op, res.Status, res.Header, res.Body, c.now())
 	if e.HTTPStatus == http.StatusUnauthorized {
 		e.Detail = "Partoo refused the API key (check " + c.keySetting + "): " + e.Detail
+		e.Scope, e.Kind = provider.ScopeProcess, provider.KindConfig
 	}
 	return provider.Sent{}, c.base.Redact(e)
 }

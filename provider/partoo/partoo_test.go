@@ -106,7 +106,7 @@ func TestSimulatorErrorsAgainstContract(t *testing.T) {
 	c, sim, _ := setup(t, simulator.Config{}, simulator.DefaultPartooAPIKey)
 	ctx := context.Background()
 	want := map[string]provider.Kind{
-		"bad_request": provider.KindBadInput, "unauthorized": provider.KindAccount, "forbidden": provider.KindRecipient,
+		"bad_request": provider.KindBadInput, "unauthorized": provider.KindConfig, "forbidden": provider.KindRecipient,
 		"not_found": provider.KindNotFound, "too_soon": provider.KindTooSoon, "too_many_requests": provider.KindRateLimited,
 		"server_error": provider.KindTransient, "service_unavailable": provider.KindTransient,
 	}
@@ -127,8 +127,8 @@ func TestBadKeyAndBurst(t *testing.T) {
 	t.Parallel()
 	c, _, _ := setup(t, simulator.Config{}, "not-a-valid-key")
 	_, err := c.Invite(context.Background(), provider.Invitation{RecipientID: "u"})
-	if pe := kindOf(t, err); pe.Kind != provider.KindAccount || pe.HTTPStatus != 401 {
-		t.Errorf("bad key: got %+v; want 401 account", pe)
+	if pe := kindOf(t, err); pe.Kind != provider.KindConfig || pe.HTTPStatus != 401 {
+		t.Errorf("bad key: got %+v; want 401 config (this process's key)", pe)
 	}
 
 	c, _, clk := setup(t, simulator.Config{DefaultBurst: simulator.Burst{Rate: 1, Size: 1}}, simulator.DefaultPartooAPIKey)
@@ -155,7 +155,7 @@ func TestSpecErrorBodies(t *testing.T) {
 		kind   provider.Kind
 	}{
 		{200, `{"status":"success"}`, ""},
-		{401, `{"errors":{"authentication":"User not authenticated"}}`, provider.KindAccount},
+		{401, `{"errors":{"authentication":"User not authenticated"}}`, provider.KindConfig},
 		{403, `{"errors":{"authorization":"Operation not allowed"}}`, provider.KindRecipient},
 		{404, `{"errors":{"json":"Resource not found"}}`, provider.KindNotFound},
 		{200, `{"status":"failure"}`, provider.KindTransient},

@@ -321,6 +321,7 @@ func (c *Client) fail(op string, res *httpclient.Response) error {
 	e := parseError(op, res.Status, res.Header, res.Body, c.now())
 	if keyRefused(e) {
 		e.Detail = "Unipile refused the API key (check " + c.keySetting + "): " + e.Detail
+		e.Scope, e.Kind = provider.ScopeProcess, provider.KindConfig
 	}
 	return c.base.Redact(e)
 }

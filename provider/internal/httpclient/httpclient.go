@@ -173,8 +173,8 @@ type Response struct {
 // come back as a *provider.Error of KindTransient. Two answers are refused
 // here for every provider and call:
 //
-//   - a redirect (any 3xx) is never followed and is an account error
-//     (ScopeAccount, KindAccount, Type "redirect"): the configured URL is
+//   - a redirect (any 3xx) is never followed and is a configuration error
+//     of this process (ScopeProcess, KindConfig, Type "redirect"): the configured URL is
 //     wrong or something between us and the provider is, and every call
 //     of the account would meet it, so the account waits for an operator;
 //   - a success (2xx) whose body is longer than MaxBody is transient
@@ -272,7 +272,7 @@ func (b *Base) redirect(op string, sent *url.URL, res *http.Response) *provider.
 	}
 	return b.Redact(&provider.Error{Provider: b.provider, Op: op, HTTPStatus: res.StatusCode, Type: "redirect",
 		Detail: where + " — " + setting + " is probably wrong; redirects are never followed with credentials",
-		Scope:  provider.ScopeAccount, Kind: provider.KindAccount})
+		Scope:  provider.ScopeProcess, Kind: provider.KindConfig})
 }
 
 // Transport returns the classified error for a failure with no HTTP answer.
