@@ -18,13 +18,16 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // time zones load the same everywhere, distroless images included
+
+	"github.com/outreach-dev/outreach/store"
 )
 
 // Exit codes a script can rely on.
 const (
 	exitOK       = 0
 	exitError    = 1 // the command failed (a server unreachable, a provider down, ...)
-	exitUsage    = 2 // bad flags or arguments
+	exitUsage    = 2 // bad flags or arguments, or a value the database refuses (store.ErrInvalid)
 	exitNotFound = 3 // the campaign or account named does not exist
 	exitPartial  = 4 // done, but part of the input was refused (import: some rows were bad)
 )
@@ -98,6 +101,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case isNotFound(err):
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitNotFound
+	case errors.Is(err, store.ErrInvalid):
+		// A value the schema's rules refuse (an unknown time zone, a
+		// window over 366 days, ...): the message names the column.
+		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
+		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitError
