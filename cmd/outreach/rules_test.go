@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
 	"strings"
 	"testing"
 )
@@ -42,5 +44,37 @@ func TestAccountRulesAtTheDoor(t *testing.T) {
 	code, _, _ := cli(t, "limits", "show", "eon")
 	if code != exitNotFound {
 		t.Errorf("account eon with a refused limit: exit %d, want %d (not created)", code, exitNotFound)
+	}
+}
+
+// TestImportOverlongIdentifier imports a file with one identifier too long
+// for Postgres' index (random, so it does not compress): it is a bad row
+// reported by its line, and the rest is imported.
+func TestImportOverlongIdentifier(t *testing.T) {
+	st := cliEnv(t)
+	mustRun(t, "account", "add", "li-long", "--provider", "unipile", "--provider-account-id", "acc-long")
+	mustRun(t, "campaign", "add", "long", "--account", "li-long")
+	huge := "https://www.linkedin.com/in/" + rand.Text() // 26 random characters, then more
+	for len(huge) < 5000 {
+		huge += rand.Text()
+	}
+	edge := strings.Repeat("e", 2048)
+	path := writeFile(t, "long.csv", "identifier,first_name\njane-doe,Jane\n"+huge+",Huge\n"+edge+",Edge\njohn-smith,John\n")
+	code, out, errs := cli(t, "import", path, "--campaign", "long")
+	if code != exitPartial {
+		t.Errorf("import with an overlong identifier: exit %d, want %d\n%s%s", code, exitPartial, out, errs)
+	}
+	if want := "long.csv:3: identifier is 5"; !strings.Contains(errs, want) || !strings.Contains(errs, "longer than the maximum of 2048") {
+		t.Errorf("stderr lacks %q…maximum of 2048:\n%s", want, errs)
+	}
+	if strings.Contains(errs, "index row size") {
+		t.Errorf("stderr shows the raw btree error:\n%s", errs)
+	}
+	if !strings.Contains(out, "3 targets added") {
+		t.Errorf("stdout: %s", out)
+	}
+	var n int
+	if err := st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM targets WHERE identifier IN ('jane-doe', 'john-smith', $1)`, edge).Scan(&n); err != nil || n != 3 {
+		t.Errorf("good rows imported: %d, %v; want 3", n, err)
 	}
 }
