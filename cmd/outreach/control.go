@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outreach-dev/outreach/report"
+	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -245,7 +246,8 @@ func runCampaign(ctx context.Context, env *Env, args []string) error {
 
 Adds a campaign. The message is a Go template with .FirstName, .LastName,
 .Headline, .Identifier and .Vars (the CSV's extra columns), e.g.
-'Hi {{.FirstName}}, …'. --options are provider options as a JSON object
+'Hi {{.FirstName}}, …'; a template that does not parse, or names another
+field, is refused (exit 2). --options are provider options as a JSON object
 (Altegio: {"user_role":"worker","position":"Stylist"}).`)
 	account := fs.String("account", "", "the sending account's name or id (required)")
 	message := fs.String("message", "", "the message template")
@@ -264,6 +266,11 @@ Adds a campaign. The message is a Go template with .FirstName, .LastName,
 	var opts map[string]any
 	if err := json.Unmarshal([]byte(*options), &opts); err != nil || opts == nil {
 		return usagef("--options: want a JSON object")
+	}
+	// The scheduler's own parser: a broken template is refused here, not
+	// found first when a target fails.
+	if err := scheduler.CheckMessage(*message); err != nil {
+		return usagef("--message: the template does not parse: %v", err)
 	}
 	st, err := env.OpenStore(ctx)
 	if err != nil {

@@ -78,3 +78,23 @@ func TestImportOverlongIdentifier(t *testing.T) {
 		t.Errorf("good rows imported: %d, %v; want 3", n, err)
 	}
 }
+
+// TestCampaignTemplateChecked refuses a campaign whose message template
+// does not parse, or names a field the message does not have.
+func TestCampaignTemplateChecked(t *testing.T) {
+	st := cliEnv(t)
+	mustRun(t, "account", "add", "li-tmpl", "--provider", "unipile", "--provider-account-id", "acc-tmpl")
+	for _, tc := range []struct{ message, want string }{
+		{"{{.FirstName", "--message: the template does not parse"},
+		{"Hi {{.Firstname}}", "no field Firstname"},
+	} {
+		code, _, errs := cli(t, "campaign", "add", "broken", "--account", "li-tmpl", "--message", tc.message)
+		if code != exitUsage || !strings.Contains(errs, tc.want) {
+			t.Errorf("campaign add --message %q: exit %d, stderr %q; want exit %d mentioning %q", tc.message, code, errs, exitUsage, tc.want)
+		}
+	}
+	if _, err := st.CampaignByName(context.Background(), "broken"); err == nil {
+		t.Errorf("a campaign with a broken template was stored")
+	}
+	mustRun(t, "campaign", "add", "fine", "--account", "li-tmpl", "--message", "Hi {{.FirstName}}, {{.Vars.company}}")
+}
