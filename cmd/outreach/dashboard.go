@@ -95,9 +95,9 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 		return nil, err
 	}
 	var trusted []string
-	for _, o := range strings.Split(os.Getenv("DASHBOARD_TRUSTED_ORIGINS"), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			trusted = append(trusted, o)
+	for _, origin := range strings.Split(os.Getenv("DASHBOARD_TRUSTED_ORIGINS"), ",") {
+		if origin = strings.TrimSpace(origin); origin != "" {
+			trusted = append(trusted, origin)
 		}
 	}
 	d, err := dashboard.New(dashboard.Options{RedisConnOpt: opt, ReadOnly: o.ReadOnly, User: o.User, Password: o.Password,
