@@ -20,6 +20,8 @@ import (
 	"syscall"
 	_ "time/tzdata" // time zones load the same everywhere, distroless images included
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -83,6 +85,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitUsage
 	}
+	// go-redis's logger is global to the process: set here, once per
+	// command, never in a library.
+	redis.SetLogger(redisLogger{env.Logger.With("component", "go-redis")})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = c.run(ctx, env, args[1:])
