@@ -2,7 +2,7 @@
 -- Accounts that cannot work are refused at the door (docs/accounts.md):
 --   accounts.provider_account_id  not empty or blank
 --   accounts.timezone             a time zone name Postgres and Go both know
---                                 (as in pg_timezone_names, case included)
+--                                 (the tz database's spelling, case included)
 --   accounts.work_days            at least one day, each 1 (Monday) .. 7 (Sunday)
 --   accounts.min_gap, gap_jitter  at most 1 day each
 --   account_limits.per            at most 366 days
@@ -23,20 +23,33 @@
 -- longer identifiers stay; new ones are refused.
 
 -- +goose StatementBegin
-CREATE FUNCTION outreach_timezone_known(tz text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+-- outreach_timezone_known reports whether tz is a time zone name as the
+-- tz database spells it. Setting the time zone (undone when the function
+-- returns, by its SET clause) checks it is known and yields the canonical
+-- spelling, so 'europe/paris' is refused, as Go's time.LoadLocation would.
+-- Postgres also takes POSIX rules ('UTC+3'), which Go does not: a name
+-- with a digit must be in pg_timezone_names (slow, but rare: Etc/GMT+3).
+CREATE FUNCTION outreach_timezone_known(tz text) RETURNS boolean LANGUAGE plpgsql VOLATILE
+SET timezone TO 'UTC' AS $$
+DECLARE
+    canonical text;
 BEGIN
     IF tz IN ('UTC', 'Etc/UTC') THEN
         RETURN true;
     END IF;
-    -- Cheap first: Postgres must parse it at all.
     BEGIN
-        PERFORM now() AT TIME ZONE tz;
+        PERFORM set_config('timezone', tz, true);
+        canonical := current_setting('timezone');
     EXCEPTION WHEN invalid_parameter_value THEN
         RETURN false;
     END;
-    -- Then exactly a zone name (Postgres also takes POSIX rules such as
-    -- 'UTC+3' and any letter case, which Go's time.LoadLocation does not).
-    RETURN EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz);
+    IF canonical IS DISTINCT FROM tz THEN
+        RETURN false;
+    END IF;
+    IF tz ~ '[0-9]' THEN
+        RETURN EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = tz);
+    END IF;
+    RETURN true;
 END
 $$;
 -- +goose StatementEnd
@@ -46,7 +59,7 @@ $$;
 -- +goose StatementBegin
 CREATE FUNCTION account_problem(provider_account_id text, timezone text, work_days smallint[],
                                 min_gap interval, gap_jitter interval) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     IF provider_account_id IS NOT NULL AND btrim(provider_account_id) = '' THEN
         RETURN 'accounts.provider_account_id: must not be empty (the Unipile account_id, the Altegio location_id, a label for Partoo)';

@@ -38,6 +38,9 @@ func TestAccountRules(t *testing.T) {
 		{`INSERT INTO accounts (name, provider, provider_account_id, timezone) VALUES ('a', 'unipile', 'u1', 'Mars/Phobos')`, `accounts.timezone: unknown time zone "Mars/Phobos"`},
 		{`INSERT INTO accounts (name, provider, provider_account_id, timezone) VALUES ('a', 'unipile', 'u1', 'europe/paris')`, `accounts.timezone: unknown time zone "europe/paris"`},
 		{`INSERT INTO accounts (name, provider, provider_account_id, timezone) VALUES ('a', 'unipile', 'u1', 'UTC+3')`, `accounts.timezone: unknown time zone "UTC+3"`},
+		{`INSERT INTO accounts (name, provider, provider_account_id, timezone) VALUES ('a', 'unipile', 'u1', 'XYZ3')`, `accounts.timezone: unknown time zone "XYZ3"`},
+		{`INSERT INTO accounts (name, provider, provider_account_id, timezone) VALUES ('a', 'unipile', 'u1', 'PST')`, `accounts.timezone: unknown time zone "PST"`},
+		{`INSERT INTO accounts (name, provider, provider_account_id, timezone) VALUES ('a', 'unipile', 'u1', '')`, `accounts.timezone: unknown time zone ""`},
 		{`INSERT INTO accounts (name, provider, provider_account_id, work_days) VALUES ('a', 'unipile', 'u1', '{}')`, "accounts.work_days: empty"},
 		{`INSERT INTO accounts (name, provider, provider_account_id, work_days) VALUES ('a', 'unipile', 'u1', '{0,1}')`, "accounts.work_days: {0,1} holds values outside 1..7"},
 		{`INSERT INTO accounts (name, provider, provider_account_id, work_days) VALUES ('a', 'unipile', 'u1', '{1,8}')`, "accounts.work_days: {1,8}"},
@@ -63,6 +66,8 @@ func TestAccountRules(t *testing.T) {
 		`INSERT INTO accounts (name, provider, provider_account_id, timezone, work_days, min_gap, gap_jitter)
 			VALUES ('paris', 'unipile', 'u2', 'Europe/Paris', '{1,2,3,4,5}', '1 day', '1 day')`,
 		`INSERT INTO accounts (name, provider, provider_account_id, timezone) VALUES ('ny', 'partoo', 'p1', 'America/New_York')`,
+		`INSERT INTO accounts (name, provider, provider_account_id, timezone) VALUES ('gmt3', 'partoo', 'p2', 'Etc/GMT+3')`,
+		`INSERT INTO accounts (name, provider, provider_account_id, timezone) VALUES ('est', 'partoo', 'p3', 'EST5EDT')`,
 		`INSERT INTO account_limits (account_id, action, max_count, per) SELECT id, 'invite', 1000000, '366 days' FROM accounts WHERE name = 'ok'`,
 		`UPDATE account_limits SET max_count = 5`,
 		`UPDATE accounts SET next_send_at = now(), status = 'paused', paused_until = now() + interval '1 hour', pause_reason = 'x'`,
@@ -71,6 +76,12 @@ func TestAccountRules(t *testing.T) {
 		if err := exec(sql); err != nil {
 			t.Errorf("%s\n  refused: %v", sql, err)
 		}
+	}
+	// Checking a time zone leaves the session's own alone.
+	var tz string
+	if err := st.Pool().QueryRow(ctx, `SELECT outreach_timezone_known('Asia/Tokyo')::text || current_setting('timezone')`).Scan(&tz); err != nil ||
+		strings.Contains(tz, "Tokyo") || !strings.HasPrefix(tz, "true") {
+		t.Errorf("outreach_timezone_known('Asia/Tokyo') then the session's time zone: %q, %v", tz, err)
 	}
 
 	// Through the store: ErrInvalid, with the column in the message.
