@@ -15,6 +15,7 @@ import (
 
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/migrations"
+	"github.com/outreach-dev/outreach/report"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -181,6 +182,10 @@ func TestRulesMigrationKeepsBadRows(t *testing.T) {
 				t.Errorf("account %s: limit %v, want a window of at least 50 years", a.Name, l)
 			}
 		}
+	}
+	reports, err := report.Accounts(ctx, st.Pool(), "slow")
+	if err != nil || len(reports) != 1 || len(reports[0].Windows) != 1 || reports[0].Windows[0].Per < 50*365*24*time.Hour {
+		t.Errorf("status of the account limited to 1 per 1000 years: %+v, %v; want a window of at least 50 years", reports, err)
 	}
 	var n int
 	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM targets WHERE identifier = $1`, long).Scan(&n); err != nil || n != 1 {
