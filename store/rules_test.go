@@ -174,18 +174,18 @@ func TestRulesMigrationKeepsBadRows(t *testing.T) {
 		}
 		// Durations never wrap around: '1000 years' reads as a very
 		// long time, not a negative or tiny one.
-		if a.MinGap < 0 || (a.Name == "eon" && a.MinGap < 50*365*24*time.Hour) {
-			t.Errorf("account %s: min gap %v, want at least 50 years", a.Name, a.MinGap)
+		if a.MinGap < 0 || (a.Name == "eon" && a.MinGap < 5*365*24*time.Hour) {
+			t.Errorf("account %s: min gap %v, want at least 5 years", a.Name, a.MinGap)
 		}
 		for _, l := range a.Limits {
-			if l.Per < 50*365*24*time.Hour {
-				t.Errorf("account %s: limit %v, want a window of at least 50 years", a.Name, l)
+			if l.Per < 5*365*24*time.Hour {
+				t.Errorf("account %s: limit %v, want a window of at least 5 years", a.Name, l)
 			}
 		}
 	}
 	reports, err := report.Accounts(ctx, st.Pool(), "slow")
-	if err != nil || len(reports) != 1 || len(reports[0].Windows) != 1 || reports[0].Windows[0].Per < 50*365*24*time.Hour {
-		t.Errorf("status of the account limited to 1 per 1000 years: %+v, %v; want a window of at least 50 years", reports, err)
+	if err != nil || len(reports) != 1 || len(reports[0].Windows) != 1 || reports[0].Windows[0].Per < 5*365*24*time.Hour {
+		t.Errorf("status of the account limited to 1 per 1000 years: %+v, %v; want a window of at least 5 years", reports, err)
 	}
 	var n int
 	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM targets WHERE identifier = $1`, long).Scan(&n); err != nil || n != 1 {

@@ -133,9 +133,10 @@ func translate(op string, err error) error {
 // maxReadDuration bounds the intervals read from the database. The schema
 // allows far less (a gap of a day, a window of 366 days: migration 00002),
 // but rows written before it can hold '1000 years', which does not fit a
-// time.Duration; clamped, it still means "not in this lifetime", and a sum
-// of two such durations cannot overflow either.
-const maxReadDuration = 100 * 366 * 24 * time.Hour
+// time.Duration (at most 292 years). Clamped to ten years it still means
+// "not any time soon", and sums, doublings and multiples of such durations
+// (a gap plus its jitter, doubled on a usage warning) cannot overflow.
+const maxReadDuration = 10 * 366 * 24 * time.Hour
 
 // seconds converts a float number of seconds from SQL into a Duration,
 // clamped to ±maxReadDuration (NaN is zero): it never wraps around.
