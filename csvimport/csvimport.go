@@ -68,6 +68,11 @@ type Result struct {
 	BadRows []BadRow
 }
 
+// MaxIdentifierBytes is the longest identifier a target takes, in bytes
+// after trimming spaces: the schema's bound (migration 00002), well under
+// what a Postgres index can hold (about 2.7 KB). A longer one is a bad row.
+const MaxIdentifierBytes = 2048
+
 // ErrHeader means the file has no usable header row: empty, no identifier
 // column, or a repeated or empty column name.
 var ErrHeader = errors.New("bad header")
@@ -256,8 +261,12 @@ func (s *source) check(rec []string) string {
 			return fmt.Sprintf("column %q holds a NUL byte", s.header[i])
 		}
 	}
-	if strings.TrimSpace(rec[s.idCol]) == "" {
+	id := strings.TrimSpace(rec[s.idCol])
+	if id == "" {
 		return fmt.Sprintf("empty %s", s.header[s.idCol])
+	}
+	if len(id) > MaxIdentifierBytes {
+		return fmt.Sprintf("%s is %d bytes, longer than the maximum of %d", s.header[s.idCol], len(id), MaxIdentifierBytes)
 	}
 	return ""
 }

@@ -1,6 +1,8 @@
 // Package dashboard serves the asynq dashboard (asynqmon, embedded) for
 // outreach's queues, behind optional basic auth, optionally read-only, and
-// with payloads shown as task type and ids only.
+// with payloads shown as task type and ids only. Requests that change
+// something are refused when they come from another site (cross-site
+// request forgery).
 package dashboard
 
 import (
@@ -10,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -28,6 +31,12 @@ type Options struct {
 	ReadOnly bool
 	// User and Password, when both set, require HTTP basic auth.
 	User, Password string
+	// TrustedOrigins are other origins ("https://ops.example.com") whose
+	// pages may change the queues. By default only the dashboard's own
+	// host may: a POST or DELETE whose Sec-Fetch-Site says cross-site or
+	// same-site, or whose Origin (else Referer) names another host, is
+	// refused with 403.
+	TrustedOrigins []string
 }
 
 // Dashboard is the dashboard's http.Handler. Close releases its Redis
@@ -56,7 +65,10 @@ func New(o Options) (*Dashboard, error) {
 		PayloadFormatter: asynqmon.PayloadFormatterFunc(FormatPayload),
 		ResultFormatter:  asynqmon.ResultFormatterFunc(formatResult),
 	})
-	var h http.Handler = mon
+	h, err := sameOrigin(mon, o.TrustedOrigins)
+	if err != nil {
+		return nil, err
+	}
 	if o.ReadOnly {
 		h = readOnly(h)
 	}
@@ -110,6 +122,47 @@ func readOnly(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// crossSiteRefused is the answer to a refused cross-site request.
+const crossSiteRefused = "cross-site request refused: the dashboard takes changes only from its own pages " +
+	"(Origin, Referer or Sec-Fetch-Site named another site)"
+
+// sameOrigin refuses state-changing requests (all but GET, HEAD and
+// OPTIONS) from other sites, with net/http's CrossOriginProtection
+// (Sec-Fetch-Site, else Origin against Host), and, when a request carries
+// neither header, its Referer against Host. Requests with none of the
+// three (curl, scripts) are not from a browser and pass.
+func sameOrigin(h http.Handler, trusted []string) (http.Handler, error) {
+	cop := http.NewCrossOriginProtection()
+	trustedHosts := map[string]bool{}
+	for _, o := range trusted {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("dashboard: trusted origin: %w", err)
+		}
+		if u, err := url.Parse(o); err == nil {
+			trustedHosts[u.Scheme+"://"+u.Host] = true
+		}
+	}
+	deny := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, crossSiteRefused, http.StatusForbidden)
+	})
+	cop.SetDenyHandler(deny)
+	protected := cop.Handler(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			if ref := r.Referer(); ref != "" && r.Header.Get("Sec-Fetch-Site") == "" && r.Header.Get("Origin") == "" {
+				u, err := url.Parse(ref)
+				if err != nil || (u.Host != r.Host && !trustedHosts[u.Scheme+"://"+u.Host]) {
+					deny(w, r)
+					return
+				}
+			}
+		}
+		protected.ServeHTTP(w, r)
+	}), nil
 }
 
 // basicAuth requires the user and password, compared in constant time

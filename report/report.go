@@ -107,7 +107,9 @@ func Accounts(ctx context.Context, db *pgxpool.Pool, name string) ([]*Account, e
 			out = append(out, cur)
 		}
 		if w.Action != "" {
-			w.Per = time.Duration(per * float64(time.Second))
+			// Clamped as the store clamps intervals: a row from before
+			// migration 00002 can say '1000 years', more than a Duration holds.
+			w.Per = time.Duration(min(per, 10*366*86400) * float64(time.Second))
 			w.PerText, w.PerSeconds = FormatDuration(w.Per), w.Per.Seconds()
 			w.Left = max(w.Max-w.Used, 0)
 			cur.Windows = append(cur.Windows, w)

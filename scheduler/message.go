@@ -3,9 +3,11 @@ package scheduler
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"text/template"
+	"text/template/parse"
 	"unicode/utf8"
 
 	"github.com/outreach-dev/outreach/store"
@@ -23,6 +25,119 @@ type MessageData struct {
 // maxMessage is the longest note each provider takes, in characters.
 var maxMessage = map[string]int{"unipile": 300}
 
+// parseMessage parses a campaign's message template the one way the
+// scheduler renders it.
+func parseMessage(text string) (*template.Template, error) {
+	return template.New("message").Option("missingkey=error").Parse(text)
+}
+
+// CheckMessage reports whether a campaign's message template would render:
+// it parses it as the scheduler does and checks that the fields it names
+// on the message's data ({{.FirstName}}, {{$.Vars.x}}) exist. Inside
+// {{with}} and {{range}} the data changes and is not checked; a missing
+// key of .Vars shows only per target. An empty template is fine (no note).
+func CheckMessage(text string) error {
+	t, err := parseMessage(text)
+	if err != nil {
+		return err
+	}
+	if t.Tree == nil {
+		return nil
+	}
+	return checkFields(t.Tree.Root, true)
+}
+
+// checkFields walks a template's nodes; root says whether dot is the
+// MessageData there.
+func checkFields(n parse.Node, root bool) error {
+	switch n := n.(type) {
+	case nil:
+		return nil
+	case *parse.ListNode:
+		if n == nil {
+			return nil
+		}
+		for _, c := range n.Nodes {
+			if err := checkFields(c, root); err != nil {
+				return err
+			}
+		}
+	case *parse.ActionNode:
+		return checkFields(n.Pipe, root)
+	case *parse.TemplateNode:
+		return checkFields(n.Pipe, root)
+	case *parse.PipeNode:
+		if n == nil {
+			return nil
+		}
+		for _, c := range n.Cmds {
+			if err := checkFields(c, root); err != nil {
+				return err
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			if err := checkFields(a, root); err != nil {
+				return err
+			}
+		}
+	case *parse.IfNode:
+		return checkBranch(&n.BranchNode, root, root)
+	case *parse.WithNode:
+		return checkBranch(&n.BranchNode, root, false)
+	case *parse.RangeNode:
+		return checkBranch(&n.BranchNode, root, false)
+	case *parse.FieldNode:
+		if root {
+			return checkField(n.Ident, n)
+		}
+	case *parse.VariableNode:
+		if len(n.Ident) > 1 && n.Ident[0] == "$" {
+			return checkField(n.Ident[1:], n)
+		}
+	case *parse.ChainNode:
+		return checkFields(n.Node, root)
+	}
+	return nil
+}
+
+// checkBranch checks an if, with or range: its pipeline and else branch
+// see the outer dot, its body sees inner.
+func checkBranch(b *parse.BranchNode, root, inner bool) error {
+	if err := checkFields(b.Pipe, root); err != nil {
+		return err
+	}
+	if err := checkFields(b.List, inner); err != nil {
+		return err
+	}
+	return checkFields(b.ElseList, root)
+}
+
+// checkField checks a chain of field names on MessageData.
+func checkField(idents []string, n parse.Node) error {
+	if len(idents) == 0 {
+		return nil
+	}
+	f, ok := reflect.TypeFor[MessageData]().FieldByName(idents[0])
+	if !ok || !f.IsExported() {
+		return fmt.Errorf("%s: no field %s; the message has %s", n, idents[0], messageFields())
+	}
+	if len(idents) > 1 && f.Type.Kind() != reflect.Map {
+		return fmt.Errorf("%s: .%s is text and has no field %s", n, idents[0], idents[1])
+	}
+	return nil
+}
+
+// messageFields lists MessageData's fields as a template names them.
+func messageFields() string {
+	t := reflect.TypeFor[MessageData]()
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		names = append(names, "."+t.Field(i).Name)
+	}
+	return strings.Join(names, ", ")
+}
+
 // templates caches parsed campaign templates by text.
 type templates struct {
 	mu    sync.Mutex
@@ -39,7 +154,7 @@ func (ts *templates) get(text string) (*template.Template, error) {
 	if err, ok := ts.errs[text]; ok {
 		return nil, err
 	}
-	t, err := template.New("message").Option("missingkey=error").Parse(text)
+	t, err := parseMessage(text)
 	if ts.cache == nil {
 		ts.cache, ts.errs = map[string]*template.Template{}, map[string]error{}
 	}

@@ -42,3 +42,31 @@ func TestRender(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckMessage(t *testing.T) {
+	for _, tc := range []struct{ text, wantErr string }{
+		{"", ""},
+		{"Hi {{.FirstName}} {{.LastName}} ({{.Headline}}, {{.Identifier}})", ""},
+		{"Loved {{.Vars.company}}{{with .Vars.city}} in {{.}}{{end}}", ""},
+		{"{{if .FirstName}}Hi {{.FirstName}}{{else}}Hello{{end}}", ""},
+		{"{{range $k, $v := .Vars}}{{$k}}={{$v}} {{.Anything}}{{end}}", ""},
+		{"{{with .Vars}}{{.company}} {{$.FirstName}}{{end}}", ""},
+		{"{{.FirstName | printf \"%.10s\"}}", ""},
+		{"Hi {{.FirstName", "unclosed action"},
+		{"Hi {{.FirstName}", "bad character"},
+		{"Hi {{.Firstname}}", "no field Firstname"},
+		{"Hi {{.FirstName.Initial}}", ".FirstName is text"},
+		{"{{with .Vars}}{{$.Company}}{{end}}", "no field Company"},
+		{"{{if .Nope}}x{{end}}", "no field Nope"},
+		{"{{.Vars.a}}{{else}}", "unexpected"},
+		{"{{nofunc .FirstName}}", "not defined"},
+	} {
+		err := CheckMessage(tc.text)
+		if tc.wantErr == "" && err != nil {
+			t.Errorf("CheckMessage(%q) = %v, want nil", tc.text, err)
+		}
+		if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("CheckMessage(%q) = %v, want an error mentioning %q", tc.text, err, tc.wantErr)
+		}
+	}
+}

@@ -116,8 +116,10 @@ func translate(op string, err error) error {
 			return fmt.Errorf("%s: %w: %s", op, ErrConflict, pgErr.Message)
 		case "23503": // foreign_key_violation
 			return fmt.Errorf("%s: %w: %s", op, ErrNotFound, pgErr.Detail)
-		case "23514", "23502", "22P02", "22007", "22008", "22023", "22004", "22003":
-			// check, not null, invalid text, datetime, invalid parameter (time zone), ...
+		case "23514", "23502", "22P02", "22007", "22008", "22015", "22023", "22004", "22003":
+			// check (and the validating triggers, whose messages name the
+			// column), not null, invalid text, datetime and interval
+			// overflow, invalid parameter (time zone), ...
 			msg := pgErr.Message
 			if pgErr.ConstraintName != "" {
 				msg += " (" + pgErr.ConstraintName + ")"
@@ -128,5 +130,25 @@ func translate(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// seconds converts a float number of seconds from SQL into a Duration.
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+// maxReadDuration bounds the intervals read from the database. The schema
+// allows far less (a gap of a day, a window of 366 days: migration 00002),
+// but rows written before it can hold '1000 years', which does not fit a
+// time.Duration (at most 292 years). Clamped to ten years it still means
+// "not any time soon", and sums, doublings and multiples of such durations
+// (a gap plus its jitter, doubled on a usage warning) cannot overflow.
+const maxReadDuration = 10 * 366 * 24 * time.Hour
+
+// seconds converts a float number of seconds from SQL into a Duration,
+// clamped to ±maxReadDuration (NaN is zero): it never wraps around.
+func seconds(f float64) time.Duration {
+	switch ns := f * float64(time.Second); {
+	case ns != ns:
+		return 0
+	case ns >= float64(maxReadDuration):
+		return maxReadDuration
+	case ns <= -float64(maxReadDuration):
+		return -maxReadDuration
+	default:
+		return time.Duration(ns)
+	}
+}

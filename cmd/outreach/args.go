@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,9 @@ func parseWindow(s string) (time.Duration, error) {
 			f, err := strconv.ParseFloat(n, 64)
 			if err != nil || f <= 0 {
 				return 0, fmt.Errorf("window %q: want a positive number of days or weeks (7d, 2w)", s)
+			}
+			if f*float64(unit) >= float64(math.MaxInt64) {
+				return 0, fmt.Errorf("window %q is too long (limits take at most 366 days)", s)
 			}
 			return time.Duration(f * float64(unit)), nil
 		}

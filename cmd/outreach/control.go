@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outreach-dev/outreach/report"
+	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -131,7 +132,7 @@ func runLimits(ctx context.Context, env *Env, args []string) error {
        outreach limits set ACCOUNT ACTION MAX/WINDOW [ACTION MAX/WINDOW ...]
 
 ACTION is invite or lookup; WINDOW a duration (10s, 24h) or days and weeks
-(1d, 7d, 2w). 'set' replaces the windows of each action it names, e.g.
+(1d, 7d, 2w), at most 366 days; MAX at most 1,000,000. 'set' replaces the windows of each action it names, e.g.
 
   outreach limits set li-alice invite 25/1d invite 100/7d lookup 100/1d
 
@@ -203,7 +204,9 @@ func runAccount(ctx context.Context, env *Env, args []string) error {
 Adds a sending account. --provider-account-id is the Unipile account_id, the
 Altegio location_id, or any label for Partoo. Credentials are never stored:
 --credentials REF picks UNIPILE_API_KEY_REF (PARTOO_API_KEY_REF, ...) from
-the workers' environment; "default" picks UNIPILE_API_KEY.`)
+the workers' environment; "default" picks UNIPILE_API_KEY. Values that
+cannot work (an unknown time zone, a gap over a day, a window over 366
+days) are refused with exit 2; docs/accounts.md lists the rules.`)
 	prov := fs.String("provider", "", "unipile, partoo or altegio (required)")
 	pid := fs.String("provider-account-id", "", "the provider's account reference (required)")
 	creds := fs.String("credentials", "default", "credentials reference ([a-z0-9_]+)")
@@ -245,7 +248,8 @@ func runCampaign(ctx context.Context, env *Env, args []string) error {
 
 Adds a campaign. The message is a Go template with .FirstName, .LastName,
 .Headline, .Identifier and .Vars (the CSV's extra columns), e.g.
-'Hi {{.FirstName}}, …'. --options are provider options as a JSON object
+'Hi {{.FirstName}}, …'; a template that does not parse, or names another
+field, is refused (exit 2). --options are provider options as a JSON object
 (Altegio: {"user_role":"worker","position":"Stylist"}).`)
 	account := fs.String("account", "", "the sending account's name or id (required)")
 	message := fs.String("message", "", "the message template")
@@ -264,6 +268,11 @@ Adds a campaign. The message is a Go template with .FirstName, .LastName,
 	var opts map[string]any
 	if err := json.Unmarshal([]byte(*options), &opts); err != nil || opts == nil {
 		return usagef("--options: want a JSON object")
+	}
+	// The scheduler's own parser: a broken template is refused here, not
+	// found first when a target fails.
+	if err := scheduler.CheckMessage(*message); err != nil {
+		return usagef("--message: the template does not parse: %v", err)
 	}
 	st, err := env.OpenStore(ctx)
 	if err != nil {

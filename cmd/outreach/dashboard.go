@@ -31,8 +31,14 @@ Serves the asynq dashboard (queues, tasks, retries, servers) for REDIS_URL.
 It binds to localhost unless told otherwise; on another address, set basic
 auth. Payloads are shown as task type and target id only.
 
+Changes (pause, delete, run) are refused with 403 when the browser says
+they come from another site. Behind a proxy that rewrites the Host header,
+list the public origin in DASHBOARD_TRUSTED_ORIGINS.
+
 Environment: DASHBOARD_USER and DASHBOARD_PASSWORD (basic auth, like
---basic-auth), DASHBOARD_READ_ONLY=true (like --read-only).`)
+--basic-auth), DASHBOARD_READ_ONLY=true (like --read-only),
+DASHBOARD_TRUSTED_ORIGINS=https://ops.example.com[,…] (other origins whose
+pages may change the queues).`)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	auth := fs.String("basic-auth", "", "require HTTP basic auth as USER:PASSWORD (prefer the environment: flags show in ps)")
 	ro := fs.Bool("read-only", false, "view only: refuse deleting, archiving, pausing or running tasks and queues")
@@ -88,7 +94,14 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 	if err != nil {
 		return nil, err
 	}
-	d, err := dashboard.New(dashboard.Options{RedisConnOpt: opt, ReadOnly: o.ReadOnly, User: o.User, Password: o.Password})
+	var trusted []string
+	for _, origin := range strings.Split(os.Getenv("DASHBOARD_TRUSTED_ORIGINS"), ",") {
+		if origin = strings.TrimSpace(origin); origin != "" {
+			trusted = append(trusted, origin)
+		}
+	}
+	d, err := dashboard.New(dashboard.Options{RedisConnOpt: opt, ReadOnly: o.ReadOnly, User: o.User, Password: o.Password,
+		TrustedOrigins: trusted})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}

@@ -110,6 +110,18 @@ func LoadEnv(lookup func(string) (string, bool), stdout, stderr io.Writer) (*Env
 	return e, nil
 }
 
+// redisLogger routes go-redis's own log lines ("redis: connection pool:
+// failed to dial …") through the process's slog logger, so that they
+// follow LOG_FORMAT and LOG_LEVEL like every other line.
+type redisLogger struct{ l *slog.Logger }
+
+// Printf implements go-redis's logger. go-redis logs only what went wrong
+// (pools that cannot dial, sentinel failovers), hence warnings.
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	msg := strings.TrimPrefix(strings.TrimSpace(fmt.Sprintf(format, v...)), "redis: ")
+	r.l.WarnContext(ctx, msg)
+}
+
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0

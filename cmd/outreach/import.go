@@ -35,8 +35,8 @@ template variable ({{.Vars.company}}). The file is streamed into Postgres
 with COPY, so millions of rows work. Identifiers the campaign already has
 are left alone.
 
-Bad rows (wrong number of fields, empty identifier, invalid UTF-8, broken
-quoting) are reported with their line numbers and skipped; the good rows
+Bad rows (wrong number of fields, empty identifier, an identifier over
+2,048 bytes, invalid UTF-8, broken quoting) are reported with their line numbers and skipped; the good rows
 are imported. Exit status: 0 all rows good, 4 some rows bad (the rest
 imported), 3 no such campaign, 2 usage or a bad header, 1 other errors.`)
 	campaign := fs.String("campaign", "", "the campaign's name or id (required)")

@@ -18,13 +18,18 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // time zones load the same everywhere, distroless images included
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/outreach-dev/outreach/store"
 )
 
 // Exit codes a script can rely on.
 const (
 	exitOK       = 0
 	exitError    = 1 // the command failed (a server unreachable, a provider down, ...)
-	exitUsage    = 2 // bad flags or arguments
+	exitUsage    = 2 // bad flags or arguments, or a value the database refuses (store.ErrInvalid)
 	exitNotFound = 3 // the campaign or account named does not exist
 	exitPartial  = 4 // done, but part of the input was refused (import: some rows were bad)
 )
@@ -80,6 +85,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitUsage
 	}
+	// go-redis's logger is global to the process: set here, once per
+	// command, never in a library.
+	redis.SetLogger(redisLogger{env.Logger.With("component", "go-redis")})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = c.run(ctx, env, args[1:])
@@ -98,6 +106,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case isNotFound(err):
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitNotFound
+	case errors.Is(err, store.ErrInvalid):
+		// A value the schema's rules refuse (an unknown time zone, a
+		// window over 366 days, ...): the message names the column.
+		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
+		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitError

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/pprof"
 	"strconv"
@@ -142,7 +143,7 @@ func (e *env) bareAsynq(ctx context.Context, n, concurrency int) (time.Duration,
 	var done atomic.Int64
 	all := make(chan struct{})
 	srv := asynq.NewServerFromRedisClient(e.rdb, asynq.Config{Concurrency: concurrency, Queues: map[string]int{"bench": 1},
-		TaskCheckInterval: 100 * time.Millisecond, LogLevel: asynq.ErrorLevel})
+		TaskCheckInterval: 100 * time.Millisecond, LogLevel: asynq.ErrorLevel, Logger: asynqLogger{e.cfg.Logger.With("component", "asynq")}})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("bench:noop", func(context.Context, *asynq.Task) error {
 		if done.Add(1) == int64(n) {
@@ -190,3 +191,13 @@ func (c cpuTimes) busySince(before cpuTimes) float64 {
 	}
 	return float64(c.busy-before.busy) / float64(c.total-before.total)
 }
+
+// asynqLogger routes the bare asynq server's log lines through slog (as
+// the worker's server does), so that none is plain text in a JSON log.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
