@@ -85,9 +85,8 @@ type harness struct {
 }
 
 type options struct {
-	sim     simulator.Config
-	policy  *worker.Policy
-	workers int
+	sim    simulator.Config
+	policy *worker.Policy
 	// wrap decorates every provider client (fault injection).
 	wrap func(provider.Client) provider.Client
 }
