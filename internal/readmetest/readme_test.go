@@ -255,7 +255,8 @@ func TestReadmeSQL(t *testing.T) {
 
 // TestDocsSQL runs the SQL blocks of each docs/*.md page in order, on a
 // fresh database where the README's have run first (so a page can use the
-// README's example rows), and checks the state docs/sql.md leaves.
+// README's example rows; a page holding standaloneMark runs on an empty
+// one), and checks the state docs/sql.md leaves.
 func TestDocsSQL(t *testing.T) {
 	t.Parallel()
 	pages, err := filepath.Glob(root + "/docs/*.md")
@@ -275,13 +276,28 @@ func TestDocsSQL(t *testing.T) {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			t.Parallel()
 			r := newDocRun(t)
-			r.run(root + "/README.md")
+			if !standalone(t, p) {
+				r.run(root + "/README.md")
+			}
 			results := r.run(p)
 			if filepath.Base(p) == "sql.md" {
 				checkSQLPage(r, results)
 			}
 		})
 	}
+}
+
+// standaloneMark in a docs page makes its SQL run on an empty database,
+// without the README's first.
+const standaloneMark = "<!-- readmetest: standalone -->"
+
+func standalone(t *testing.T, path string) bool {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Contains(data, []byte(standaloneMark))
 }
 
 // checkSQLPage checks the state that the README's SQL then docs/sql.md's
