@@ -3,8 +3,10 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -135,5 +137,45 @@ func TestMainDropsTheTemplate(t *testing.T) {
 	}
 	if left := databases(t, prefix); len(left) != 0 {
 		t.Errorf("the child's template %v is still there after it exited", left)
+	}
+}
+
+// TestEveryUserCallsMain checks that every package whose tests use testenv
+// has a TestMain calling testenv.Main: without it the template database
+// and the databases still being dropped would outlive the test binary.
+func TestEveryUserCallsMain(t *testing.T) {
+	const root = "../.."
+	users := map[string]bool{} // directory -> calls Main
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != root || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(src), `"github.com/outreach-dev/outreach/internal/testenv"`) {
+			return nil
+		}
+		dir := filepath.Dir(path)
+		users[dir] = users[dir] || strings.Contains(string(src), "testenv.Main(")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) == 0 {
+		t.Fatal("found no package using testenv; is root right?")
+	}
+	for dir, ok := range users {
+		if !ok {
+			t.Errorf("%s uses testenv but no test file calls testenv.Main: add func TestMain(m *testing.M) { testenv.Main(m) }", dir)
+		}
 	}
 }
