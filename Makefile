@@ -4,7 +4,7 @@
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build test vet demo bench deps clean
+.PHONY: all build test vet tidy demo bench deps clean
 
 all: build
 
@@ -17,9 +17,15 @@ build:
 vet:
 	$(GO) vet ./...
 
-## test: vet and run every test against real Postgres and Redis (throwaway
-## servers are started when none is running).
-test: deps vet
+## tidy: fail when go.mod or go.sum differ from what `go mod tidy` writes.
+tidy:
+	@$(GO) mod tidy -diff || { \
+		echo 'make: go.mod or go.sum is not tidy (the diff is above): run `go mod tidy` and commit the result' >&2; \
+		exit 1; }
+
+## test: check go.mod is tidy, vet, and run every test against real Postgres
+## and Redis (throwaway servers are started when none is running).
+test: deps tidy vet
 	@scripts/ensure-browser
 	$(GO) test -count=1 -timeout 9m ./...
 

@@ -90,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	redis.SetLogger(redisLogger{env.Logger.With("component", "go-redis")})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = c.run(ctx, env, args[1:])
+	err = explainDBError(c.name, c.run(ctx, env, args[1:]), env.DatabaseURL)
 	var ec exitCoder
 	switch {
 	case err == nil:

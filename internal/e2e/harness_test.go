@@ -49,14 +49,34 @@ func testPolicy() *worker.Policy {
 
 // syncBuffer is a log sink safe for concurrent writers.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // receives after writes (coalesced); see Changed
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	if s.changed != nil {
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
+}
+
+// Changed returns a channel that receives after something was written
+// (several writes may give one receive): a test waiting for a log line
+// rereads String when it fires.
+func (s *syncBuffer) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{}, 1)
+	}
+	return s.changed
 }
 
 func (s *syncBuffer) String() string {
@@ -85,9 +105,8 @@ type harness struct {
 }
 
 type options struct {
-	sim     simulator.Config
-	policy  *worker.Policy
-	workers int
+	sim    simulator.Config
+	policy *worker.Policy
 	// wrap decorates every provider client (fault injection).
 	wrap func(provider.Client) provider.Client
 }

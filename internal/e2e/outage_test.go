@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,12 +71,13 @@ func TestPostgresOutage(t *testing.T) {
 		_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&n)
 		return n >= 8
 	})
+	mark := len(h.logs.String())
 	if err := pg.Down(); err != nil {
 		t.Fatal(err)
 	}
 	down := time.Now()
-	// Long enough for workers and the scheduler to fail their calls.
-	time.Sleep(3 * time.Second)
+	// Up again once the scheduler and the workers have failed their calls.
+	waitLogged(t, h.logs, mark, 60*time.Second, "scheduler", "worker")
 	if err := pg.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -90,5 +93,37 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	if v := h.sim.LimitViolations([]simulator.Window{{Max: limit.Max, Per: limit.Per}}); len(v) > 0 {
 		t.Errorf("limit violations: %+v", v)
+	}
+}
+
+// waitLogged waits until each component has logged an error (a failed
+// call) after the first mark bytes of logs.
+func waitLogged(t *testing.T, logs *syncBuffer, mark int, timeout time.Duration, components ...string) {
+	t.Helper()
+	changed := logs.Changed()
+	deadline := time.After(timeout)
+	failed := map[string]bool{}
+	for {
+		for _, line := range strings.Split(logs.String()[mark:], "\n") {
+			var e struct{ Level, Component, Error string }
+			if json.Unmarshal([]byte(line), &e) == nil && e.Level == "ERROR" && e.Error != "" && !failed[e.Component] {
+				failed[e.Component] = true
+				t.Logf("%s failed: %s", e.Component, line)
+			}
+		}
+		missing := []string{}
+		for _, c := range components {
+			if !failed[c] {
+				missing = append(missing, c)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("timed out after %s waiting for %v to log a failure; logs:\n%s", timeout, missing, tail(logs.String()[mark:], 4000))
+		}
 	}
 }

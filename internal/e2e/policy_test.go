@@ -10,8 +10,8 @@ import (
 	"github.com/outreach-dev/outreach/store"
 )
 
-// Each test drives one row of the outcome policy (README, "Outcome
-// policy") through the simulator, with the policy compressed to test time
+// Each test drives one row of the outcome policy (docs/outcome-policy.md)
+// through the simulator, with the policy compressed to test time
 // (testPolicy).
 
 func pid(slug string) string { return simulator.ProviderID(slug) }

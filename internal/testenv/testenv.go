@@ -4,6 +4,12 @@
 // Postgres comes from OUTREACH_TEST_DATABASE_URL when set, else from the local server on 127.0.0.1:5432 if it answers, else a
 // throwaway server started for the test binary (see Main). Redis is always a
 // throwaway redis-server per test.
+//
+// Migrating a database takes far longer than copying one, so a test binary
+// migrates once, into a template database of its own
+// (outreach_tmpl_<pid>_<random>: several test binaries share one server),
+// and each test's database is a copy of it (CREATE DATABASE … TEMPLATE).
+// Main drops the template when the binary ends.
 package testenv
 
 import (
@@ -28,12 +34,35 @@ var (
 	adminURL  string
 	adminErr  error
 	ownPG     *throwaway.Server
+
+	tmplOnce sync.Once
+	tmplName string // set once the template database exists, so Main drops it
+	tmplErr  error
+
+	// Test databases are dropped in the background once their test ends
+	// (DROP DATABASE waits for a checkpoint); Main waits for the drops
+	// and reports the ones that failed.
+	drops      sync.WaitGroup
+	dropMu     sync.Mutex
+	dropErrors []error
 )
 
-// Main runs the tests of a package and stops any throwaway Postgres it
-// started. Use it from TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
+// Main runs the tests of a package, then drops the template database the
+// tests were copied from and stops any throwaway Postgres it started. Use it
+// from TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
+	drops.Wait()
+	errs := append(dropErrors, dropTemplate())
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	if ownPG != nil {
 		_ = ownPG.Stop()
 	}
@@ -62,46 +91,146 @@ func admin() (string, error) {
 	return adminURL, adminErr
 }
 
-// DatabaseURL creates an empty database for the test, migrated to the
-// latest schema, and returns its URL. The database is dropped when the
-// test ends.
+// databaseURL returns base with its database name replaced by name.
+func databaseURL(base, name string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("parse test database URL: %w", err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// templateDB returns the name of this binary's migrated template database,
+// creating and migrating it on the first call.
+func templateDB(ctx context.Context, base string) (string, error) {
+	tmplOnce.Do(func() {
+		tmplErr = func() error {
+			conn, err := pgx.Connect(ctx, base)
+			if err != nil {
+				return fmt.Errorf("connect to test Postgres: %w", err)
+			}
+			defer conn.Close(ctx)
+			name := fmt.Sprintf("outreach_tmpl_%d_%s", os.Getpid(), randomHex(4))
+			if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+				return fmt.Errorf("create template database: %w", err)
+			}
+			tmplName = name
+			dsn, err := databaseURL(base, name)
+			if err != nil {
+				return err
+			}
+			if _, err := store.Migrate(ctx, dsn); err != nil {
+				return fmt.Errorf("migrate template database: %w", err)
+			}
+			// CREATE DATABASE … TEMPLATE refuses a template with sessions
+			// on it. Migrate closed its own; refuse new ones, and end any
+			// that has not gone yet.
+			if _, err := conn.Exec(ctx, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS false"); err != nil {
+				return fmt.Errorf("close template database: %w", err)
+			}
+			if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name); err != nil {
+				return fmt.Errorf("close template database: %w", err)
+			}
+			return nil
+		}()
+	})
+	return tmplName, tmplErr
+}
+
+// dropTemplate drops the template database, if this binary made one.
+func dropTemplate() error {
+	if tmplName == "" {
+		return nil
+	}
+	base, err := admin()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return fmt.Errorf("drop template database %s: %w", tmplName, err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+tmplName+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop template database %s: %w", tmplName, err)
+	}
+	tmplName = ""
+	return nil
+}
+
+// dropDatabase drops the database name in the background; Main waits for it.
+func dropDatabase(base, name string) {
+	drops.Add(1)
+	go func() {
+		defer drops.Done()
+		err := func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c, err := pgx.Connect(ctx, base)
+			if err != nil {
+				return err
+			}
+			defer c.Close(ctx)
+			_, err = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			return err
+		}()
+		if err != nil {
+			dropMu.Lock()
+			dropErrors = append(dropErrors, fmt.Errorf("drop test database %s: %w", name, err))
+			dropMu.Unlock()
+		}
+	}()
+}
+
+// DatabaseURL creates a database for the test, migrated to the latest
+// schema, and returns its URL. The database is dropped when the test ends
+// (in the background). The package's TestMain must call Main, which waits
+// for the drops and drops the template the database is copied from.
 func DatabaseURL(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, true)
+}
+
+// EmptyDatabaseURL creates an empty database for the test, with no schema
+// (as `createdb` leaves it), and returns its URL. The database is dropped
+// when the test ends, as with DatabaseURL.
+func EmptyDatabaseURL(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, false)
+}
+
+func newDatabase(t testing.TB, migrated bool) string {
 	t.Helper()
 	base, err := admin()
 	if err != nil {
 		t.Fatalf("no Postgres for tests (run `make test`, or set OUTREACH_TEST_DATABASE_URL): %v", err)
 	}
 	ctx := context.Background()
+	create := "CREATE DATABASE "
+	name := "outreach_test_" + randomHex(6)
+	create += name
+	if migrated {
+		tmpl, err := templateDB(ctx, base)
+		if err != nil {
+			t.Fatalf("template database for tests: %v", err)
+		}
+		create += " TEMPLATE " + tmpl
+	}
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		t.Fatalf("connect to test Postgres: %v", err)
 	}
 	defer conn.Close(ctx)
-	name := "outreach_test_" + randomHex(6)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	if _, err := conn.Exec(ctx, create); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop test database: %v", err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
+	t.Cleanup(func() { dropDatabase(base, name) })
+	dsn, err := databaseURL(base, name)
 	if err != nil {
-		t.Fatalf("parse test database URL: %v", err)
-	}
-	u.Path = "/" + name
-	dsn := u.String()
-	if _, err := store.Migrate(ctx, dsn); err != nil {
-		t.Fatalf("migrate test database: %v", err)
+		t.Fatal(err)
 	}
 	return dsn
 }

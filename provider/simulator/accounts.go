@@ -162,22 +162,6 @@ func insertSorted(times []time.Time, t time.Time) []time.Time {
 	return times
 }
 
-// freeAt says when window w frees a slot again, as seen at now.
-func freeAt(times []time.Time, now time.Time, w Window) time.Duration {
-	lo := sort.Search(len(times), func(i int) bool { return times[i].After(now.Add(-w.Per)) })
-	hi := sort.Search(len(times), func(i int) bool { return times[i].After(now) })
-	n := hi - lo
-	if n < w.Max || w.Max <= 0 && n == 0 {
-		return 0
-	}
-	// The slot frees when the (n-Max+1)th oldest in the window leaves it.
-	idx := lo + n - w.Max
-	if w.Max <= 0 {
-		idx = hi - 1
-	}
-	return times[idx].Add(w.Per).Sub(now)
-}
-
 // usage is the highest share of a limit used after a successful send, as
 // a percentage, and whether the send crossed 50, 75, 90 or 95 of it.
 func usage(times []time.Time, now time.Time, windows []Window) (float64, bool) {
