@@ -69,8 +69,10 @@ $$;
 --                (a paused campaign, a disabled account) or when it is due
 --                now and only waits for its turn
 --   until_local  until in the account's time zone
--- Filter it by campaign_id or account_id: the targets are read through
--- their indexes, not the whole table.
+-- Filter it by campaign: WHERE campaign_id = 7, or for an account
+-- WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = 3); the
+-- targets are then read through their campaign's index, not the whole
+-- table (a filter on account_id alone reads the whole table).
 CREATE VIEW target_waits AS
 SELECT k.target_id, k.campaign_id, k.account_id, k.status, k.wait,
     CASE k.wait
