@@ -51,7 +51,8 @@ type Account struct {
 type AccountWait struct {
 	Action string `json:"action,omitempty"`
 	// Wait is a keyword of target_waits: account_disabled,
-	// account_paused, hours, window, gap or pacing (docs/waiting.md).
+	// account_paused, hours, window, gap or pacing (docs/waiting.md), or
+	// due when targets are due and nothing plans them.
 	Wait       string     `json:"wait"`
 	Reason     string     `json:"reason"`
 	Until      *time.Time `json:"until,omitempty"`
@@ -183,6 +184,15 @@ const accountWaitsSQL = `SELECT a.id, '', CASE a.status WHEN 'disabled' THEN 'ac
 	SELECT w.account_id, w.action, w.kind, w.reason, w.until, outreach_local_time(w.until, a.timezone)
 	FROM account_waits w JOIN accounts a ON a.id = w.account_id
 	WHERE w.account_id = ANY($1) AND a.status = 'active' AND (w.until IS NULL OR w.until > now())
+	UNION ALL
+	SELECT a.id, '', 'due', 'targets are due since over a minute and none is queued: is a scheduler running?', NULL, NULL
+	FROM accounts a
+	WHERE a.id = ANY($1) AND a.status = 'active'
+		AND NOT EXISTS (SELECT 1 FROM account_waits w WHERE w.account_id = a.id AND (w.until IS NULL OR w.until > now()))
+		AND NOT EXISTS (SELECT 1 FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending'))
+		AND EXISTS (SELECT 1 FROM campaigns c JOIN targets t ON t.campaign_id = c.id
+			WHERE c.account_id = a.id AND c.status = 'active' AND t.status = 'pending'
+			AND t.normalized_identifier IS NOT NULL AND t.next_attempt_at < now() - interval '1 minute')
 	ORDER BY 1, 2`
 
 func accountWaits(ctx context.Context, db *pgxpool.Pool, byID map[int64]*Account) error {

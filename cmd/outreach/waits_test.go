@@ -261,3 +261,33 @@ func TestStatusReportShape(t *testing.T) {
 		t.Errorf("status --json: want empty waits and waiting lists:\n%s", out)
 	}
 }
+
+// TestWaitNothingPlansDueTargets: an active account whose targets are due
+// for minutes, with nothing queued and no reason recorded by a planner,
+// says that no scheduler seems to run.
+func TestWaitNothingPlansDueTargets(t *testing.T) {
+	e := newWaitEnv(t)
+	e.exec(t, `UPDATE targets SET normalized_identifier = identifier, provider_id = identifier,
+		next_attempt_at = now() - interval '5 minutes'`)
+	out := mustRun(t, "status", "--json")
+	var rep statusReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if w := rep.Accounts[0].Waits; len(w) != 1 || w[0].Wait != "due" || !strings.Contains(w[0].Reason, "is a scheduler running?") {
+		t.Errorf("status --json: account waits %+v, want one saying no scheduler plans its due targets", w)
+	}
+	if text := mustRun(t, "status"); !strings.Contains(text, "sends nothing now: targets are due") {
+		t.Errorf("status does not say why the account sends nothing:\n%s", text)
+	}
+	// Once a scheduler plans them, it is gone.
+	e.tick(t)
+	out = mustRun(t, "status", "--json")
+	rep = statusReport{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if w := rep.Accounts[0].Waits; len(w) != 0 {
+		t.Errorf("status --json after a tick: account waits %+v, want none", w)
+	}
+}
