@@ -35,7 +35,9 @@ CREATE TABLE account_waits (
 
 -- Why a worker handed a queued target back (outside working hours, a limit
 -- reached, the account paused, ...), until its next_attempt_at. Set when
--- it is handed back, cleared when the target is claimed again.
+-- it is handed back, cleared when the target is claimed again. (Its
+-- last_error says the same as "waiting: ..."; target_waits reads that too,
+-- for code that hands targets back without setting wait_reason.)
 ALTER TABLE targets ADD COLUMN wait_reason text;
 -- The send slot the scheduler planned for a queued target's task.
 ALTER TABLE targets ADD COLUMN slot_at timestamptz;
@@ -84,14 +86,14 @@ SELECT k.target_id, k.campaign_id, k.account_id, k.status, k.wait,
             || '); run `outreach resume account ' || k.account_name || '`'
         WHEN 'account_paused' THEN 'account paused (' || coalesce(nullif(k.pause_reason, ''), 'no reason given') || ')'
         WHEN 'deferred' THEN coalesce('deferred after ' || k.error_type, 'not due yet (its next_attempt_at is later)')
-        WHEN 'handed_back' THEN k.target_wait_reason
+        WHEN 'handed_back' THEN coalesce(k.target_wait_reason, substr(k.last_error, length('waiting: ') + 1))
         WHEN 'due' THEN 'due: waiting for its turn in the account''s next send slots'
         ELSE k.account_wait_reason
     END AS reason,
     k.until,
     outreach_local_time(k.until, k.timezone) AS until_local
 FROM (
-    SELECT t.id AS target_id, t.campaign_id, t.account_id, t.status, t.error_type,
+    SELECT t.id AS target_id, t.campaign_id, t.account_id, t.status, t.error_type, t.last_error,
         t.wait_reason AS target_wait_reason, c.status AS campaign_status, c.name AS campaign_name,
         a.name AS account_name, a.pause_reason, a.timezone, aw.reason AS account_wait_reason,
         CASE
@@ -101,7 +103,7 @@ FROM (
             WHEN t.normalized_identifier IS NULL THEN 'new'
             WHEN a.status = 'disabled' THEN 'account_disabled'
             WHEN a.status = 'paused' AND a.paused_until > now() THEN 'account_paused'
-            WHEN t.next_attempt_at > now() AND t.wait_reason IS NOT NULL THEN 'handed_back'
+            WHEN t.next_attempt_at > now() AND (t.wait_reason IS NOT NULL OR t.last_error LIKE 'waiting: %') THEN 'handed_back'
             WHEN t.next_attempt_at > now() THEN 'deferred'
             WHEN aw.kind IS NOT NULL THEN aw.kind
             ELSE 'due'

@@ -95,6 +95,17 @@ func TestTargetWaitsStates(t *testing.T) {
 	}
 	wantWait(t, f.st, id, "deferred", "cannot_resend_yet", later)
 
+	// Handed back by code that writes only last_error ("waiting: ...").
+	if _, err := pool.Exec(ctx, `UPDATE targets SET last_error = 'waiting: no worker has credentials for li', error_type = NULL
+		WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	wantWait(t, f.st, id, "handed_back", "no worker has credentials for li", later)
+	if _, err := pool.Exec(ctx, `UPDATE targets SET error_type = 'cannot_resend_yet', last_error = 'cannot_resend_yet: not yet'
+		WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+
 	// The planner's account waits apply to due targets only, while they
 	// hold.
 	if _, err := pool.Exec(ctx, `UPDATE targets SET next_attempt_at = now() - interval '1 minute' WHERE id = $1`, id); err != nil {
