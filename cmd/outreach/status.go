@@ -142,11 +142,14 @@ func printCampaign(w io.Writer, c *report.Campaign) {
 	for _, g := range c.Waiting {
 		line := fmt.Sprintf("%d %s", g.Count, g.Reason)
 		if g.UntilLocal != "" {
-			if g.Count > 1 {
-				line += ", the first until " + g.UntilLocal
-			} else {
-				line += " until " + g.UntilLocal
+			until := " until "
+			if g.Wait == "queued" {
+				until = ", due at "
 			}
+			if g.Count > 1 {
+				until = ", the first" + strings.TrimPrefix(until, ",")
+			}
+			line += until + g.UntilLocal
 		}
 		fmt.Fprintf(w, "     waiting: %s\n", line)
 	}

@@ -164,6 +164,9 @@ func TestWaitOutsideWorkingHours(t *testing.T) {
 	e.exec(t, `UPDATE accounts SET work_start = '00:00', work_end = '24:00'`)
 	e.tick(t)
 	e.check(t, "queued", "task is in Redis", e.now, false)
+	if out := mustRun(t, "status"); !strings.Contains(out, "1 queued: its task is in Redis, due at ") {
+		t.Errorf("status does not say when the queued target is due:\n%s", out)
+	}
 }
 
 func TestWaitWindowFull(t *testing.T) {
