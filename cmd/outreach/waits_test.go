@@ -155,6 +155,22 @@ func TestWaitOutsideWorkingHours(t *testing.T) {
 	}
 	e.tick(t)
 	e.check(t, "hours", "outside working hours", open, true)
+	// Later ticks, while nothing changes, do not write the row again (its
+	// xmin stays), even when the planner refreshes what it wrote.
+	xmin := func() string {
+		var x string
+		if err := e.st.Pool().QueryRow(context.Background(), `SELECT xmin::text FROM account_waits`).Scan(&x); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	first := xmin()
+	e.tick(t)
+	e.now = e.now.Add(2 * time.Minute)
+	e.tick(t)
+	if got := xmin(); got != first {
+		t.Errorf("account_waits row rewritten by ticks that found the same wait (xmin %s, then %s)", first, got)
+	}
 	if !strings.Contains(mustRun(t, "status"), fmt.Sprintf("outside working hours until %s Europe/Paris", open.Format("2006-01-02 15:04"))) {
 		t.Errorf("status does not say until when the account is closed:\n%s", mustRun(t, "status"))
 	}
