@@ -1,6 +1,7 @@
 // Package report reads progress from Postgres for operators: per campaign
 // the targets by status and the main reasons for skips and failures, per
-// account its status and the budget used and left in each limit window.
+// account its status and the budget used and left in each limit window,
+// and why targets and accounts wait (the target_waits view).
 // The status command, the demo summary and the metrics' budget collector
 // all read it. Every query is one round trip and uses the schema's indexes.
 package report
@@ -39,6 +40,33 @@ type Account struct {
 	Windows     []Window   `json:"windows"`
 	// Sent counts the account's invitations sent, ever.
 	Sent int `json:"sent"`
+	// Waits says why the account's due targets get no send slot now, and
+	// until when (disabled, paused, or what the scheduler's planner found:
+	// working hours, a full window, the gap); empty when it can send.
+	Waits []AccountWait `json:"waits"`
+}
+
+// AccountWait is why an account sends nothing now, for one action or for
+// all ("" when the whole account is disabled or paused).
+type AccountWait struct {
+	Action string `json:"action,omitempty"`
+	// Wait is a keyword of target_waits: account_disabled,
+	// account_paused, hours, window, gap or pacing (docs/waiting.md), or
+	// due when targets are due and nothing plans them.
+	Wait       string     `json:"wait"`
+	Reason     string     `json:"reason"`
+	Until      *time.Time `json:"until,omitempty"`
+	UntilLocal string     `json:"until_local,omitempty"`
+}
+
+// WaitGroup is a number of a campaign's targets that wait for the same
+// reason, and the earliest time one of them can go on.
+type WaitGroup struct {
+	Wait       string     `json:"wait"`
+	Reason     string     `json:"reason"`
+	Count      int        `json:"count"`
+	Until      *time.Time `json:"until,omitempty"`
+	UntilLocal string     `json:"until_local,omitempty"`
 }
 
 // Reason is a cause of skips or failures and how many targets it hit.
@@ -60,6 +88,9 @@ type Campaign struct {
 	// Reasons are the most frequent causes of skips and failures, most
 	// frequent first (at most five per status).
 	Reasons []Reason `json:"reasons,omitempty"`
+	// Waiting groups the targets that are not terminal by why they wait
+	// (the target_waits view), most first.
+	Waiting []WaitGroup `json:"waiting"`
 }
 
 // Statuses are the target statuses in pipeline order.
@@ -137,7 +168,64 @@ func Accounts(ctx context.Context, db *pgxpool.Pool, name string) ([]*Account, e
 	if err != nil {
 		return nil, fmt.Errorf("report accounts: %w", err)
 	}
+	if err := accountWaits(ctx, db, byID); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// accountWaitsSQL gives why each account sends nothing now: its own state,
+// else the planner's account_waits that still hold.
+const accountWaitsSQL = `SELECT a.id, '', CASE a.status WHEN 'disabled' THEN 'account_disabled' ELSE 'account_paused' END,
+		CASE a.status WHEN 'disabled' THEN 'account disabled (' || coalesce(nullif(a.pause_reason, ''), 'no reason given')
+			|| '); run ` + "`outreach resume account '" + ` || a.name || '` + "`'" + `
+		ELSE 'account paused (' || coalesce(nullif(a.pause_reason, ''), 'no reason given') || ')' END,
+		a.paused_until, outreach_local_time(a.paused_until, a.timezone)
+	FROM accounts a WHERE a.id = ANY($1) AND (a.status = 'disabled' OR (a.status = 'paused' AND a.paused_until > now()))
+	UNION ALL
+	SELECT w.account_id, w.action, w.kind, w.reason, w.until, outreach_local_time(w.until, a.timezone)
+	FROM account_waits w JOIN accounts a ON a.id = w.account_id
+	WHERE w.account_id = ANY($1) AND a.status = 'active' AND (w.until IS NULL OR w.until > now())
+	UNION ALL
+	SELECT a.id, '', 'due', 'targets are due since over a minute and none is queued: is a scheduler running?', NULL, NULL
+	FROM accounts a
+	WHERE a.id = ANY($1) AND a.status = 'active'
+		AND NOT EXISTS (SELECT 1 FROM account_waits w WHERE w.account_id = a.id AND (w.until IS NULL OR w.until > now()))
+		AND NOT EXISTS (SELECT 1 FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending'))
+		AND EXISTS (SELECT 1 FROM campaigns c JOIN targets t ON t.campaign_id = c.id
+			WHERE c.account_id = a.id AND c.status = 'active' AND t.status = 'pending'
+			AND t.normalized_identifier IS NOT NULL AND t.next_attempt_at < now() - interval '1 minute')
+	ORDER BY 1, 2`
+
+func accountWaits(ctx context.Context, db *pgxpool.Pool, byID map[int64]*Account) error {
+	ids := make([]int64, 0, len(byID))
+	for id, a := range byID {
+		ids = append(ids, id)
+		a.Waits = []AccountWait{}
+	}
+	rows, err := db.Query(ctx, accountWaitsSQL, ids)
+	if err != nil {
+		return fmt.Errorf("report account waits: %w", err)
+	}
+	var id int64
+	var w AccountWait
+	var local *string
+	_, err = pgx.ForEachRow(rows, []any{&id, &w.Action, &w.Wait, &w.Reason, &w.Until, &local}, func() error {
+		ww := w
+		if w.Until != nil {
+			u := *w.Until
+			ww.Until = &u
+		}
+		if local != nil {
+			ww.UntilLocal = *local
+		}
+		byID[id].Waits = append(byID[id].Waits, ww)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("report account waits: %w", err)
+	}
+	return nil
 }
 
 // Campaigns returns every campaign (or those named name, if not empty)
@@ -201,6 +289,34 @@ func Campaigns(ctx context.Context, db *pgxpool.Pool, name string) ([]*Campaign,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("report campaigns: %w", err)
+	}
+	for _, c := range out {
+		c.Waiting = []WaitGroup{}
+	}
+	rows, err = db.Query(ctx, `SELECT g.campaign_id, g.wait, g.reason, g.n, g.until, outreach_local_time(g.until, a.timezone)
+		FROM (SELECT campaign_id, account_id, wait, reason, count(*) AS n, min(until) AS until
+			FROM target_waits WHERE campaign_id = ANY($1) GROUP BY 1, 2, 3, 4) g
+		JOIN accounts a ON a.id = g.account_id
+		ORDER BY g.campaign_id, g.n DESC, g.wait, g.reason`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("report campaign waits: %w", err)
+	}
+	var g WaitGroup
+	var local *string
+	_, err = pgx.ForEachRow(rows, []any{&id, &g.Wait, &g.Reason, &g.Count, &g.Until, &local}, func() error {
+		gg := g
+		if g.Until != nil {
+			u := *g.Until
+			gg.Until = &u
+		}
+		if local != nil {
+			gg.UntilLocal = *local
+		}
+		byID[id].Waiting = append(byID[id].Waiting, gg)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report campaign waits: %w", err)
 	}
 	return out, nil
 }

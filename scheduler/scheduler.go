@@ -82,7 +82,8 @@ type Scheduler struct {
 	wake   chan struct{}
 	mu     sync.Mutex
 	warnMu sync.Mutex
-	warned map[int64]bool // accounts warned about having no limits
+	warned map[int64]bool        // accounts warned about having no limits
+	waits  map[waitKey]knownWait // account waits last written (under mu)
 }
 
 // epochKey is a Redis key the scheduler keeps; its absence means Redis lost
@@ -291,6 +292,7 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 		lookup := job.action == store.ActionLookup
 		plans := map[int64]planned{}
 		var wants []store.ClaimWant
+		var waits []store.AccountWait
 		for _, w := range work {
 			due, queued := w.DueInvites, w.QueuedInvites
 			if lookup {
@@ -299,26 +301,43 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 			if !due {
 				continue
 			}
-			slots := planSlots(w.Account, w.Recent, job.action, queued, now, end, s.cfg.MaxQueuedPerAccount-queued)
+			room := s.cfg.MaxQueuedPerAccount - queued
+			slots := planSlots(w.Account, w.Recent, job.action, queued, now, end, room)
+			if len(slots) == 0 && room > 0 {
+				// Due work and no slot: say why, and until when
+				// (target_waits shows it for the account's due targets).
+				waits = append(waits, explainWait(w.Account, w.Recent, job.action, queued, now))
+				continue
+			}
+			waits = append(waits, store.AccountWait{AccountID: w.Account.ID, Action: job.action})
 			if len(slots) == 0 {
 				continue
 			}
 			plans[w.Account.ID] = planned{account: w.Account, slots: slots}
 			wants = append(wants, store.ClaimWant{AccountID: w.Account.ID, N: len(slots)})
 		}
+		s.recordWaits(ctx, waits, now)
+		taken := map[int64]int{} // slots given per account, in claim order
 		for lo := 0; lo < len(wants); lo += claimChunk {
 			chunk := wants[lo:min(lo+claimChunk, len(wants))]
 			claimed, err := s.cfg.Store.ClaimTargetsBatch(ctx, lookup, chunk, end, now, func(c store.Claimed) store.Prepared {
-				if lookup {
-					return store.Prepared{}
+				pl := plans[c.Target.AccountID]
+				var p store.Prepared
+				if !lookup {
+					p = s.tmpl.render(pl.account.Provider, c)
 				}
-				a := plans[c.Target.AccountID].account
-				p := s.tmpl.render(a.Provider, c)
 				if p.Err != nil {
 					st.Failed++
-					s.log.InfoContext(ctx, "target failed before sending", "account_id", a.ID,
+					s.log.InfoContext(ctx, "target failed before sending", "account_id", pl.account.ID,
 						"campaign_id", c.Target.CampaignID, "target_id", c.Target.ID, "reason", p.Err)
+					return p
 				}
+				// The queued targets of an account take its slots in
+				// claim order, as enqueueClaimed gives them.
+				if j := taken[c.Target.AccountID]; j < len(pl.slots) {
+					p.At = pl.slots[j]
+				}
+				taken[c.Target.AccountID]++
 				return p
 			})
 			if err != nil {

@@ -245,10 +245,19 @@ func (s *Store) DisableAccount(ctx context.Context, id int64, reason string) err
 	return translate(fmt.Sprintf("disable account %d", id), err)
 }
 
-// ResumeAccount makes a paused or disabled account active again.
+// ResumeAccount makes a paused or disabled account active again, and
+// clears the reasons its targets were waiting for: the planner's account
+// waits, and targets handed back by workers (while it was paused, outside
+// its hours, ...) are due again at once; the planner then finds what still
+// applies.
 func (s *Store) ResumeAccount(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET status = 'active', paused_until = NULL, pause_reason = NULL, updated_at = now()
-		WHERE id = $1`, id)
+	tag, err := s.pool.Exec(ctx, `WITH a AS (
+			UPDATE accounts SET status = 'active', paused_until = NULL, pause_reason = NULL, updated_at = now()
+			WHERE id = $1 RETURNING id),
+		w AS (DELETE FROM account_waits WHERE account_id IN (SELECT id FROM a)),
+		t AS (UPDATE targets SET next_attempt_at = least(next_attempt_at, now()), wait_reason = NULL, updated_at = now()
+			WHERE account_id IN (SELECT id FROM a) AND wait_reason IS NOT NULL AND status = 'pending')
+		SELECT FROM a`, id)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = pgx.ErrNoRows
 	}

@@ -103,6 +103,7 @@ func markClaimed(ctx context.Context, tx pgx.Tx, claimed []Claimed, now time.Tim
 	var out []*Target
 	var qIDs, fIDs []int64
 	var qMsgs, fReasons, fTypes []string
+	var qAts []*time.Time
 	for _, c := range claimed {
 		p := prepare(c)
 		if p.Err != nil {
@@ -113,13 +114,14 @@ func markClaimed(ctx context.Context, tx pgx.Tx, claimed []Claimed, now time.Tim
 		}
 		qIDs = append(qIDs, c.Target.ID)
 		qMsgs = append(qMsgs, p.Message)
+		qAts = append(qAts, nullTime(p.At))
 		c.Target.Status, c.Target.Message = TargetQueued, p.Message
 		out = append(out, c.Target)
 	}
 	if len(qIDs) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE targets t SET status = 'queued', queued_at = $3, updated_at = $3,
-				message = nullif(u.msg, '')
-			FROM unnest($1::bigint[], $2::text[]) AS u(id, msg) WHERE t.id = u.id`, qIDs, qMsgs, now); err != nil {
+				message = nullif(u.msg, ''), slot_at = u.at, wait_reason = NULL
+			FROM unnest($1::bigint[], $2::text[], $4::timestamptz[]) AS u(id, msg, at) WHERE t.id = u.id`, qIDs, qMsgs, now, qAts); err != nil {
 			return nil, err
 		}
 	}

@@ -113,6 +113,9 @@ type Claimed struct {
 // its message, or fail it.
 type Prepared struct {
 	Message string
+	// At is the send slot planned for its task, shown while it is queued
+	// (target_waits); zero if none.
+	At time.Time
 	// Err fails the target with its message; ErrType names the reason.
 	Err     error
 	ErrType string

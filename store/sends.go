@@ -133,8 +133,8 @@ func minDur(a, b time.Duration) time.Duration {
 // release hands a queued target back to the scheduler, due at until.
 func (s *Store) release(ctx context.Context, targetID int64, until time.Time, reason string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE targets SET status = 'pending', next_attempt_at = $2, queued_at = NULL,
-		last_error = $3, updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'sending')`, targetID, until, "waiting: "+reason)
+		last_error = $3, wait_reason = $4, updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'sending')`, targetID, until, "waiting: "+reason, reason)
 	return err
 }
 

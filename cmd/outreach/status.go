@@ -27,9 +27,11 @@ type statusReport struct {
 func runStatus(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "status", `status [flags]
 
-Per campaign: a progress bar, targets by status and the main reasons for
-skips and failures. Per account: status, pause reason and end, and the
-budget used and left in each limit window.`)
+Per campaign: a progress bar, targets by status, the main reasons for
+skips and failures, and why the targets that are not done wait and until
+when. Per account: status, pause reason and end, why it sends nothing now
+(working hours, a full window, the gap) and until when, and the budget
+used and left in each limit window. docs/waiting.md explains each reason.`)
 	asJSON := fs.Bool("json", false, "print JSON (for scripts)")
 	campaign := fs.String("campaign", "", "only this campaign (name or id) and its account")
 	account := fs.String("account", "", "only this account and its campaigns")
@@ -137,6 +139,33 @@ func printCampaign(w io.Writer, c *report.Campaign) {
 			fmt.Fprintf(w, "     %s: %s\n", status, strings.Join(rs, ", "))
 		}
 	}
+	for _, g := range c.Waiting {
+		line := fmt.Sprintf("%d %s", g.Count, g.Reason)
+		if g.UntilLocal != "" {
+			until := " until "
+			if g.Wait == "queued" {
+				until = ", due at "
+			}
+			if g.Count > 1 {
+				until = ", the first" + strings.TrimPrefix(until, ",")
+			}
+			line += until + g.UntilLocal
+		}
+		fmt.Fprintf(w, "     waiting: %s\n", line)
+	}
+}
+
+// waitText renders an account wait: "outside working hours until
+// 2026-12-01 09:00 Europe/Paris".
+func waitText(aw report.AccountWait) string {
+	s := aw.Reason
+	if aw.UntilLocal != "" && aw.Wait != "account_paused" {
+		s += " until " + aw.UntilLocal
+	}
+	if aw.Action != "" {
+		s = aw.Action + "s: " + s
+	}
+	return s
 }
 
 func printAccount(w io.Writer, a *report.Account, now time.Time) {
@@ -150,6 +179,15 @@ func printAccount(w io.Writer, a *report.Account, now time.Time) {
 		state += ": " + a.PauseReason
 	}
 	fmt.Fprintf(w, "  %s  (%s, #%d)  %s  %d sent\n", a.Name, a.Provider, a.ID, state, a.Sent)
+	for _, aw := range a.Waits {
+		if aw.Wait == "account_paused" || aw.Wait == "account_disabled" {
+			if aw.Wait == "account_disabled" {
+				fmt.Fprintf(w, "     sends nothing: %s\n", aw.Reason)
+			}
+			continue // the state above says it
+		}
+		fmt.Fprintf(w, "     sends nothing now: %s\n", waitText(aw))
+	}
 	if len(a.Windows) == 0 {
 		fmt.Fprintln(w, "     no limits")
 	}

@@ -263,9 +263,10 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 		}
 		allowed += bench.GreedyMax(windows, span)
 	}
+	// A figure for the log only: on a loaded machine the processes get
+	// less CPU than the windows allow, so no floor is asserted against the
+	// wall clock (the benchmark records and compares utilisation; see
+	// BENCHMARKS.md). The invariants above are what this test checks.
 	util := float64(used) / float64(allowed)
 	t.Logf("utilisation over %s: %d of %d allowed sends (%.1f%%)", span.Round(time.Millisecond), used, allowed, 100*util)
-	if util < 0.90 {
-		t.Errorf("utilisation %.1f%%, want at least 90%%", 100*util)
-	}
 }
