@@ -132,9 +132,15 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	if req.Action == ActionInvite && a.NextSendAt.After(now) {
 		return nil, hold(a.NextSendAt, "minimum gap between invitations")
 	}
+	if until, reason, err := windowsFree(ctx, tx, a, req.Action, now); err != nil {
+		return nil, err
+	} else if !until.IsZero() {
+		return nil, hold(until, reason)
+	}
 	// The action's gap, counted in the ledger from the answer to its
 	// latest call, whatever that answer was: one call at a time, each
-	// after the gap drawn for the one before.
+	// after the gap drawn for the one before. (After the windows: a full
+	// window is the longer wait, and the clearer reason.)
 	pace := a.Pace(req.Action)
 	if !pace.Gap.IsZero() {
 		if until, reason, err := gapFree(ctx, tx, a, pace.Gap, now); err != nil {
@@ -142,11 +148,6 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 		} else if !until.IsZero() {
 			return nil, hold(until, reason)
 		}
-	}
-	if until, reason, err := windowsFree(ctx, tx, a, req.Action, now); err != nil {
-		return nil, err
-	} else if !until.IsZero() {
-		return nil, hold(until, reason)
 	}
 
 	// The gap after this call is drawn now and kept in its ledger row.
