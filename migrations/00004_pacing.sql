@@ -15,10 +15,10 @@
 
 -- The actions that are paced. 'withdraw' and 'poll' are allowed already,
 -- so the features that add them only add their code and default rows.
-ALTER TABLE account_limits DROP CONSTRAINT account_limits_action_check;
+ALTER TABLE account_limits DROP CONSTRAINT IF EXISTS account_limits_action_check;
 ALTER TABLE account_limits ADD CONSTRAINT account_limits_action_check
     CHECK (action IN ('invite', 'lookup', 'withdraw', 'poll'));
-ALTER TABLE sends DROP CONSTRAINT sends_action_check;
+ALTER TABLE sends DROP CONSTRAINT IF EXISTS sends_action_check;
 ALTER TABLE sends ADD CONSTRAINT sends_action_check
     CHECK (action IN ('invite', 'lookup', 'withdraw', 'poll')) NOT VALID;
 ALTER TABLE sends VALIDATE CONSTRAINT sends_action_check;
@@ -37,27 +37,33 @@ ALTER TABLE accounts ADD COLUMN pacing text NOT NULL DEFAULT 'default'
 CREATE TABLE account_pacing (
     account_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     action     text NOT NULL CHECK (action IN ('invite', 'lookup', 'withdraw', 'poll')),
-    min_gap    interval NOT NULL DEFAULT '0' CHECK (min_gap >= interval '0'),
-    gap_jitter interval NOT NULL DEFAULT '0' CHECK (gap_jitter >= interval '0'),
+    min_gap    interval NOT NULL DEFAULT '0'
+               CONSTRAINT account_pacing_min_gap_range CHECK (min_gap >= interval '0' AND min_gap <= interval '1 day'),
+    gap_jitter interval NOT NULL DEFAULT '0'
+               CONSTRAINT account_pacing_gap_jitter_range CHECK (gap_jitter >= interval '0' AND gap_jitter <= interval '1 day'),
     PRIMARY KEY (account_id, action),
     CONSTRAINT account_pacing_invite_gap_is_in_accounts CHECK (action <> 'invite')
 );
 
 -- Each provider's default pacing: limits, and the gap with its jitter.
 -- Change them with SQL to change every account that runs on defaults.
+-- Gaps are at most a day and windows at most a year in these tables (and
+-- account_pacing), so the workers never meet a length they cannot hold.
 CREATE TABLE provider_limits (
     provider  text NOT NULL CHECK (provider IN ('unipile', 'partoo', 'altegio')),
     action    text NOT NULL CHECK (action IN ('invite', 'lookup', 'withdraw', 'poll')),
     max_count integer NOT NULL CHECK (max_count > 0),
-    per       interval NOT NULL CHECK (per > interval '0'),
+    per       interval NOT NULL CONSTRAINT provider_limits_per_range CHECK (per > interval '0' AND per <= interval '365 days'),
     PRIMARY KEY (provider, action, per)
 );
 
 CREATE TABLE provider_pacing (
     provider   text NOT NULL CHECK (provider IN ('unipile', 'partoo', 'altegio')),
     action     text NOT NULL CHECK (action IN ('invite', 'lookup', 'withdraw', 'poll')),
-    min_gap    interval NOT NULL DEFAULT '0' CHECK (min_gap >= interval '0'),
-    gap_jitter interval NOT NULL DEFAULT '0' CHECK (gap_jitter >= interval '0'),
+    min_gap    interval NOT NULL DEFAULT '0'
+               CONSTRAINT provider_pacing_min_gap_range CHECK (min_gap >= interval '0' AND min_gap <= interval '1 day'),
+    gap_jitter interval NOT NULL DEFAULT '0'
+               CONSTRAINT provider_pacing_gap_jitter_range CHECK (gap_jitter >= interval '0' AND gap_jitter <= interval '1 day'),
     PRIMARY KEY (provider, action)
 );
 
