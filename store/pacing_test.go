@@ -160,7 +160,7 @@ func TestDefaultPacingPerProvider(t *testing.T) {
 func TestLookupsArePaced(t *testing.T) {
 	t.Parallel()
 	f := setupAccount(t, store.NewAccount{Limits: []store.Limit{{Action: store.ActionLookup, Max: 500, Per: 24 * time.Hour}}})
-	t0 := time.Now().Add(time.Second)
+	t0 := time.Now().Add(5 * time.Second) // after the targets' due time (the database's now when added)
 	ts := queueLookups(t, f, t0, "a", "b", "c")
 	at, err := beginAction(f.st, ts[0].ID, store.ActionLookup, t0)
 	if err != nil {
@@ -198,7 +198,7 @@ func TestLimitsWithoutGapAreSpread(t *testing.T) {
 			f := setupAccount(t, store.NewAccount{Pacing: mode,
 				Limits: []store.Limit{{Action: store.ActionLookup, Max: 10, Per: time.Hour}},
 				Gaps:   []store.Gap{{Action: store.ActionLookup}}})
-			t0 := time.Now().Add(time.Second)
+			t0 := time.Now().Add(5 * time.Second) // after the targets' due time (the database's now when added)
 			ts := queueLookups(t, f, t0, "a", "b")
 			at, err := beginAction(f.st, ts[0].ID, store.ActionLookup, t0)
 			if err != nil {
@@ -230,7 +230,9 @@ func TestLimitsWithoutGapAreSpread(t *testing.T) {
 func TestNoBurstWhenABacklogBecomesDue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	next := time.Now().Add(2 * time.Minute).UTC().Truncate(time.Minute) // a whole minute, so working hours can open at it
+	// A whole minute (so working hours can open at it) at least two
+	// minutes ahead (after the targets' due time even on a slow machine).
+	next := time.Now().Add(3 * time.Minute).UTC().Truncate(time.Minute)
 	if next.Format("15:04") == "00:00" {
 		next = next.Add(time.Minute) // work_start 00:00 would mean always open
 	}
@@ -302,7 +304,7 @@ func TestNoBurstWhenABacklogBecomesDue(t *testing.T) {
 			ts := queue(t, f, next, "a", "b", "c", "d")
 			st := tc.before(t, f, next)
 			if tc.name == "a limit is raised" {
-				_, err := beginAction(f.st, ts[0].ID, store.ActionInvite, next.Add(-time.Minute))
+				_, err := beginAction(f.st, ts[0].ID, store.ActionInvite, next.Add(-30*time.Second))
 				notNow(t, "before the limit is raised", err, "limit invite 1 per")
 				if err := f.st.SetLimits(ctx, f.account, []store.Limit{{Action: store.ActionInvite, Max: 100, Per: time.Hour}}); err != nil {
 					t.Fatal(err)
