@@ -357,3 +357,40 @@ func TestNoBurstWhenABacklogBecomesDue(t *testing.T) {
 		})
 	}
 }
+
+// The even spread of limits without a gap follows the working hours: a
+// day's budget is spread over the working day, a week's over the working
+// week; the tightest window wins.
+func TestSpreadFollowsWorkingHours(t *testing.T) {
+	t.Parallel()
+	day, week := 24*time.Hour, 7*24*time.Hour
+	weekdays := []int{1, 2, 3, 4, 5}
+	for _, tc := range []struct {
+		name   string
+		limits []store.Limit
+		days   []int
+		hours  time.Duration // from 09:00
+		want   time.Duration // the minimum gap; the jitter is as much again
+	}{
+		{"a day, always open", []store.Limit{{Action: "invite", Max: 24, Per: day}}, nil, 24 * time.Hour, 30 * time.Minute},
+		{"a day, 9 working hours", []store.Limit{{Action: "invite", Max: 25, Per: day}}, weekdays, 9 * time.Hour,
+			time.Duration(float64(day) / 25 * 9 / 24 / 2)},
+		{"a week, 5 days of 8 hours", []store.Limit{{Action: "invite", Max: 100, Per: week}}, weekdays, 8 * time.Hour,
+			time.Duration(float64(week) / 100 * (40.0 / 168) / 2)},
+		{"the tightest of a day and a week", []store.Limit{{Action: "invite", Max: 25, Per: day}, {Action: "invite", Max: 200, Per: week}},
+			weekdays, 8 * time.Hour, time.Duration(float64(week) / 200 * (40.0 / 168) / 2)},
+		{"a short window ignores the hours", []store.Limit{{Action: "invite", Max: 10, Per: 10 * time.Second}}, weekdays, 8 * time.Hour,
+			500 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := store.Account{Limits: tc.limits, WorkStart: 9 * time.Hour, WorkEnd: 9*time.Hour + tc.hours, WorkDays: tc.days}
+			if tc.days == nil {
+				a.WorkStart, a.WorkDays = 0, []int{1, 2, 3, 4, 5, 6, 7}
+			}
+			g := a.Pace(store.ActionInvite).Gap
+			if g.Source != store.SourceSpread || (g.Min-tc.want).Abs() > time.Microsecond || g.Jitter != g.Min {
+				t.Errorf("gap = %+v, want spread %s + up to %s", g, tc.want, tc.want)
+			}
+		})
+	}
+}
