@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/outreach-dev/outreach/store"
 )
 
 // Window is one of an account's limits and how much of it is used now.
@@ -27,6 +29,9 @@ type Window struct {
 	Used int `json:"used"`
 	// Left is Max - Used, never below zero.
 	Left int `json:"left"`
+	// Source is "custom" (the account's own limit) or "default" (its
+	// provider's, docs/pacing.md).
+	Source string `json:"source"`
 }
 
 // Account is an account's state and budgets.
@@ -37,7 +42,18 @@ type Account struct {
 	Status      string     `json:"status"`
 	PauseReason string     `json:"pause_reason,omitempty"`
 	PausedUntil *time.Time `json:"paused_until,omitempty"`
-	Windows     []Window   `json:"windows"`
+	// Pacing is the account's pacing mode: "default" or "unlimited".
+	Pacing string `json:"pacing"`
+	// PacingSummary says in a word what paces it: "default" (its
+	// provider's defaults), "custom" (its own settings), "custom+default",
+	// "unlimited" (opted out, nothing of its own) or "none".
+	PacingSummary string `json:"pacing_summary"`
+	// Paces are the gaps of its actions, and where they and the limits
+	// come from.
+	Paces []Pace `json:"paces"`
+	// Windows are the limits that apply, the account's own or its
+	// provider's defaults.
+	Windows []Window `json:"windows"`
 	// Sent counts the account's invitations sent, ever.
 	Sent int `json:"sent"`
 	// Waits says why the account's due targets get no send slot now, and
@@ -67,6 +83,19 @@ type WaitGroup struct {
 	Count      int        `json:"count"`
 	Until      *time.Time `json:"until,omitempty"`
 	UntilLocal string     `json:"until_local,omitempty"`
+}
+
+// Pace is how one action of an account is paced (store.Account.Pace).
+type Pace struct {
+	Action string `json:"action"`
+	// LimitSource is "custom", "default" or "" (no limits); GapSource
+	// "custom", "default", "spread" (limits spread evenly) or "" (no gap).
+	LimitSource      string  `json:"limit_source"`
+	GapSource        string  `json:"gap_source"`
+	MinGapSeconds    float64 `json:"min_gap_seconds"`
+	GapJitterSeconds float64 `json:"gap_jitter_seconds"`
+	// GapText is the gap as users write it: "1m30s + up to 2m30s".
+	GapText string `json:"gap"`
 }
 
 // Reason is a cause of skips or failures and how many targets it hit.
@@ -104,11 +133,11 @@ func Terminal(status string) bool {
 // Done is how many targets reached a final status.
 func (c *Campaign) Done() int { return c.Counts["sent"] + c.Counts["skipped"] + c.Counts["failed"] }
 
-const accountsSQL = `SELECT a.id, a.name, a.provider, a.status, coalesce(a.pause_reason, ''), a.paused_until,
+const accountsSQL = `SELECT a.id, a.name, a.provider, a.status, coalesce(a.pause_reason, ''), a.paused_until, a.pacing,
 	coalesce(l.action, ''), coalesce(l.max_count, 0), coalesce(extract(epoch from l.per)::float8, 0),
 	coalesce((SELECT count(*) FROM sends s WHERE s.account_id = a.id AND s.action = l.action
-		AND s.window_at > now() - l.per), 0)
-	FROM accounts a LEFT JOIN account_limits l ON l.account_id = a.id
+		AND s.window_at > now() - l.per), 0), coalesce(l.source, '')
+	FROM accounts a LEFT JOIN account_limits_effective l ON l.account_id = a.id
 	WHERE $1 = '' OR a.name = $1
 	ORDER BY a.id, l.action, l.per`
 
@@ -125,8 +154,8 @@ func Accounts(ctx context.Context, db *pgxpool.Pool, name string) ([]*Account, e
 		var a Account
 		var w Window
 		var per float64
-		if err := rows.Scan(&a.ID, &a.Name, &a.Provider, &a.Status, &a.PauseReason, &a.PausedUntil,
-			&w.Action, &w.Max, &per, &w.Used); err != nil {
+		if err := rows.Scan(&a.ID, &a.Name, &a.Provider, &a.Status, &a.PauseReason, &a.PausedUntil, &a.Pacing,
+			&w.Action, &w.Max, &per, &w.Used, &w.Source); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("report accounts: %w", err)
 		}
@@ -152,6 +181,9 @@ func Accounts(ctx context.Context, db *pgxpool.Pool, name string) ([]*Account, e
 	}
 	if len(out) == 0 {
 		return out, nil
+	}
+	if err := addPaces(ctx, db, byID); err != nil {
+		return nil, err
 	}
 	sent, err := db.Query(ctx, `SELECT account_id, count(*) FROM sends WHERE action = 'invite' AND outcome = 'sent' GROUP BY 1`)
 	if err != nil {
@@ -319,6 +351,41 @@ func Campaigns(ctx context.Context, db *pgxpool.Pool, name string) ([]*Campaign,
 		return nil, fmt.Errorf("report campaign waits: %w", err)
 	}
 	return out, nil
+}
+
+// addPaces fills each account's pacing summary and paces from the store's
+// view of the account (store.Account.Pace).
+func addPaces(ctx context.Context, db *pgxpool.Pool, byID map[int64]*Account) error {
+	accounts, err := store.New(db).Accounts(ctx)
+	if err != nil {
+		return fmt.Errorf("report accounts: %w", err)
+	}
+	for _, a := range accounts {
+		r := byID[a.ID]
+		if r == nil {
+			continue
+		}
+		r.PacingSummary = a.PacingSummary()
+		r.Paces = []Pace{}
+		for _, action := range a.PacedActions() {
+			p := a.Pace(action)
+			r.Paces = append(r.Paces, Pace{Action: action, LimitSource: p.LimitSource, GapSource: p.Gap.Source,
+				MinGapSeconds: p.Gap.Min.Seconds(), GapJitterSeconds: p.Gap.Jitter.Seconds(), GapText: FormatGap(p.Gap.Min, p.Gap.Jitter)})
+		}
+	}
+	return nil
+}
+
+// FormatGap renders a gap as users write it: "1m30s + up to 2m30s",
+// "500ms", "none".
+func FormatGap(minGap, jitter time.Duration) string {
+	switch {
+	case minGap <= 0 && jitter <= 0:
+		return "none"
+	case jitter <= 0:
+		return FormatDuration(minGap)
+	}
+	return FormatDuration(minGap) + " + up to " + FormatDuration(jitter)
 }
 
 // FormatDuration renders a window length as users write it: 24h, 168h,

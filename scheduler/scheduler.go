@@ -82,7 +82,7 @@ type Scheduler struct {
 	wake   chan struct{}
 	mu     sync.Mutex
 	warnMu sync.Mutex
-	warned map[int64]bool        // accounts warned about having no limits
+	warned map[warnKey]bool      // accounts told about their pacing once
 	waits  map[waitKey]knownWait // account waits last written (under mu)
 }
 
@@ -280,9 +280,13 @@ type planned struct {
 func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, end time.Time, st *TickStats) {
 	for _, w := range work {
 		a := w.Account
-		if a.Provider == "unipile" && len(a.LimitsFor(store.ActionInvite)) == 0 && a.MinGap == 0 && s.warnOnce(a.ID) {
-			s.log.WarnContext(ctx, "LinkedIn account without invite limits or minimum gap: it sends as fast as it can, "+
-				"which risks a restriction; add limits (README, Limits)", "account_id", a.ID, "account", a.Name)
+		switch summary := a.PacingSummary(); {
+		case a.Provider == "unipile" && !a.Pace(store.ActionInvite).Paced() && s.warnOnce("unpaced", a.ID):
+			s.log.WarnContext(ctx, "LinkedIn account opted out of pacing (pacing 'unlimited') without invite limits or gap of its own: "+
+				"it sends as fast as it can, which risks a restriction (docs/pacing.md)", "account_id", a.ID, "account", a.Name)
+		case (summary == "default" || summary == "custom+default") && s.warnOnce("defaults", a.ID):
+			s.log.InfoContext(ctx, "account runs on its provider's default pacing where it sets none of its own (docs/pacing.md)",
+				"account_id", a.ID, "account", a.Name, "pacing", summary)
 		}
 	}
 	for _, job := range []struct{ action, typ string }{
@@ -302,11 +306,11 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 				continue
 			}
 			room := s.cfg.MaxQueuedPerAccount - queued
-			slots := planSlots(w.Account, w.Recent, job.action, queued, now, end, room)
+			slots := planSlots(w.Account, w.Recent, job.action, queued, w.NextCall[job.action], now, end, room)
 			if len(slots) == 0 && room > 0 {
 				// Due work and no slot: say why, and until when
 				// (target_waits shows it for the account's due targets).
-				waits = append(waits, explainWait(w.Account, w.Recent, job.action, queued, now))
+				waits = append(waits, explainWait(w.Account, w.Recent, job.action, queued, w.NextCall[job.action], now))
 				continue
 			}
 			waits = append(waits, store.AccountWait{AccountID: w.Account.ID, Action: job.action})
@@ -414,19 +418,26 @@ feed:
 // planners is how many accounts' tasks a tick enqueues at once.
 const planners = 4
 
-// warnOnce reports whether the account was not warned about yet, and marks
-// it warned.
-func (s *Scheduler) warnOnce(id int64) bool {
+// warnOnce reports whether the account was not told about yet for kind,
+// and marks it told.
+func (s *Scheduler) warnOnce(kind string, id int64) bool {
 	s.warnMu.Lock()
 	defer s.warnMu.Unlock()
-	if s.warned[id] {
+	key := warnKey{kind, id}
+	if s.warned[key] {
 		return false
 	}
 	if s.warned == nil {
-		s.warned = map[int64]bool{}
+		s.warned = map[warnKey]bool{}
 	}
-	s.warned[id] = true
+	s.warned[key] = true
 	return true
+}
+
+// warnKey is what an account was told about once.
+type warnKey struct {
+	kind string
+	id   int64
 }
 
 // enqueue puts a target's task in Redis, to run at at. It reports a

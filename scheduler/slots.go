@@ -8,26 +8,30 @@ import (
 )
 
 // planSlots returns the times of the account's next send slots for action
-// that fall before end, at most n of them. It counts the sends already in
-// each rolling window (recent, newest first; a zero time is a request still
-// out) and the tasks already queued, then spaces slots by the minimum gap
-// and moves them into working hours. The worker's reservation remains the
-// authority; a slot is the planner's best estimate of when it will pass.
-func planSlots(a *store.Account, recent map[store.Limit][]time.Time, action string, queued int, now, end time.Time, n int) []time.Time {
+// that fall before end, at most n of them. It follows the action's pacing
+// (store.Account.Pace: limits and gap, the account's own or its
+// provider's): it counts the sends already in each rolling window (recent,
+// newest first; a zero time is a request still out) and the tasks already
+// queued, starts no earlier than nextCall (when the gap after the latest
+// call ends, zero if none), spaces slots by the mean gap and moves them
+// into working hours. The worker's reservation remains the authority; a
+// slot is the planner's best estimate of when it will pass.
+func planSlots(a *store.Account, recent map[store.Limit][]time.Time, action string, queued int, nextCall, now, end time.Time, n int) []time.Time {
 	if n <= 0 {
 		return nil
 	}
+	pace := a.Pace(action)
 	start := now
-	gap := time.Duration(0)
-	if action == store.ActionInvite {
-		if a.NextSendAt.After(start) {
-			start = a.NextSendAt
-		}
-		gap = a.MinGap + a.GapJitter/2
-		if gap > 0 && queued > 0 {
-			// One at a time: queued tasks already take the next slots.
-			start = start.Add(time.Duration(queued) * gap)
-		}
+	if action == store.ActionInvite && a.NextSendAt.After(start) {
+		start = a.NextSendAt
+	}
+	if nextCall.After(start) {
+		start = nextCall
+	}
+	gap := pace.Gap.Mean()
+	if gap > 0 && queued > 0 {
+		// One at a time: queued tasks already take the next slots.
+		start = start.Add(time.Duration(queued) * gap)
 	}
 	// For each limit, when its k-th next slot frees.
 	type window struct {
@@ -35,7 +39,7 @@ func planSlots(a *store.Account, recent map[store.Limit][]time.Time, action stri
 		frees   []time.Time // when older sends leave the window, ascending
 	}
 	var windows []window
-	for _, l := range a.LimitsFor(action) {
+	for _, l := range pace.Limits {
 		times := recent[l]
 		w := window{freeNow: l.Max - len(times) - queued}
 		var finite []time.Time

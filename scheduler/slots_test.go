@@ -15,13 +15,15 @@ func TestPlanSlots(t *testing.T) {
 	l3per10 := store.Limit{Action: store.ActionInvite, Max: 3, Per: 10 * time.Second}
 	l5per60 := store.Limit{Action: store.ActionInvite, Max: 5, Per: time.Minute}
 	for _, tc := range []struct {
-		name    string
-		account store.Account
-		recent  map[store.Limit][]time.Time
-		queued  int
-		end     time.Time
-		n       int
-		want    []time.Time
+		name     string
+		account  store.Account
+		action   string // invite unless set
+		recent   map[store.Limit][]time.Time
+		queued   int
+		nextCall time.Time
+		end      time.Time
+		n        int
+		want     []time.Time
 	}{
 		{
 			name:    "no limits: all now",
@@ -73,6 +75,28 @@ func TestPlanSlots(t *testing.T) {
 			want: []time.Time{now.Add(time.Hour)}, // 11:00 UTC is 12:00 in Paris
 		},
 		{
+			name: "lookups follow their own gap, from the end of the latest lookup's gap",
+			account: store.Account{Gaps: []store.Gap{{Action: store.ActionLookup, Min: 10 * time.Second, Jitter: 10 * time.Second}},
+				MinGap: time.Hour},
+			action:   store.ActionLookup,
+			nextCall: sec(7),
+			end:      sec(60), n: 5,
+			want: []time.Time{sec(7), sec(22), sec(37), sec(52)},
+		},
+		{
+			name:    "limits without a gap are spread: half of per/max plus up to as much",
+			account: store.Account{Limits: []store.Limit{{Action: store.ActionInvite, Max: 10, Per: 20 * time.Second}}},
+			end:     sec(6), n: 10,
+			want: []time.Time{now, sec(1.5), sec(3), sec(4.5), sec(6)},
+		},
+		{
+			name: "an account opted out (unlimited) keeps its limits without spreading",
+			account: store.Account{Pacing: store.PacingUnlimited,
+				Limits: []store.Limit{{Action: store.ActionInvite, Max: 3, Per: 20 * time.Second}}},
+			end: sec(6), n: 10,
+			want: []time.Time{now, now, now},
+		},
+		{
 			name:    "nothing inside the horizon",
 			account: store.Account{MinGap: time.Hour, NextSendAt: sec(120)},
 			end:     sec(60), n: 1,
@@ -83,7 +107,10 @@ func TestPlanSlots(t *testing.T) {
 			if tc.account.WorkDays == nil { // always open, as the schema's defaults
 				tc.account.WorkEnd, tc.account.WorkDays = 24*time.Hour, []int{1, 2, 3, 4, 5, 6, 7}
 			}
-			got := planSlots(&tc.account, tc.recent, store.ActionInvite, tc.queued, now, tc.end, tc.n)
+			if tc.action == "" {
+				tc.action = store.ActionInvite
+			}
+			got := planSlots(&tc.account, tc.recent, tc.action, tc.queued, tc.nextCall, now, tc.end, tc.n)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("planSlots (-want +got):\n%s", diff)
 			}

@@ -35,7 +35,7 @@ type knownWait struct {
 // horizon although targets are due: the constraint that frees last among
 // working hours, its full windows and its gap, until the next slot
 // planSlots finds.
-func explainWait(a *store.Account, recent map[store.Limit][]time.Time, action string, queued int, now time.Time) store.AccountWait {
+func explainWait(a *store.Account, recent map[store.Limit][]time.Time, action string, queued int, nextCall, now time.Time) store.AccountWait {
 	w := store.AccountWait{AccountID: a.ID, Action: action}
 	open := a.NextOpen(now)
 	if open.IsZero() {
@@ -75,19 +75,33 @@ func explainWait(a *store.Account, recent map[store.Limit][]time.Time, action st
 		}
 		causes = append(causes, c)
 	}
-	if action == store.ActionInvite {
-		start := now
-		if a.NextSendAt.After(start) {
-			start = a.NextSendAt
-		}
-		reason := "minimum gap between invitations"
-		if gap := a.MinGap + a.GapJitter/2; gap > 0 && queued > 0 {
-			start = start.Add(time.Duration(queued) * gap)
-			reason += fmt.Sprintf(" (%d queued ahead)", queued)
-		}
-		if start.After(now) {
-			causes = append(causes, cause{store.WaitGap, reason, start})
-		}
+	start := now
+	if action == store.ActionInvite && a.NextSendAt.After(start) {
+		start = a.NextSendAt
+	}
+	if nextCall.After(start) {
+		start = nextCall
+	}
+	what := "calls of this action"
+	switch action {
+	case store.ActionInvite:
+		what = "invitations"
+	case store.ActionLookup:
+		what = "profile lookups"
+	}
+	reason := "minimum gap between " + what
+	switch a.Pace(action).Gap.Source {
+	case store.SourceDefault:
+		reason += " (provider default pacing)"
+	case store.SourceSpread:
+		reason += " (limits spread evenly)"
+	}
+	if gap := a.Pace(action).Gap; gap.Min+gap.Jitter/2 > 0 && queued > 0 {
+		start = start.Add(time.Duration(queued) * (gap.Min + gap.Jitter/2))
+		reason += fmt.Sprintf(" (%d queued ahead)", queued)
+	}
+	if start.After(now) {
+		causes = append(causes, cause{store.WaitGap, reason, start})
 	}
 	binding := cause{store.WaitPacing, "next send slot planned later", time.Time{}}
 	for _, c := range causes {
@@ -96,7 +110,7 @@ func explainWait(a *store.Account, recent map[store.Limit][]time.Time, action st
 		}
 	}
 	w.Kind, w.Reason, w.Until = binding.kind, binding.reason, binding.end
-	if next := planSlots(a, recent, action, queued, now, now.Add(farAhead), 1); len(next) == 1 {
+	if next := planSlots(a, recent, action, queued, nextCall, now, now.Add(farAhead), 1); len(next) == 1 {
 		w.Until = next[0]
 	}
 	return w

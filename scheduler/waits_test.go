@@ -80,7 +80,7 @@ func TestExplainWait(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := explainWait(&tc.account, tc.recent, tc.action, tc.queued, now)
+			got := explainWait(&tc.account, tc.recent, tc.action, tc.queued, time.Time{}, now)
 			if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
 				t.Errorf("explainWait (-want +got):\n%s", diff)
 			}

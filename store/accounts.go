@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -46,13 +47,24 @@ type Account struct {
 	// (1 = Monday).
 	WorkStart, WorkEnd time.Duration
 	WorkDays           []int
-	MinGap, GapJitter  time.Duration
-	NextSendAt         time.Time // zero when unset
-	SlowUntil          time.Time // zero when unset
-	Limits             []Limit
+	// MinGap and GapJitter are the account's own invitation gap (the
+	// accounts row's columns); Pace gives the gap that applies.
+	MinGap, GapJitter time.Duration
+	NextSendAt        time.Time // zero when unset
+	SlowUntil         time.Time // zero when unset
+	// Pacing is PacingDefault or PacingUnlimited.
+	Pacing string
+	// Limits are the limits that apply (account_limits_effective): the
+	// account's own for each action it has any for, else its provider's
+	// unless it opted out. LimitSources says, per action, which.
+	Limits       []Limit
+	LimitSources map[string]string
+	// Gaps are the gaps that apply (account_pacing_effective), one per
+	// action at most; Pace adds the even spread of limits without a gap.
+	Gaps []Gap
 }
 
-// LimitsFor returns the account's limits for action.
+// LimitsFor returns the limits that apply to action.
 func (a *Account) LimitsFor(action string) []Limit {
 	var out []Limit
 	for _, l := range a.Limits {
@@ -67,18 +79,17 @@ const accountColumns = `a.id, a.name, a.provider, a.provider_account_id, a.crede
 	a.paused_until, coalesce(a.pause_reason, ''), a.timezone,
 	extract(epoch from a.work_start)::float8, extract(epoch from a.work_end)::float8, a.work_days::int[],
 	extract(epoch from a.min_gap)::float8, extract(epoch from a.gap_jitter)::float8,
-	a.next_send_at, a.slow_until,
-	coalesce((SELECT array_agg(l.action ORDER BY l.action, l.per) FROM account_limits l WHERE l.account_id = a.id), '{}'),
-	coalesce((SELECT array_agg(l.max_count ORDER BY l.action, l.per) FROM account_limits l WHERE l.account_id = a.id), '{}'),
-	coalesce((SELECT array_agg(extract(epoch from l.per)::float8 ORDER BY l.action, l.per) FROM account_limits l WHERE l.account_id = a.id), '{}')`
+	a.next_send_at, a.slow_until, a.pacing,
+	coalesce((SELECT jsonb_agg(jsonb_build_array(l.action, l.max_count, extract(epoch from l.per), l.source) ORDER BY l.action, l.per)
+		FROM account_limits_effective l WHERE l.account_id = a.id), '[]'),
+	coalesce((SELECT jsonb_agg(jsonb_build_array(g.action, extract(epoch from g.min_gap), extract(epoch from g.gap_jitter), g.source) ORDER BY g.action)
+		FROM account_pacing_effective g WHERE g.account_id = a.id), '[]')`
 
 // accountRow receives accountColumns.
 type accountRow struct {
 	a                  Account
 	ws, we, gap, jit   float64
-	actions            []string
-	maxes              []int32
-	pers               []float64
+	limits, gaps       [][4]any // [action, max or min gap, per or jitter, source] from JSON
 	paused, next, slow *time.Time
 	days               []int32
 }
@@ -87,7 +98,7 @@ func (r *accountRow) dest() []any {
 	a := &r.a
 	return []any{&a.ID, &a.Name, &a.Provider, &a.ProviderAccountID, &a.CredentialsRef, &a.Status,
 		&r.paused, &a.PauseReason, &a.Timezone, &r.ws, &r.we, &r.days, &r.gap, &r.jit, &r.next, &r.slow,
-		&r.actions, &r.maxes, &r.pers}
+		&a.Pacing, &r.limits, &r.gaps}
 }
 
 func (r *accountRow) account() *Account {
@@ -97,10 +108,30 @@ func (r *accountRow) account() *Account {
 	for _, d := range r.days {
 		a.WorkDays = append(a.WorkDays, int(d))
 	}
-	for i := range r.actions {
-		a.Limits = append(a.Limits, Limit{Action: r.actions[i], Max: int(r.maxes[i]), Per: seconds(r.pers[i])})
+	for _, l := range r.limits {
+		action, source := l[0].(string), l[3].(string)
+		a.Limits = append(a.Limits, Limit{Action: action, Max: int(number(l[1])), Per: seconds(number(l[2]))})
+		if a.LimitSources == nil {
+			a.LimitSources = map[string]string{}
+		}
+		a.LimitSources[action] = source
+	}
+	for _, g := range r.gaps {
+		a.Gaps = append(a.Gaps, Gap{Action: g[0].(string), Min: seconds(number(g[1])), Jitter: seconds(number(g[2])), Source: g[3].(string)})
 	}
 	return &a
+}
+
+// number reads a JSON number decoded into an any.
+func number(v any) float64 {
+	switch n := v.(type) {
+	case float64:
+		return n
+	case json.Number:
+		f, _ := n.Float64()
+		return f
+	}
+	return 0
 }
 
 // scanAccount scans accountColumns, then any extra columns into extra.
@@ -166,6 +197,12 @@ type NewAccount struct {
 	Timezone          string
 	MinGap, GapJitter time.Duration
 	Limits            []Limit
+	// Gaps are the account's own gaps of other actions (account_pacing);
+	// the invitation gap is MinGap and GapJitter.
+	Gaps []Gap
+	// Pacing is PacingDefault (the schema's default when empty) or
+	// PacingUnlimited.
+	Pacing string
 }
 
 // CreateAccount inserts an account and its limits and returns its id.
@@ -179,10 +216,13 @@ func (s *Store) CreateAccount(ctx context.Context, na NewAccount) (int64, error)
 	}
 	var id int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO accounts (name, provider, provider_account_id, credentials_ref, timezone, min_gap, gap_jitter)
-			VALUES ($1, $2, $3, $4, $5, make_interval(secs => $6), make_interval(secs => $7)) RETURNING id`,
+		if err := tx.QueryRow(ctx, `INSERT INTO accounts (name, provider, provider_account_id, credentials_ref, timezone, min_gap, gap_jitter, pacing)
+			VALUES ($1, $2, $3, $4, $5, make_interval(secs => $6), make_interval(secs => $7), coalesce(nullif($8, ''), 'default')) RETURNING id`,
 			na.Name, na.Provider, na.ProviderAccountID, na.CredentialsRef, na.Timezone,
-			na.MinGap.Seconds(), na.GapJitter.Seconds()).Scan(&id); err != nil {
+			na.MinGap.Seconds(), na.GapJitter.Seconds(), na.Pacing).Scan(&id); err != nil {
+			return err
+		}
+		if err := setGaps(ctx, tx, id, na.Gaps); err != nil {
 			return err
 		}
 		return setLimits(ctx, tx, id, na.Limits)

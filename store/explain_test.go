@@ -90,7 +90,6 @@ func TestExplainAtScale(t *testing.T) {
 	}
 	// Account 1's limits are full (the ledger has ~45 invites a day): Begin
 	// runs every per-limit window query, then hands the target back.
-	// Its minimum gap makes Begin look for an invitation in flight first.
 	rec.op("Begin(invite)")
 	_, err = st.Begin(ctx, store.BeginRequest{TargetID: invites[0].ID, Action: store.ActionInvite, Now: now,
 		Lease: time.Minute, RequestTimeout: 30 * time.Second, HoldFor: time.Minute})
@@ -98,17 +97,20 @@ func TestExplainAtScale(t *testing.T) {
 	if !errors.As(err, &nn) || !strings.Contains(nn.Reason, "limit") {
 		t.Fatalf("Begin(invite) on a full account = %v; want a NotNowError for a limit", err)
 	}
-	// A lookup of the same account has room (no lookup limits): the whole
+	// A lookup of the same account has room (its provider's default
+	// lookup limit, 100 a day; the ledger has 45 in the last day) once the
+	// default gap after its latest lookup (at now) is over: the whole
 	// reservation, then Finish.
 	rec.op("Begin(lookup)")
-	at, err := st.Begin(ctx, store.BeginRequest{TargetID: lookups[0].ID, Action: store.ActionLookup, Now: now,
+	later := now.Add(2 * time.Minute)
+	at, err := st.Begin(ctx, store.BeginRequest{TargetID: lookups[0].ID, Action: store.ActionLookup, Now: later,
 		Lease: time.Minute, RequestTimeout: 30 * time.Second, HoldFor: time.Minute})
 	if err != nil {
 		t.Fatalf("Begin(lookup): %v", err)
 	}
 	rec.op("Finish(lookup)")
-	if err := st.Finish(ctx, store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
-		Outcome: store.OutcomeResolved, TargetStatus: store.TargetPending, NextAttemptAt: now,
+	if err := st.Finish(ctx, store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: later,
+		Outcome: store.OutcomeResolved, TargetStatus: store.TargetPending, NextAttemptAt: later,
 		Person: &store.Person{Provider: "unipile", NormalizedIdentifier: at.Target.NormalizedIdentifier, ProviderID: "ACoNEW1"}}); err != nil {
 		t.Fatalf("Finish(lookup): %v", err)
 	}
@@ -145,12 +147,14 @@ func TestExplainAtScale(t *testing.T) {
 		{"AccountsWithWork", "t.next_attempt_at <= $1", "targets_due"},
 		{"AccountsWithWork", "t.status IN ('queued', 'sending')", "targets_in_flight"},
 		{"AccountsWithWork", "s.window_at > $2::timestamptz - l.per", "sends_window"},
+		{"AccountsWithWork", "action = x.action ORDER BY window_at DESC LIMIT 1", "sends_window"},
 		{"PrepareTargets", "t.normalized_identifier IS NULL", "targets_new"},
 		{"ClaimTargets(lookup)", "FOR UPDATE SKIP LOCKED", "targets_due"},
 		{"ClaimTargets(invite)", "FOR UPDATE SKIP LOCKED", "targets_due"},
 		{"ClaimTargetsBatch(invite)", "FOR UPDATE SKIP LOCKED", "targets_due"},
 		{"Begin(invite)", "ORDER BY window_at DESC OFFSET l.off LIMIT 1", "sends_window"},
-		{"Begin(invite)", "outcome = 'in_flight'", "sends_in_flight"},
+		{"Begin(lookup)", "ORDER BY window_at DESC OFFSET l.off LIMIT 1", "sends_window"},
+		{"Begin(lookup)", "AND action = $2 ORDER BY window_at DESC LIMIT 1", "sends_window"},
 		{"Finish(lookup)", "AND status NOT IN ('skipped', 'failed') AND id <> $3", "targets_one_per_person"},
 		{"7-day count", "interval '7 days'", "sends_window"},
 	}

@@ -19,6 +19,11 @@ type AccountWork struct {
 	// latest sends inside the window (newest first, at most Max of them). A
 	// zero time is a request still in flight.
 	Recent map[Limit][]time.Time
+	// NextCall holds, per action with a gap (Account.Pace), the earliest
+	// time the gap lets the action's next call go: the answer to its
+	// latest call plus the gap drawn for it, or for a call still out, now
+	// plus the minimum gap.
+	NextCall map[string]time.Time
 }
 
 // ResumeExpiredPauses makes accounts whose pause has ended active again and
@@ -52,7 +57,9 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*
 	}
 	var out []*AccountWork
 	byID := map[int64]*AccountWork{}
-	var withLimits []int64
+	var withLimits, gapAccounts []int64
+	var gapActions []string
+	var gapMins []float64
 	for rows.Next() {
 		var w AccountWork
 		a, err := scanAccount(rows, &w.DueInvites, &w.DueLookups, &w.QueuedInvites, &w.QueuedLookups)
@@ -65,20 +72,29 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*
 		}
 		w.Account = a
 		w.Recent = map[Limit][]time.Time{}
+		w.NextCall = map[string]time.Time{}
 		out = append(out, &w)
 		byID[a.ID] = &w
 		if len(a.Limits) > 0 {
 			withLimits = append(withLimits, a.ID)
 		}
+		for _, action := range []string{ActionInvite, ActionLookup} {
+			if g := a.Pace(action).Gap; !g.IsZero() {
+				gapAccounts, gapActions, gapMins = append(gapAccounts, a.ID), append(gapActions, action), append(gapMins, g.Min.Seconds())
+			}
+		}
 	}
 	if err := rows.Err(); err != nil {
+		return nil, translate(op, err)
+	}
+	if err := s.nextCalls(ctx, byID, gapAccounts, gapActions, gapMins, now); err != nil {
 		return nil, translate(op, err)
 	}
 	if len(withLimits) == 0 {
 		return out, nil
 	}
 	rows, err = s.pool.Query(ctx, `SELECT l.account_id, l.action, l.max_count, extract(epoch from l.per)::float8, w.at
-		FROM account_limits l CROSS JOIN LATERAL (
+		FROM account_limits_effective l CROSS JOIN LATERAL (
 			SELECT CASE WHEN s.window_at = 'infinity' THEN NULL ELSE s.window_at END AS at FROM sends s
 			WHERE s.account_id = l.account_id AND s.action = l.action AND s.window_at > $2::timestamptz - l.per
 			ORDER BY s.window_at DESC LIMIT l.max_count) w
@@ -101,6 +117,40 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*
 		w.Recent[l] = append(w.Recent[l], finite(at))
 	}
 	return out, translate(op, rows.Err())
+}
+
+// nextCalls fills the NextCall of each (account, action) pair from the
+// ledger's latest call of the action, in one query.
+func (s *Store) nextCalls(ctx context.Context, byID map[int64]*AccountWork, accounts []int64, actions []string, mins []float64,
+	now time.Time) error {
+	if len(accounts) == 0 {
+		return nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT x.account_id, x.action, s.window_at = 'infinity',
+			CASE WHEN s.window_at = 'infinity' THEN NULL ELSE s.window_at + coalesce(s.gap, make_interval(secs => x.min)) END
+		FROM unnest($1::bigint[], $2::text[], $3::float8[]) AS x(account_id, action, min)
+		CROSS JOIN LATERAL (SELECT window_at, gap FROM sends
+			WHERE account_id = x.account_id AND action = x.action ORDER BY window_at DESC LIMIT 1) s`, accounts, actions, mins)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var action string
+		var inFlight bool
+		var next *time.Time
+		if err := rows.Scan(&id, &action, &inFlight, &next); err != nil {
+			return err
+		}
+		w := byID[id]
+		if inFlight {
+			w.NextCall[action] = now.Add(w.Account.Pace(action).Gap.Min)
+		} else if next != nil {
+			w.NextCall[action] = *next
+		}
+	}
+	return rows.Err()
 }
 
 // Claimed is a target claimed for a task.

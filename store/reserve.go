@@ -15,9 +15,10 @@ import (
 //
 //   - the target is locked and read with its campaign, its account and the
 //     cached profile in one query;
-//   - an account with limits for the action, or (for invites) a gap, is
-//     locked FOR UPDATE: its reservations run one at a time, each counting
-//     the ledger rows of the ones before. An account with neither is only
+//   - an account whose pacing of the action (Account.Pace: limits or a
+//     gap, its own or its provider's defaults) counts anything is locked
+//     FOR UPDATE: its reservations run one at a time, each counting the
+//     ledger rows of the ones before. An account with neither is only
 //     locked FOR SHARE, so its reservations run in parallel, while any
 //     change to the account (limits, gap, pause; all take a stronger lock)
 //     waits for them, and is seen by the next reservation;
@@ -133,33 +134,36 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 		orphans = unclear
 	}
 
-	if req.Action == ActionInvite {
-		if !a.NextSendAt.IsZero() && a.NextSendAt.After(now) {
-			return nil, hold(a.NextSendAt, "minimum gap between invitations")
-		}
-		if a.MinGap > 0 {
-			var busy bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sends WHERE account_id = $1 AND action = 'invite' AND outcome = 'in_flight')`,
-				a.ID).Scan(&busy); err != nil {
-				return nil, err
-			}
-			if busy {
-				return nil, hold(now.Add(minDur(a.MinGap, time.Second)), "another invitation of this account is in flight")
-			}
-		}
+	if req.Action == ActionInvite && a.NextSendAt.After(now) {
+		return nil, hold(a.NextSendAt, "minimum gap between invitations")
 	}
 	if until, reason, err := windowsFree(ctx, tx, a, req.Action, now); err != nil {
 		return nil, err
 	} else if !until.IsZero() {
 		return nil, hold(until, reason)
 	}
+	// The action's gap, counted in the ledger from the answer to its
+	// latest call, whatever that answer was: one call at a time, each
+	// after the gap drawn for the one before. (After the windows: a full
+	// window is the longer wait, and the clearer reason.)
+	pace := a.Pace(req.Action)
+	if !pace.Gap.IsZero() {
+		if until, reason, err := gapFree(ctx, tx, a, pace.Gap, now); err != nil {
+			return nil, err
+		} else if !until.IsZero() {
+			return nil, hold(until, reason)
+		}
+	}
 
+	// The gap after this call is drawn now and kept in its ledger row.
 	var sendID int64
 	if err := tx.QueryRow(ctx, `WITH s AS (
-			INSERT INTO sends (account_id, target_id, action, reserved_at) VALUES ($1, $2, $3, $4) RETURNING id)
+			INSERT INTO sends (account_id, target_id, action, reserved_at, gap) VALUES ($1, $2, $3, $4,
+				CASE WHEN $6 THEN make_interval(secs => $7 + random() * $8) END) RETURNING id)
 		UPDATE targets t SET status = 'sending', locked_until = $5, attempts = attempts + 1, updated_at = $4,
 			current_send_id = s.id FROM s WHERE t.id = $2 RETURNING s.id`,
-		a.ID, t.ID, req.Action, now, now.Add(req.Lease)).Scan(&sendID); err != nil {
+		a.ID, t.ID, req.Action, now, now.Add(req.Lease),
+		!pace.Gap.IsZero(), pace.Gap.Min.Seconds(), pace.Gap.Jitter.Seconds()).Scan(&sendID); err != nil {
 		return nil, err
 	}
 	at := &Attempt{SendID: sendID, Target: &t, Account: a, Orphaned: orphans > 0}
@@ -208,19 +212,22 @@ func windowsFree(ctx context.Context, tx pgx.Tx, a *Account, action string, now 
 		}
 		if free.After(until) {
 			until, reason = free, "limit "+l.String()+" reached"
+			if a.LimitSources[action] == SourceDefault {
+				reason += " (provider default pacing)"
+			}
 		}
 	}
 	return until, reason, rows.Err()
 }
 
 // counts reports whether a reservation of action must count anything on
-// the account: limits for the action, or for invites a gap (minimum, jitter
-// or one drawn after the last invitation, still running at now).
+// the account: its pacing (limits or a gap, from any source), or for
+// invites a gap drawn after the last invitation, still running at now.
 func (a *Account) counts(action string, now time.Time) bool {
-	if len(a.LimitsFor(action)) > 0 {
+	if a.Pace(action).Paced() {
 		return true
 	}
-	return action == ActionInvite && (a.MinGap > 0 || a.GapJitter > 0 || a.NextSendAt.After(now))
+	return action == ActionInvite && a.NextSendAt.After(now)
 }
 
 // ExtendPause pauses an active or paused account until at least until,

@@ -30,13 +30,27 @@ type fixture struct {
 	st       *store.Store
 	account  int64
 	campaign int64
+	dsn      string
 }
 
+// setup makes an account with limits and nothing else: it opts out of the
+// provider's default pacing (the tests of pacing use setupAccount).
 func setup(t *testing.T, limits ...store.Limit) fixture {
 	t.Helper()
-	st, _ := testenv.Store(t)
+	return setupAccount(t, store.NewAccount{Limits: limits, Pacing: store.PacingUnlimited})
+}
+
+// setupAccount makes a Unipile account as na says (name and provider ids
+// filled in) and a campaign of it.
+func setupAccount(t *testing.T, na store.NewAccount) fixture {
+	t.Helper()
+	st, dsn := testenv.Store(t)
 	ctx := context.Background()
-	acc, err := st.CreateAccount(ctx, store.NewAccount{Name: "acc", Provider: "unipile", ProviderAccountID: "u1", Limits: limits})
+	na.Name, na.ProviderAccountID = "acc", "u1"
+	if na.Provider == "" {
+		na.Provider = "unipile"
+	}
+	acc, err := st.CreateAccount(ctx, na)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +58,7 @@ func setup(t *testing.T, limits ...store.Limit) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{st, acc, camp}
+	return fixture{st, acc, camp, dsn}
 }
 
 // normalizeAsIs resolves every identifier to itself as a provider id.

@@ -97,6 +97,59 @@ func parseLimits(args []string) ([]store.Limit, error) {
 	return out, nil
 }
 
+// parseGap parses a gap MIN[+JITTER] ("30s+1m", "2m", "0").
+func parseGap(action, s string) (store.Gap, error) {
+	minText, jitterText, _ := strings.Cut(s, "+")
+	g := store.Gap{Action: action}
+	for _, part := range []struct {
+		text string
+		d    *time.Duration
+	}{{minText, &g.Min}, {jitterText, &g.Jitter}} {
+		if part.text == "" || part.text == "0" {
+			continue
+		}
+		d, err := parseWindow(part.text)
+		if err != nil {
+			return g, fmt.Errorf("gap %q: want MIN[+JITTER], such as 30s+1m or 2m", s)
+		}
+		*part.d = d
+	}
+	return g, nil
+}
+
+// parsePacing parses what `limits set` takes: pairs of ACTION MAX/WINDOW
+// or single ACTION:MAX/WINDOW words (as parseLimits), and ACTION gap
+// MIN[+JITTER] triples.
+func parsePacing(args []string) ([]store.Limit, []store.Gap, error) {
+	var limits []store.Limit
+	var gaps []store.Gap
+	for i := 0; i < len(args); i++ {
+		if i+2 < len(args) && args[i+1] == "gap" {
+			if args[i] != store.ActionInvite && args[i] != store.ActionLookup {
+				return nil, nil, fmt.Errorf("action %q: want invite or lookup", args[i])
+			}
+			g, err := parseGap(args[i], args[i+2])
+			if err != nil {
+				return nil, nil, err
+			}
+			gaps = append(gaps, g)
+			i += 2
+			continue
+		}
+		n := 1
+		if !strings.Contains(args[i], ":") {
+			n = 2
+		}
+		l, err := parseLimits(args[i:min(i+n, len(args))])
+		if err != nil {
+			return nil, nil, err
+		}
+		limits = append(limits, l...)
+		i += n - 1
+	}
+	return limits, gaps, nil
+}
+
 // parseUntil parses --until: a duration from now (2h, 1d) or a time
 // (RFC 3339, or 2006-01-02 15:04 in UTC).
 func parseUntil(s string, now time.Time) (time.Time, error) {

@@ -213,3 +213,56 @@ func TestImportAndStatus(t *testing.T) {
 		t.Errorf("status --json: %s", out)
 	}
 }
+
+// An account added with nothing runs on its provider's defaults, which
+// `limits show` and `status` say; `limits set` sets a gap per action, opts
+// the account out (unlimited) and back (default).
+func TestLimitsPacingDefaultsAndOptOut(t *testing.T) {
+	st := cliEnv(t)
+	ctx := context.Background()
+	mustRun(t, "account", "add", "li-carol", "--provider", "unipile", "--provider-account-id", "acc3")
+	out := mustRun(t, "limits", "show", "li-carol")
+	for _, want := range []string{"pacing default", "invite min gap 1m30s + up to 2m30s (default)", "invite 80/24h", "invite 200/168h",
+		"lookup min gap 30s + up to 1m (default)", "lookup 100/24h", "(default)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("limits show of an account on defaults lacks %q:\n%s", want, out)
+		}
+	}
+	if out := mustRun(t, "status"); !strings.Contains(out, "pacing default") || !strings.Contains(out, "lookup gap 30s + up to 1m (default)") {
+		t.Errorf("status does not say the account runs on defaults:\n%s", out)
+	}
+
+	out = mustRun(t, "limits", "set", "li-carol", "lookup", "gap", "10s+5s", "lookup", "500/1d")
+	for _, want := range []string{"pacing custom+default", "lookup min gap 10s + up to 5s (custom)", "lookup 500/24h", "invite 80/24h"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("limits set lookup gap lacks %q:\n%s", want, out)
+		}
+	}
+
+	out = mustRun(t, "limits", "set", "li-carol", "unlimited")
+	if !strings.Contains(out, "UNLIMITED") || !strings.Contains(out, "no limits") {
+		t.Errorf("limits set unlimited:\n%s", out)
+	}
+	a, err := st.AccountByName(ctx, "li-carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Pacing != store.PacingUnlimited || a.Pace(store.ActionLookup).Paced() || a.Pace(store.ActionInvite).Paced() {
+		t.Errorf("after limits set unlimited: pacing %q, lookup %+v, invite %+v", a.Pacing, a.Pace(store.ActionLookup), a.Pace(store.ActionInvite))
+	}
+	if out := mustRun(t, "status"); !strings.Contains(out, "pacing UNLIMITED") {
+		t.Errorf("status does not say the account opted out:\n%s", out)
+	}
+	if out := mustRun(t, "limits", "set", "li-carol", "default"); !strings.Contains(out, "pacing default") {
+		t.Errorf("limits set default:\n%s", out)
+	}
+	for _, args := range [][]string{
+		{"limits", "set", "li-carol", "lookup", "gap", "soon"},
+		{"limits", "set", "li-carol", "send", "gap", "1s"},
+		{"account", "add", "x", "--provider", "unipile", "--provider-account-id", "x", "--pacing", "fast"},
+	} {
+		if code, _, errs := cli(t, args...); code != exitUsage {
+			t.Errorf("outreach %s: exit %d, want %d (%s)", strings.Join(args, " "), code, exitUsage, errs)
+		}
+	}
+}

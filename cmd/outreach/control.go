@@ -15,7 +15,7 @@ import (
 func init() {
 	register(&command{name: "pause", summary: "pause a campaign, or an account (until a time, or until resumed)", run: runPause})
 	register(&command{name: "resume", summary: "resume a paused campaign or a paused or disabled account", run: runResume})
-	register(&command{name: "limits", summary: "show or set an account's rolling limits", run: runLimits})
+	register(&command{name: "limits", summary: "show or set an account's pacing: rolling limits, gaps, defaults or unlimited", run: runLimits})
 	register(&command{name: "account", summary: "add an account", run: runAccount})
 	register(&command{name: "campaign", summary: "add a campaign", run: runCampaign})
 }
@@ -129,15 +129,24 @@ Makes a paused campaign active, or a paused or disabled account active
 
 func runLimits(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "limits", `limits show ACCOUNT [--json]
-       outreach limits set ACCOUNT ACTION MAX/WINDOW [ACTION MAX/WINDOW ...]
+       outreach limits set ACCOUNT ACTION MAX/WINDOW|gap MIN[+JITTER] ...
+       outreach limits set ACCOUNT default|unlimited
 
 ACTION is invite or lookup; WINDOW a duration (10s, 24h) or days and weeks
-(1d, 7d, 2w), at most 366 days; MAX at most 1,000,000. 'set' replaces the windows of each action it names, e.g.
+(1d, 7d, 2w), at most 366 days; MAX at most 1,000,000. 'set' replaces the
+windows of each action it names, and sets the gap of each action given one
+(at least MIN, plus a random share of JITTER, between two calls), e.g.
 
   outreach limits set li-alice invite 25/1d invite 100/7d lookup 100/1d
+  outreach limits set li-alice invite gap 2m+3m lookup gap 30s+1m
+
+An action with no limits or gap of its own runs on its provider's defaults
+(docs/pacing.md). 'default' removes the account's own limits and gaps, so
+it runs on the defaults; 'unlimited' removes them and opts the account out
+of the defaults: nothing paces it until you set limits again.
 
 Workers use new limits from their next reservation.`)
-	asJSON := fs.Bool("json", false, "show: print JSON")
+	asJSON := fs.Bool("json", false, "show: print JSON (the windows)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -146,12 +155,18 @@ Workers use new limits from their next reservation.`)
 		return usagef("want `limits show ACCOUNT` or `limits set ACCOUNT ACTION MAX/WINDOW ...`")
 	}
 	var limits []store.Limit
+	var gaps []store.Gap
+	mode := ""
 	if pos[0] == "set" {
-		if len(pos) < 4 {
-			return usagef("limits set ACCOUNT wants at least one ACTION MAX/WINDOW, such as invite 25/24h")
-		}
-		if limits, err = parseLimits(pos[2:]); err != nil {
-			return usagef("%v", err)
+		switch {
+		case len(pos) == 3 && (pos[2] == store.PacingDefault || pos[2] == store.PacingUnlimited):
+			mode = pos[2]
+		case len(pos) < 4:
+			return usagef("limits set ACCOUNT wants ACTION MAX/WINDOW (invite 25/24h), ACTION gap MIN[+JITTER] (lookup gap 30s+1m), default or unlimited")
+		default:
+			if limits, gaps, err = parsePacing(pos[2:]); err != nil {
+				return usagef("%v", err)
+			}
 		}
 	} else if len(pos) > 2 {
 		return usagef("unexpected argument %q", pos[2])
@@ -165,7 +180,17 @@ Workers use new limits from their next reservation.`)
 	if err != nil {
 		return err
 	}
-	if pos[0] == "set" {
+	if mode != "" {
+		if err := st.SetPacing(ctx, a.ID, mode); err != nil {
+			return err
+		}
+	}
+	if len(gaps) > 0 {
+		if err := st.SetGaps(ctx, a.ID, gaps); err != nil {
+			return err
+		}
+	}
+	if len(limits) > 0 {
 		if err := st.SetLimits(ctx, a.ID, limits); err != nil {
 			return err
 		}
@@ -177,19 +202,42 @@ Workers use new limits from their next reservation.`)
 	if len(accounts) != 1 {
 		return fmt.Errorf("account %q: %w", a.Name, store.ErrNotFound)
 	}
+	r := accounts[0]
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(accounts[0].Windows)
+		return enc.Encode(r.Windows)
 	}
-	fmt.Fprintf(env.Stdout, "%s (%s): min gap %s + jitter up to %s\n", a.Name, a.Provider, a.MinGap, a.GapJitter)
-	if len(accounts[0].Windows) == 0 {
+	fmt.Fprintf(env.Stdout, "%s (%s): pacing %s\n", a.Name, a.Provider, pacingLabel(r))
+	for _, p := range r.Paces {
+		if p.GapSource != "" {
+			fmt.Fprintf(env.Stdout, "  %-6s min gap %s (%s)\n", p.Action, p.GapText, p.GapSource)
+		}
+		for _, w := range r.Windows {
+			if w.Action == p.Action {
+				fmt.Fprintf(env.Stdout, "  %-6s %d/%-6s %d used, %d left (%s)\n", w.Action, w.Max, w.PerText, w.Used, w.Left, w.Source)
+			}
+		}
+	}
+	if len(r.Windows) == 0 {
 		fmt.Fprintln(env.Stdout, "  no limits")
 	}
-	for _, w := range accounts[0].Windows {
-		fmt.Fprintf(env.Stdout, "  %-6s %d/%-6s %d used, %d left\n", w.Action, w.Max, w.PerText, w.Used, w.Left)
-	}
 	return nil
+}
+
+// pacingLabel says how an account is paced, for people.
+func pacingLabel(a *report.Account) string {
+	switch a.PacingSummary {
+	case "default":
+		return "default (its provider's defaults; docs/pacing.md)"
+	case "custom+default":
+		return "custom+default (its own settings, the provider's defaults for the rest)"
+	case "custom":
+		return "custom (its own settings)"
+	case "unlimited":
+		return "UNLIMITED (opted out: nothing paces it)"
+	}
+	return a.PacingSummary
 }
 
 // stringList is a repeatable flag.
@@ -202,7 +250,9 @@ func runAccount(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "account", `account add NAME --provider unipile|partoo|altegio --provider-account-id ID [flags]
 
 Adds a sending account. --provider-account-id is the Unipile account_id, the
-Altegio location_id, or any label for Partoo. Credentials are never stored:
+Altegio location_id, or any label for Partoo. What the account does not set
+(limits, gaps) runs on its provider's defaults unless --pacing unlimited
+(docs/pacing.md). Credentials are never stored:
 --credentials REF picks UNIPILE_API_KEY_REF (PARTOO_API_KEY_REF, ...) from
 the workers' environment; "default" picks UNIPILE_API_KEY. Values that
 cannot work (an unknown time zone, a gap over a day, a window over 366
@@ -211,8 +261,9 @@ days) are refused with exit 2; docs/accounts.md lists the rules.`)
 	pid := fs.String("provider-account-id", "", "the provider's account reference (required)")
 	creds := fs.String("credentials", "default", "credentials reference ([a-z0-9_]+)")
 	tz := fs.String("timezone", "UTC", "the account's time zone (IANA name)")
-	gap := fs.Duration("min-gap", 0, "minimum time between two invitations")
+	gap := fs.Duration("min-gap", 0, "minimum time between two invitations (0: the provider's default)")
 	jitter := fs.Duration("jitter", 0, "random extra gap, up to this")
+	pacing := fs.String("pacing", store.PacingDefault, "default (the provider's defaults for what the account does not set) or unlimited (opt out)")
 	var limitFlags stringList
 	fs.Var(&limitFlags, "limit", "a limit ACTION:MAX/WINDOW, such as invite:25/1d (repeatable)")
 	pos, err := parseArgs(fs, args)
@@ -229,17 +280,20 @@ days) are refused with exit 2; docs/accounts.md lists the rules.`)
 	if err != nil {
 		return usagef("%v", err)
 	}
+	if *pacing != store.PacingDefault && *pacing != store.PacingUnlimited {
+		return usagef("--pacing %q: want default or unlimited", *pacing)
+	}
 	st, err := env.OpenStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	id, err := st.CreateAccount(ctx, store.NewAccount{Name: pos[1], Provider: *prov, ProviderAccountID: *pid,
-		CredentialsRef: *creds, Timezone: *tz, MinGap: *gap, GapJitter: *jitter, Limits: limits})
+		CredentialsRef: *creds, Timezone: *tz, MinGap: *gap, GapJitter: *jitter, Limits: limits, Pacing: *pacing})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "account %q added (id %d)\n", pos[1], id)
+	fmt.Fprintf(env.Stdout, "account %q added (id %d, pacing %s; outreach limits show %s)\n", pos[1], id, *pacing, pos[1])
 	return nil
 }
 

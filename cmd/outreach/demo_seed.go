@@ -61,6 +61,10 @@ func startDemoSimulator(ctx context.Context) (*simulator.Simulator, string, <-ch
 var demoFirst = []string{"jane", "lucas", "sofia", "noah", "chloe", "liam", "emma", "mateo", "ines", "hugo", "maya", "leo", "zoe", "omar", "nina", "ravi"}
 var demoLast = []string{"doe", "martin", "bernard", "dubois", "smith", "garcia", "muller", "rossi", "nguyen", "kowalski", "silva", "petit"}
 
+// demoLookupGap paces the demo's profile lookups as the invitations are:
+// compressed from minutes to a fraction of a second.
+var demoLookupGap = []store.Gap{{Action: store.ActionLookup, Min: 200 * time.Millisecond, Jitter: 200 * time.Millisecond}}
+
 const demoNote = "I enjoyed your post about outbound at {{.Vars.company}}; would love to connect."
 
 // seedDemo creates the demo's accounts, campaigns and targets, and
@@ -88,6 +92,7 @@ func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n 
 		name, provider string
 		limits         []store.Limit
 		gap, jitter    time.Duration
+		gaps           []store.Gap // of other actions than invitations
 		message        string
 		options        map[string]any
 		targets        []store.NewTarget
@@ -96,7 +101,7 @@ func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n 
 	}
 	accounts := []demoAccount{
 		{
-			name: "demo-li-alice", provider: "unipile", gap: time.Second, jitter: time.Second,
+			name: "demo-li-alice", provider: "unipile", gap: time.Second, jitter: time.Second, gaps: demoLookupGap,
 			limits:  []store.Limit{{Action: "invite", Max: 5, Per: 10 * time.Second}, {Action: "lookup", Max: 20, Per: 10 * time.Second}},
 			message: "Hi {{.FirstName}}, " + demoNote,
 			targets: linkedIn(n, 0, []store.NewTarget{
@@ -112,7 +117,7 @@ func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n 
 			scenarios: []simulator.Scenario{{Recipient: simulator.ProviderID("rita-slow-down"), Error: "too_many_requests", RetryAfter: 3 * time.Second, Times: 1}},
 		},
 		{
-			name: "demo-li-bob", provider: "unipile", gap: time.Second, jitter: time.Second,
+			name: "demo-li-bob", provider: "unipile", gap: time.Second, jitter: time.Second, gaps: demoLookupGap,
 			limits:  []store.Limit{{Action: "invite", Max: 5, Per: 10 * time.Second}, {Action: "lookup", Max: 20, Per: 10 * time.Second}},
 			message: "Hi {{.FirstName}}, " + demoNote,
 			targets: linkedIn(n, 100, []store.NewTarget{
@@ -148,7 +153,7 @@ func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n 
 			ref = fmt.Sprint(100000 + now.Unix()%900000) // a numeric location_id
 		}
 		id, err := st.CreateAccount(ctx, store.NewAccount{Name: a.name + "-" + stamp, Provider: a.provider, ProviderAccountID: ref,
-			MinGap: a.gap, GapJitter: a.jitter, Limits: a.limits})
+			MinGap: a.gap, GapJitter: a.jitter, Gaps: a.gaps, Limits: a.limits})
 		if err != nil {
 			return nil, err
 		}

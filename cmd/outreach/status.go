@@ -30,7 +30,8 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 Per campaign: a progress bar, targets by status, the main reasons for
 skips and failures, and why the targets that are not done wait and until
 when. Per account: status, pause reason and end, why it sends nothing now
-(working hours, a full window, the gap) and until when, and the budget
+(working hours, a full window, the gap) and until when, how it is paced
+(its own settings, its provider's defaults, or unlimited) and the budget
 used and left in each limit window. docs/waiting.md explains each reason.`)
 	asJSON := fs.Bool("json", false, "print JSON (for scripts)")
 	campaign := fs.String("campaign", "", "only this campaign (name or id) and its account")
@@ -188,6 +189,16 @@ func printAccount(w io.Writer, a *report.Account, now time.Time) {
 		}
 		fmt.Fprintf(w, "     sends nothing now: %s\n", waitText(aw))
 	}
+	var gaps []string
+	for _, p := range a.Paces {
+		if p.GapSource != "" {
+			gaps = append(gaps, fmt.Sprintf("%s gap %s (%s)", p.Action, p.GapText, p.GapSource))
+		}
+	}
+	if len(gaps) == 0 {
+		gaps = append(gaps, "no gaps")
+	}
+	fmt.Fprintf(w, "     pacing %s: %s\n", pacingLabel(a), strings.Join(gaps, ", "))
 	if len(a.Windows) == 0 {
 		fmt.Fprintln(w, "     no limits")
 	}
@@ -196,6 +207,6 @@ func printAccount(w io.Writer, a *report.Account, now time.Time) {
 		if win.Max > 0 {
 			frac = float64(win.Used) / float64(win.Max)
 		}
-		fmt.Fprintf(w, "     %-6s per %-6s %s  %d used, %d left of %d\n", win.Action, win.PerText, bar(frac, 20), win.Used, win.Left, win.Max)
+		fmt.Fprintf(w, "     %-6s per %-6s %s  %d used, %d left of %d (%s)\n", win.Action, win.PerText, bar(frac, 20), win.Used, win.Left, win.Max, win.Source)
 	}
 }

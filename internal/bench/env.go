@@ -258,11 +258,13 @@ func (p *pipeline) stop() {
 
 // seedAccounts inserts n accounts named acct-1… with the windows as
 // invite limits, and a campaign each; it returns the campaign ids in
-// account order.
+// account order. The accounts opt out of the provider's default pacing
+// (pacing 'unlimited'): the benchmarks measure the pipeline and the
+// windows alone.
 func seedAccounts(ctx context.Context, st *store.Store, n int, windows []Window) ([]int64, error) {
 	pool := st.Pool()
-	if _, err := pool.Exec(ctx, `INSERT INTO accounts (name, provider, provider_account_id)
-		SELECT 'acct-' || i, 'unipile', 'acct-' || i FROM generate_series(1, $1) i`, n); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO accounts (name, provider, provider_account_id, pacing)
+		SELECT 'acct-' || i, 'unipile', 'acct-' || i, 'unlimited' FROM generate_series(1, $1) i`, n); err != nil {
 		return nil, fmt.Errorf("seed accounts: %w", err)
 	}
 	for _, w := range windows {

@@ -220,6 +220,12 @@ type accountSpec struct {
 	name, provider, providerAccountID string
 	limits                            []store.Limit
 	minGap, jitter                    time.Duration
+	gaps                              []store.Gap
+	// pacing is the account's pacing mode. Empty means
+	// store.PacingUnlimited: most tests are about one mechanism and set
+	// the limits and gaps they need, compressed, opting out of the
+	// provider's defaults (minutes apart) explicitly.
+	pacing string
 }
 
 func (h *harness) account(a accountSpec) int64 {
@@ -230,8 +236,11 @@ func (h *harness) account(a accountSpec) int64 {
 	if a.providerAccountID == "" {
 		a.providerAccountID = a.name
 	}
+	if a.pacing == "" {
+		a.pacing = store.PacingUnlimited
+	}
 	id, err := h.st.CreateAccount(h.ctx, store.NewAccount{Name: a.name, Provider: a.provider, ProviderAccountID: a.providerAccountID,
-		Limits: a.limits, MinGap: a.minGap, GapJitter: a.jitter})
+		Limits: a.limits, MinGap: a.minGap, GapJitter: a.jitter, Gaps: a.gaps, Pacing: a.pacing})
 	if err != nil {
 		h.t.Fatal(err)
 	}

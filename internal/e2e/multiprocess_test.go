@@ -114,11 +114,13 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 
-	// Seed with plain SQL, as a user would.
+	// Seed with plain SQL, as a user would. The accounts opt out of the
+	// provider's default pacing (minutes between calls): this test is
+	// about the limits alone, compressed.
 	want := map[string]string{} // identifier → final status
 	for a := 0; a < nAccounts; a++ {
 		name := fmt.Sprintf("acct-%02d", a)
-		if _, err := pool.Exec(ctx, `WITH a AS (INSERT INTO accounts (name, provider, provider_account_id) VALUES ($1, 'unipile', $1) RETURNING id),
+		if _, err := pool.Exec(ctx, `WITH a AS (INSERT INTO accounts (name, provider, provider_account_id, pacing) VALUES ($1, 'unipile', $1, 'unlimited') RETURNING id),
 			l AS (INSERT INTO account_limits (account_id, action, max_count, per)
 				SELECT id, 'invite', 3, interval '2 seconds' FROM a UNION ALL SELECT id, 'invite', 12, interval '10 seconds' FROM a)
 			INSERT INTO campaigns (name, account_id, message_template) SELECT $1, id, 'Hello {{.FirstName}}' FROM a`, name); err != nil {
