@@ -57,7 +57,7 @@ func TestExplainWait(t *testing.T) {
 		},
 		{
 			name:    "a window full of requests still out",
-			account: always(store.Account{ID: 2, Limits: []store.Limit{day}}), action: store.ActionInvite,
+			account: always(store.Account{ID: 2, Limits: []store.Limit{day}, Pacing: store.PacingUnlimited}), action: store.ActionInvite,
 			recent: map[store.Limit][]time.Time{day: {{}}}, queued: 1,
 			want: store.AccountWait{AccountID: 2, Action: "invite", Kind: "window",
 				Reason: "window `invite 2 per 1 day` full of requests still out (1 queued)", Until: now},
