@@ -52,7 +52,7 @@ func TestWorkerWithoutCredentialsLeavesAccountToOthers(t *testing.T) {
 		}
 	})
 
-	li, err := st.CreateAccount(ctx, store.NewAccount{Name: "li", Provider: "unipile", ProviderAccountID: "li"})
+	li, err := st.CreateAccount(ctx, store.NewAccount{Name: "li", Provider: "unipile", ProviderAccountID: "li", Pacing: store.PacingUnlimited})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,8 @@ func (f *fixture) worker(cfg Config) *Worker {
 
 func (f *fixture) account(name, ref string) int64 {
 	f.t.Helper()
-	id, err := f.st.CreateAccount(f.ctx, store.NewAccount{Name: name, Provider: "unipile", ProviderAccountID: name, CredentialsRef: ref})
+	id, err := f.st.CreateAccount(f.ctx, store.NewAccount{Name: name, Provider: "unipile", ProviderAccountID: name, CredentialsRef: ref,
+		Pacing: store.PacingUnlimited})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func TestAccountRulesAtTheDoor(t *testing.T) {
 	}
 	// Nothing of the refused commands was kept.
 	out := mustRun(t, "limits", "show", "li-ok")
-	if !strings.Contains(out, "no limits") {
+	if !strings.Contains(out, "pacing default") || strings.Contains(out, "custom") {
 		t.Errorf("limits after refused changes:\n%s", out)
 	}
 	code, _, _ := cli(t, "limits", "show", "eon")
