@@ -28,6 +28,11 @@ type Options struct {
 	ReadOnly bool
 	// User and Password, when both set, require HTTP basic auth.
 	User, Password string
+	// Console, if set, is served under ConsolePath (such as "/console/")
+	// behind the same middleware as the dashboard: auth, read-only and
+	// the other request checks.
+	Console     http.Handler
+	ConsolePath string
 }
 
 // Dashboard is the dashboard's http.Handler. Close releases its Redis
@@ -57,6 +62,12 @@ func New(o Options) (*Dashboard, error) {
 		ResultFormatter:  asynqmon.ResultFormatterFunc(formatResult),
 	})
 	var h http.Handler = mon
+	if o.Console != nil {
+		mux := http.NewServeMux()
+		mux.Handle(strings.TrimSuffix(o.ConsolePath, "/")+"/", o.Console)
+		mux.Handle("/", mon)
+		h = mux
+	}
 	if o.ReadOnly {
 		h = readOnly(h)
 	}

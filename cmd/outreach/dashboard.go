@@ -8,8 +8,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/outreach-dev/outreach/console"
 	"github.com/outreach-dev/outreach/dashboard"
+	"github.com/outreach-dev/outreach/store"
 )
+
+// consolePath is where the operator console is served, beside the asynq
+// dashboard at "/".
+const consolePath = "/console"
 
 func init() {
 	register(&command{name: "dashboard", summary: "serve the asynq dashboard of the queues (long-running)", run: runDashboard})
@@ -88,8 +94,27 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 	if err != nil {
 		return nil, err
 	}
-	d, err := dashboard.New(dashboard.Options{RedisConnOpt: opt, ReadOnly: o.ReadOnly, User: o.User, Password: o.Password})
+	do := dashboard.Options{RedisConnOpt: opt, ReadOnly: o.ReadOnly, User: o.User, Password: o.Password}
+	// The operator console, on the same server behind the same checks.
+	st, err := env.OpenStore(ctx, store.PoolSize(4))
 	if err != nil {
+		env.Logger.WarnContext(ctx, "serving the dashboard without the console: the database is unreachable", "error", err)
+	} else {
+		cons, err := console.New(console.Options{Store: st, Prefix: consolePath, ReadOnly: o.ReadOnly, Logger: env.Logger})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		do.Console, do.ConsolePath = cons, consolePath
+	}
+	closeStore := func() {
+		if st != nil {
+			st.Close()
+		}
+	}
+	d, err := dashboard.New(do)
+	if err != nil {
+		closeStore()
 		return nil, usagef("%v", err)
 	}
 	mux := http.NewServeMux()
@@ -98,6 +123,7 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 	a, stopHTTP, err := serveHTTP(ctx, env, "dashboard", addr, mux)
 	if err != nil {
 		d.Close()
+		closeStore()
 		return nil, err
 	}
 	url := "http://" + a.String() + "/"
@@ -105,14 +131,18 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 		env.Logger.WarnContext(ctx, "the dashboard listens beyond localhost without basic auth: anyone who reaches it can delete tasks",
 			"addr", a.String(), "read_only", o.ReadOnly)
 	}
-	env.Logger.InfoContext(ctx, "serving dashboard", "url", url, "read_only", o.ReadOnly, "basic_auth", o.User != "")
+	env.Logger.InfoContext(ctx, "serving dashboard", "url", url, "console", do.Console != nil, "read_only", o.ReadOnly, "basic_auth", o.User != "")
 	if o.ready != nil {
 		o.ready(url)
 	} else {
 		fmt.Fprintf(env.Stdout, "dashboard on %s\n", url)
+		if do.Console != nil {
+			fmt.Fprintf(env.Stdout, "console on %s%s/\n", strings.TrimSuffix(url, "/"), consolePath)
+		}
 	}
 	return func() {
 		stopHTTP()
 		d.Close()
+		closeStore()
 	}, nil
 }
