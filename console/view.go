@@ -112,7 +112,7 @@ func shortDuration(d time.Duration) string {
 type campaignView struct {
 	*store.ConsoleCampaign
 	Segments []segment
-	Bars     []bar // the non-empty segments placed on a 0..1000 axis
+	Bars     []bar  // the non-empty segments placed on a 0..1000 axis
 	Finish   string // estimated finish at the last day's pace
 	DonePct  int
 }
