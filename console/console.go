@@ -217,17 +217,13 @@ func (c *Console) account(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	camps, err := c.o.Store.ConsoleCampaigns(ctx, 0, now)
-	if err != nil {
+	if p.Camps, err = c.o.Store.AccountCampaigns(ctx, id, now); err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	status := map[int64]string{}
-	for _, cc := range camps {
+	for _, cc := range p.Camps {
 		status[cc.ID] = cc.Status
-		if cc.AccountID == id {
-			p.Camps = append(p.Camps, cc)
-		}
 	}
 	for _, t := range waiting {
 		p.Waiting = append(p.Waiting, waitingView{T: t, Wait: store.WhyWaiting(a, status[t.CampaignID], t, now)})

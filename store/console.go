@@ -242,9 +242,19 @@ func (c *ConsoleCampaign) Waiting() int {
 // ConsoleCampaigns returns the campaigns (every one if id is 0, else that
 // one) with their counts and top reasons at now, by id.
 func (s *Store) ConsoleCampaigns(ctx context.Context, id int64, now time.Time) ([]*ConsoleCampaign, error) {
+	return s.consoleCampaigns(ctx, "$1 = 0 OR c.id = $1", id, now)
+}
+
+// AccountCampaigns returns the account's campaigns with their counts and
+// top reasons at now, by id.
+func (s *Store) AccountCampaigns(ctx context.Context, accountID int64, now time.Time) ([]*ConsoleCampaign, error) {
+	return s.consoleCampaigns(ctx, "c.account_id = $1", accountID, now)
+}
+
+func (s *Store) consoleCampaigns(ctx context.Context, where string, id int64, now time.Time) ([]*ConsoleCampaign, error) {
 	const op = "console campaigns"
 	rows, err := s.pool.Query(ctx, `SELECT c.id, c.name, c.account_id, a.name, c.status, c.message_template, c.created_at
-		FROM campaigns c JOIN accounts a ON a.id = c.account_id WHERE $1 = 0 OR c.id = $1 ORDER BY c.id`, id)
+		FROM campaigns c JOIN accounts a ON a.id = c.account_id WHERE `+where+` ORDER BY c.id`, id)
 	if err != nil {
 		return nil, translate(op, err)
 	}
@@ -267,7 +277,7 @@ func (s *Store) ConsoleCampaigns(ctx context.Context, id int64, now time.Time) (
 		return nil, translate(op, err)
 	}
 	if len(out) == 0 {
-		if id != 0 {
+		if id != 0 && where != "c.account_id = $1" {
 			return nil, fmt.Errorf("%s: campaign %d: %w", op, id, ErrNotFound)
 		}
 		return out, nil
