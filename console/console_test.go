@@ -22,6 +22,7 @@ import (
 	"github.com/outreach-dev/outreach/dashboard"
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/worker"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -30,8 +31,9 @@ const user, password = "ops", "s3cret-pass"
 
 // fixture is a seeded database behind a running dashboard with the console.
 type fixture struct {
-	st  *store.Store
-	srv *httptest.Server
+	st    *store.Store
+	srv   *httptest.Server
+	redis asynq.RedisConnOpt
 	// ids of the seeded rows
 	anna, ben, partoo, campaign int64
 }
@@ -117,8 +119,9 @@ func setup(t *testing.T, readOnly bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.redis = opt
 	d, err := dashboard.New(dashboard.Options{RedisConnOpt: opt, ReadOnly: readOnly, User: user, Password: password,
-		Console: cons, ConsolePath: "/console"})
+		Console: cons, ConsolePath: "/console", TargetLabel: console.TargetLabeler(st, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,4 +480,22 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// TestDashboardTaskLabels: the asynq dashboard's task view names a task's
+// account and campaign, read from Postgres, and nothing else.
+func TestDashboardTaskLabels(t *testing.T) {
+	f := setup(t, true)
+	id := int64(f.count(t, `SELECT min(id) FROM targets WHERE status = 'queued'`))
+	client := asynq.NewClient(f.redis)
+	defer client.Close()
+	task, opts := worker.NewTask(worker.TypeInvite, id)
+	if _, err := client.Enqueue(task, opts...); err != nil {
+		t.Fatal(err)
+	}
+	code, body := do(t, "GET", f.srv.URL+"/api/queues/invites/pending_tasks", true, nil, nil)
+	want := fmt.Sprintf(`"payload":"%s target_id=%d (account linkedin-anna · campaign Q4 founders)"`, worker.TypeInvite, id)
+	if code != http.StatusOK || !strings.Contains(body, want) {
+		t.Fatalf("pending tasks = %d; want %s in\n%.1000s", code, want, body)
+	}
 }

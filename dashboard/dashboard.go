@@ -33,6 +33,10 @@ type Options struct {
 	// the other request checks.
 	Console     http.Handler
 	ConsolePath string
+	// TargetLabel, if set, names a task's target in the task view (such as
+	// its account and campaign), after its type and id. It must never
+	// return secrets; "" adds nothing.
+	TargetLabel func(targetID int64) string
 }
 
 // Dashboard is the dashboard's http.Handler. Close releases its Redis
@@ -58,7 +62,7 @@ func New(o Options) (*Dashboard, error) {
 		RootPath:         o.RootPath,
 		RedisConnOpt:     o.RedisConnOpt,
 		ReadOnly:         o.ReadOnly,
-		PayloadFormatter: asynqmon.PayloadFormatterFunc(FormatPayload),
+		PayloadFormatter: asynqmon.PayloadFormatterFunc(payloadFormatter(o.TargetLabel)),
 		ResultFormatter:  asynqmon.ResultFormatterFunc(formatResult),
 	})
 	var h http.Handler = mon
@@ -99,6 +103,31 @@ func FormatPayload(taskType string, payload []byte) string {
 		return taskType + " (payload not shown)"
 	}
 	return fmt.Sprintf("%s target_id=%d", taskType, id)
+}
+
+// payloadFormatter is FormatPayload, followed by the target's label when
+// label is set and names it.
+func payloadFormatter(label func(int64) string) func(string, []byte) string {
+	if label == nil {
+		return FormatPayload
+	}
+	return func(taskType string, payload []byte) string {
+		s := FormatPayload(taskType, payload)
+		var p struct {
+			TargetID json.Number `json:"target_id"`
+		}
+		if json.Unmarshal(payload, &p) != nil {
+			return s
+		}
+		id, err := strconv.ParseInt(string(p.TargetID), 10, 64)
+		if err != nil {
+			return s
+		}
+		if l := label(id); l != "" {
+			s += " (" + l + ")"
+		}
+		return s
+	}
 }
 
 // formatResult hides task results: outreach writes none, and anything

@@ -579,3 +579,16 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// TargetLabel names a target for the task view of the asynq dashboard:
+// "account <name> · campaign <name>". ErrNotFound if there is no such
+// target.
+func (s *Store) TargetLabel(ctx context.Context, targetID int64) (string, error) {
+	var account, campaign string
+	err := s.pool.QueryRow(ctx, `SELECT a.name, c.name FROM targets t JOIN campaigns c ON c.id = t.campaign_id
+		JOIN accounts a ON a.id = t.account_id WHERE t.id = $1`, targetID).Scan(&account, &campaign)
+	if err != nil {
+		return "", translate(fmt.Sprintf("target label %d", targetID), err)
+	}
+	return "account " + account + " · campaign " + campaign, nil
+}

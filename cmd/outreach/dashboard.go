@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/outreach-dev/outreach/console"
 	"github.com/outreach-dev/outreach/dashboard"
@@ -106,6 +107,7 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 			return nil, err
 		}
 		do.Console, do.ConsolePath = cons, consolePath
+		do.TargetLabel = console.TargetLabeler(st, 2*time.Second)
 	}
 	closeStore := func() {
 		if st != nil {
