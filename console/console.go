@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -177,7 +178,14 @@ type accountPage struct {
 	Chart   template.HTML
 	Ledger  []store.LedgerRow
 	Waiting []waitingView
+	// Reasons counts the listed waiting targets by reason, most first.
+	Reasons []reasonCount
 	Camps   []*store.ConsoleCampaign
+}
+
+type reasonCount struct {
+	Reason string
+	Count  int
 }
 
 type waitingView struct {
@@ -225,9 +233,19 @@ func (c *Console) account(w http.ResponseWriter, r *http.Request) {
 	for _, cc := range p.Camps {
 		status[cc.ID] = cc.Status
 	}
+	byReason := map[string]int{}
 	for _, t := range waiting {
-		p.Waiting = append(p.Waiting, waitingView{T: t, Wait: store.WhyWaiting(a, status[t.CampaignID], t, now)})
+		wv := waitingView{T: t, Wait: store.WhyWaiting(a, status[t.CampaignID], t, now)}
+		p.Waiting = append(p.Waiting, wv)
+		if byReason[wv.Wait.Reason] == 0 {
+			p.Reasons = append(p.Reasons, reasonCount{Reason: wv.Wait.Reason})
+		}
+		byReason[wv.Wait.Reason]++
 	}
+	for i := range p.Reasons {
+		p.Reasons[i].Count = byReason[p.Reasons[i].Reason]
+	}
+	sort.SliceStable(p.Reasons, func(i, j int) bool { return p.Reasons[i].Count > p.Reasons[j].Count })
 	c.render(w, r, "account", a.Name, "accounts", p)
 }
 

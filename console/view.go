@@ -327,8 +327,11 @@ func hourChart(counts []store.HourCount, since time.Time, hours int, a *store.Co
 	}
 	if lim != nil {
 		y := padT + plotH*(1-float64(lim.Max)/float64(lineMax))
+		for _, f := range []float64{0, 0.5, 1} {
+			fmt.Fprintf(&b, `<text class="axis rolling-axis" x="%.1f" y="%.1f">%d</text>`, w-padR+4, padT+plotH*(1-f)+4, int(math.Round(f*float64(lineMax))))
+		}
 		fmt.Fprintf(&b, `<line class="limit" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, padL, w-padR, y, y)
-		fmt.Fprintf(&b, `<text class="axis limit-label" x="%.1f" y="%.1f">limit %d/%s</text>`, w-padR+4, y+4, lim.Max, shortDuration(lim.Per))
+		fmt.Fprintf(&b, `<text class="axis limit-label" x="%.1f" y="%.1f">limit %d/%s</text>`, w-padR+26, y+4, lim.Max, shortDuration(lim.Per))
 		var pts []string
 		for i, v := range rolling {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", padL+(float64(i)+0.5)*bw, padT+plotH*(1-float64(v)/float64(lineMax))))
