@@ -19,7 +19,7 @@ import (
 const consolePath = "/console"
 
 func init() {
-	register(&command{name: "dashboard", summary: "serve the asynq dashboard of the queues (long-running)", run: runDashboard})
+	register(&command{name: "dashboard", summary: "serve the asynq dashboard and the outreach console (long-running)", run: runDashboard})
 }
 
 // dashboardOptions are the dashboard's access settings. Empty fields are
@@ -34,9 +34,12 @@ type dashboardOptions struct {
 func runDashboard(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "dashboard", `dashboard [flags]
 
-Serves the asynq dashboard (queues, tasks, retries, servers) for REDIS_URL.
-It binds to localhost unless told otherwise; on another address, set basic
-auth. Payloads are shown as task type and target id only.
+Serves the asynq dashboard (queues, tasks, retries, servers) for REDIS_URL
+at /, and the outreach console (accounts, budgets, campaigns, targets, why
+they wait; pause and resume) for DATABASE_URL at /console/, behind the same
+auth and read-only mode. It binds to localhost unless told otherwise; on
+another address, set basic auth. Payloads are shown as task type, target
+id, and the target's account and campaign names.
 
 Environment: DASHBOARD_USER and DASHBOARD_PASSWORD (basic auth, like
 --basic-auth), DASHBOARD_READ_ONLY=true (like --read-only).`)
