@@ -105,6 +105,7 @@ func New(o Options) (*Console, error) {
 	mux.HandleFunc("GET "+p+"/campaigns", c.campaigns)
 	mux.HandleFunc("GET "+p+"/campaigns/{id}", c.campaign)
 	mux.HandleFunc("GET "+p+"/targets/{id}", c.target)
+	mux.HandleFunc("GET "+p+"/zone", c.zone)
 	mux.Handle("GET "+p, http.RedirectHandler(p+"/", http.StatusFound))
 	c.mux = mux
 	return c, nil
@@ -126,17 +127,65 @@ type page struct {
 	Refresh  int // seconds, 0 for none
 	Now      time.Time
 	Flash    string
-	Data     any
+	// Zone is the viewer's time zone (the tz cookie, else UTC), Path the
+	// page's path (for the zone form to come back to), Zones the choices
+	// offered.
+	Zone  string
+	Path  string
+	Zones []string
+	Data  any
+}
+
+// zoneCookie holds the viewer's time zone.
+const zoneCookie = "outreach_tz"
+
+// zones are offered in the zone form; any IANA name is accepted.
+var zones = []string{"UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "Europe/Moscow", "America/New_York",
+	"America/Chicago", "America/Denver", "America/Los_Angeles", "America/Sao_Paulo", "Asia/Dubai", "Asia/Kolkata",
+	"Asia/Singapore", "Asia/Tokyo", "Australia/Sydney"}
+
+// viewerZone returns the viewer's zone from its cookie, UTC if none or unknown.
+func viewerZone(r *http.Request) *time.Location {
+	if ck, err := r.Cookie(zoneCookie); err == nil && ck.Value != "" {
+		if loc, err := time.LoadLocation(ck.Value); err == nil {
+			return loc
+		}
+	}
+	return time.UTC
+}
+
+// zone sets the viewer's time zone and goes back to the page it came from
+// (a page of the console, never elsewhere).
+func (c *Console) zone(w http.ResponseWriter, r *http.Request) {
+	tz := strings.TrimSpace(r.URL.Query().Get("tz"))
+	if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
+		http.Error(w, fmt.Sprintf("unknown time zone %q: want an IANA name such as Europe/Paris", tz), http.StatusBadRequest)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: zoneCookie, Value: tz, Path: c.o.Prefix + "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	back := r.URL.Query().Get("back")
+	if !strings.HasPrefix(back, c.o.Prefix+"/") || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
+		back = c.o.Prefix + "/"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title, section string, data any) {
+	loc := viewerZone(r)
 	p := page{Title: title, Section: section, Prefix: c.o.Prefix, Dash: c.o.DashboardURL, ReadOnly: c.o.ReadOnly,
-		Now: c.o.Now().UTC(), Flash: r.URL.Query().Get("done"), Data: data}
+		Now: c.o.Now().In(loc), Flash: r.URL.Query().Get("done"), Zone: loc.String(), Path: r.URL.RequestURI(), Zones: zones, Data: data}
 	if c.o.Refresh > 0 {
 		p.Refresh = int(c.o.Refresh / time.Second)
 	}
+	t, err := c.tmpl[name].Clone()
+	if err != nil {
+		c.fail(w, r, fmt.Errorf("render %s: %w", name, err))
+		return
+	}
+	t.Funcs(template.FuncMap{"utc": viewerTime(loc)})
 	var b strings.Builder
-	if err := c.tmpl[name].Execute(&b, p); err != nil {
+	if err := t.Execute(&b, p); err != nil {
 		c.fail(w, r, fmt.Errorf("render %s: %w", name, err))
 		return
 	}

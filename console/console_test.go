@@ -499,3 +499,55 @@ func TestDashboardTaskLabels(t *testing.T) {
 		t.Fatalf("pending tasks = %d; want %s in\n%.1000s", code, want, body)
 	}
 }
+
+// TestViewerZone: the viewer picks a time zone; times are then shown in it,
+// and the form only ever sends the viewer back to a console page.
+func TestViewerZone(t *testing.T) {
+	f := setup(t, true)
+	base := f.srv.URL + "/console"
+	req, _ := http.NewRequest("GET", base+"/zone?tz=Asia/Tokyo&back=/console/campaigns", nil)
+	req.SetBasicAuth(user, password)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "outreach_tz" {
+			ck = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/campaigns" || ck == nil || ck.Value != "Asia/Tokyo" {
+		t.Fatalf("set zone: %d, Location %q, cookie %v", resp.StatusCode, resp.Header.Get("Location"), ck)
+	}
+	req, _ = http.NewRequest("GET", fmt.Sprintf("%s/accounts/%d", base, f.anna), nil)
+	req.SetBasicAuth(user, password)
+	req.AddCookie(ck)
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), " JST") || !strings.Contains(string(body), " CET") {
+		t.Errorf("the account page shows no time in the viewer's zone (JST) beside the account's (CET)")
+	}
+	for _, back := range []string{"https://evil.example/", "//evil.example/", "/elsewhere"} {
+		code, _ := do(t, "GET", base+"/zone?tz=UTC&back="+url.QueryEscape(back), true, nil, nil)
+		req, _ := http.NewRequest("GET", base+"/zone?tz=UTC&back="+url.QueryEscape(back), nil)
+		req.SetBasicAuth(user, password)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if code != http.StatusSeeOther || resp.Header.Get("Location") != "/console/" {
+			t.Errorf("back=%q: %d to %q; want 303 to /console/", back, code, resp.Header.Get("Location"))
+		}
+	}
+	if code, _ := do(t, "GET", base+"/zone?tz=Mars/Olympus", true, nil, nil); code != http.StatusBadRequest {
+		t.Errorf("an unknown zone = %d; want 400", code)
+	}
+}

@@ -179,13 +179,9 @@ func newCampaignView(c *store.ConsoleCampaign, now time.Time) campaignView {
 func (c *Console) funcs() template.FuncMap {
 	now := func() time.Time { return c.o.Now() }
 	return template.FuncMap{
-		// utc renders a time in UTC, "—" for the zero time.
-		"utc": func(t time.Time) string {
-			if t.IsZero() {
-				return "—"
-			}
-			return t.UTC().Format("Jan 2 15:04 UTC")
-		},
+		// utc renders a time in the viewer's zone (replaced per request;
+		// UTC here), "—" for the zero time.
+		"utc": viewerTime(time.UTC),
 		// local renders a time in a zone, short.
 		"local": func(t time.Time, loc *time.Location) string {
 			if t.IsZero() {
@@ -221,6 +217,17 @@ func (c *Console) funcs() template.FuncMap {
 			return m
 		},
 		"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	}
+}
+
+// viewerTime renders a time in loc with the zone's abbreviation, "—" for
+// the zero time.
+func viewerTime(loc *time.Location) func(time.Time) string {
+	return func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.In(loc).Format("Jan 2 15:04 MST")
 	}
 }
 
