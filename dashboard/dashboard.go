@@ -37,6 +37,15 @@ type Options struct {
 	// same-site, or whose Origin (else Referer) names another host, is
 	// refused with 403.
 	TrustedOrigins []string
+	// Console, if set, is served under ConsolePath (such as "/console/")
+	// behind the same middleware as the dashboard: auth, read-only and
+	// the other request checks.
+	Console     http.Handler
+	ConsolePath string
+	// TargetLabel, if set, names a task's target in the task view (such as
+	// its account and campaign), after its type and id. It must never
+	// return secrets; "" adds nothing.
+	TargetLabel func(targetID int64) string
 }
 
 // Dashboard is the dashboard's http.Handler. Close releases its Redis
@@ -62,10 +71,17 @@ func New(o Options) (*Dashboard, error) {
 		RootPath:         o.RootPath,
 		RedisConnOpt:     o.RedisConnOpt,
 		ReadOnly:         o.ReadOnly,
-		PayloadFormatter: asynqmon.PayloadFormatterFunc(FormatPayload),
+		PayloadFormatter: asynqmon.PayloadFormatterFunc(payloadFormatter(o.TargetLabel)),
 		ResultFormatter:  asynqmon.ResultFormatterFunc(formatResult),
 	})
-	h, err := sameOrigin(mon, o.TrustedOrigins)
+	var h http.Handler = mon
+	if o.Console != nil {
+		mux := http.NewServeMux()
+		mux.Handle(strings.TrimSuffix(o.ConsolePath, "/")+"/", o.Console)
+		mux.Handle("/", mon)
+		h = mux
+	}
+	h, err := sameOrigin(h, o.TrustedOrigins)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +116,31 @@ func FormatPayload(taskType string, payload []byte) string {
 		return taskType + " (payload not shown)"
 	}
 	return fmt.Sprintf("%s target_id=%d", taskType, id)
+}
+
+// payloadFormatter is FormatPayload, followed by the target's label when
+// label is set and names it.
+func payloadFormatter(label func(int64) string) func(string, []byte) string {
+	if label == nil {
+		return FormatPayload
+	}
+	return func(taskType string, payload []byte) string {
+		s := FormatPayload(taskType, payload)
+		var p struct {
+			TargetID json.Number `json:"target_id"`
+		}
+		if json.Unmarshal(payload, &p) != nil {
+			return s
+		}
+		id, err := strconv.ParseInt(string(p.TargetID), 10, 64)
+		if err != nil {
+			return s
+		}
+		if l := label(id); l != "" {
+			s += " (" + l + ")"
+		}
+		return s
+	}
 }
 
 // formatResult hides task results: outreach writes none, and anything

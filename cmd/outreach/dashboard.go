@@ -7,12 +7,19 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/outreach-dev/outreach/console"
 	"github.com/outreach-dev/outreach/dashboard"
+	"github.com/outreach-dev/outreach/store"
 )
 
+// consolePath is where the operator console is served, beside the asynq
+// dashboard at "/".
+const consolePath = "/console"
+
 func init() {
-	register(&command{name: "dashboard", summary: "serve the asynq dashboard of the queues (long-running)", run: runDashboard})
+	register(&command{name: "dashboard", summary: "serve the asynq dashboard and the outreach console (long-running)", run: runDashboard})
 }
 
 // dashboardOptions are the dashboard's access settings. Empty fields are
@@ -27,9 +34,12 @@ type dashboardOptions struct {
 func runDashboard(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "dashboard", `dashboard [flags]
 
-Serves the asynq dashboard (queues, tasks, retries, servers) for REDIS_URL.
-It binds to localhost unless told otherwise; on another address, set basic
-auth. Payloads are shown as task type and target id only.
+Serves the asynq dashboard (queues, tasks, retries, servers) for REDIS_URL
+at /, and the outreach console (accounts, budgets, campaigns, targets, why
+they wait; pause and resume) for DATABASE_URL at /console/, behind the same
+auth and read-only mode. It binds to localhost unless told otherwise; on
+another address, set basic auth. Payloads are shown as task type, target
+id, and the target's account and campaign names.
 
 Changes (pause, delete, run) are refused with 403 when the browser says
 they come from another site. Behind a proxy that rewrites the Host header,
@@ -100,9 +110,29 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 			trusted = append(trusted, origin)
 		}
 	}
-	d, err := dashboard.New(dashboard.Options{RedisConnOpt: opt, ReadOnly: o.ReadOnly, User: o.User, Password: o.Password,
-		TrustedOrigins: trusted})
+	do := dashboard.Options{RedisConnOpt: opt, ReadOnly: o.ReadOnly, User: o.User, Password: o.Password,
+		TrustedOrigins: trusted}
+	// The operator console, on the same server behind the same checks.
+	st, err := env.OpenStore(ctx, store.PoolSize(4))
 	if err != nil {
+		env.Logger.WarnContext(ctx, "serving the dashboard without the console: the database is unreachable", "error", err)
+	} else {
+		cons, err := console.New(console.Options{Store: st, Prefix: consolePath, ReadOnly: o.ReadOnly, Logger: env.Logger})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		do.Console, do.ConsolePath = cons, consolePath
+		do.TargetLabel = console.TargetLabeler(st, 2*time.Second)
+	}
+	closeStore := func() {
+		if st != nil {
+			st.Close()
+		}
+	}
+	d, err := dashboard.New(do)
+	if err != nil {
+		closeStore()
 		return nil, usagef("%v", err)
 	}
 	mux := http.NewServeMux()
@@ -111,6 +141,7 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 	a, stopHTTP, err := serveHTTP(ctx, env, "dashboard", addr, mux)
 	if err != nil {
 		d.Close()
+		closeStore()
 		return nil, err
 	}
 	url := "http://" + a.String() + "/"
@@ -118,14 +149,18 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 		env.Logger.WarnContext(ctx, "the dashboard listens beyond localhost without basic auth: anyone who reaches it can delete tasks",
 			"addr", a.String(), "read_only", o.ReadOnly)
 	}
-	env.Logger.InfoContext(ctx, "serving dashboard", "url", url, "read_only", o.ReadOnly, "basic_auth", o.User != "")
+	env.Logger.InfoContext(ctx, "serving dashboard", "url", url, "console", do.Console != nil, "read_only", o.ReadOnly, "basic_auth", o.User != "")
 	if o.ready != nil {
 		o.ready(url)
 	} else {
 		fmt.Fprintf(env.Stdout, "dashboard on %s\n", url)
+		if do.Console != nil {
+			fmt.Fprintf(env.Stdout, "console on %s%s/\n", strings.TrimSuffix(url, "/"), consolePath)
+		}
 	}
 	return func() {
 		stopHTTP()
 		d.Close()
+		closeStore()
 	}, nil
 }

@@ -31,6 +31,9 @@ type demoConfig struct {
 	dashboardAddr string
 	metricsAddr   string
 	verbose       bool
+	// keepServing keeps the dashboard and console up after the run until
+	// interrupted.
+	keepServing bool
 }
 
 func runDemo(ctx context.Context, env *Env, args []string) error {
@@ -55,6 +58,7 @@ own; its accounts and campaigns are named demo-…).`)
 	fs.BoolVar(&c.useEnv, "use-env", false, "use DATABASE_URL and REDIS_URL instead of throwaway servers")
 	fs.StringVar(&c.dashboardAddr, "dashboard-addr", "127.0.0.1:8080", "serve the dashboard here (a free port is taken if it is busy; empty: none)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "also serve Prometheus /metrics here")
+	fs.BoolVar(&c.keepServing, "keep-serving", true, "after the run, keep the dashboard and console up until interrupted (Ctrl-C)")
 	fs.BoolVar(&c.verbose, "verbose", false, "show the pipeline's logs (else warnings only)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -179,7 +183,8 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 		} else {
 			ln.Close()
 		}
-		stopDash, err := serveDashboard(runCtx, env, addr, dashboardOptions{ready: func(u string) { dashURL = u }})
+		// On ctx, not runCtx: the dashboard and console outlive the run.
+		stopDash, err := serveDashboard(ctx, env, addr, dashboardOptions{ready: func(u string) { dashURL = u }})
 		if err != nil {
 			return err
 		}
@@ -196,6 +201,7 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 	fmt.Fprintf(out, "demo: simulator on %s; %d workers; %d campaigns of %d targets\n", simURL, c.workers, len(campaigns), c.targets)
 	if dashURL != "" {
 		fmt.Fprintf(out, "demo: dashboard on %s (open it now: queues invites and lookups)\n", dashURL)
+		fmt.Fprintf(out, "demo: console on %sconsole/ (accounts, budgets, campaigns, why targets wait)\n", dashURL)
 	}
 	if c.metricsAddr != "" {
 		fmt.Fprintf(out, "demo: metrics on http://%s/metrics\n", c.metricsAddr)
@@ -245,6 +251,11 @@ loop:
 	pauses := m.snapshot()
 	fmt.Fprintf(env.Stdout, "\ndemo: %s\n\n", reason)
 	printDemoSummary(env.Stdout, camps, accounts, pauses)
+	if dashURL != "" && c.keepServing && ctx.Err() == nil {
+		fmt.Fprintf(out, "\ndemo: the run is over; the dashboard (%s) and the console (%sconsole/) stay up until you press Ctrl-C\n", dashURL, dashURL)
+		<-ctx.Done()
+		fmt.Fprintln(out, "demo: interrupted; stopping the dashboard and console")
+	}
 	if !c.useEnv {
 		fmt.Fprintln(env.Stdout, "\ndemo: the throwaway Postgres and Redis are removed; run against your own with --use-env.")
 	}

@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
 )
@@ -16,7 +23,7 @@ func TestDemoEndsWithEveryTargetDone(t *testing.T) {
 		t.Skip("the demo takes about half a minute")
 	}
 	t.Setenv("CI", "true")
-	code, out, errs := cli(t, "demo", "--targets", "12", "--duration", "120s", "--dashboard-addr", "127.0.0.1:0")
+	code, out, errs := cli(t, "demo", "--targets", "12", "--duration", "120s", "--dashboard-addr", "127.0.0.1:0", "--keep-serving=false")
 	if code != exitOK {
 		t.Fatalf("demo: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
@@ -62,5 +69,83 @@ func TestDemoRefusesARealDatabase(t *testing.T) {
 	code, _, errs := cli(t, "demo", "--use-env", "--duration", "5s", "--dashboard-addr", "")
 	if code != exitError || !strings.Contains(errs, "not the demo's") {
 		t.Errorf("demo --use-env over a database with a real account: exit %d, %s", code, errs)
+	}
+}
+
+// signalWriter keeps what is written and closes seen once it contains want.
+type signalWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestDemoKeepsConsoleUp: after the run the demo keeps serving the
+// dashboard and the console, says so, and stops when interrupted.
+func TestDemoKeepsConsoleUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo takes about half a minute")
+	}
+	t.Setenv("CI", "true")
+	errw := &signalWriter{want: "stay up until you press Ctrl-C", seen: make(chan struct{})}
+	var out bytes.Buffer
+	env, err := LoadEnv(os.LookupEnv, &out, errw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemo(ctx, env, []string{"--targets", "10", "--duration", "120s", "--dashboard-addr", "127.0.0.1:0"})
+	}()
+	select {
+	case <-errw.seen:
+	case err := <-done:
+		t.Fatalf("the demo returned (%v) instead of staying up:\n%s", err, tail(errw.String(), 3000))
+	case <-time.After(4 * time.Minute):
+		t.Fatalf("the demo never said it stays up:\n%s", tail(errw.String(), 3000))
+	}
+	m := regexp.MustCompile(`console on (http://127\.0\.0\.1:\d+/console/)`).FindStringSubmatch(errw.String())
+	if m == nil {
+		t.Fatalf("the demo did not print the console's URL:\n%s", tail(errw.String(), 3000))
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatalf("the console is not up after the run: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "demo-") {
+		t.Fatalf("console after the run: %d\n%.1000s", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the demo ended with %v after the interrupt", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the demo did not stop after the interrupt")
+	}
+	if _, err := http.Get(m[1]); err == nil {
+		t.Error("the console still answers after the demo returned")
 	}
 }

@@ -1,0 +1,553 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/outreach-dev/outreach/console"
+	"github.com/outreach-dev/outreach/dashboard"
+	"github.com/outreach-dev/outreach/internal/testenv"
+	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/worker"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const user, password = "ops", "s3cret-pass"
+
+// fixture is a seeded database behind a running dashboard with the console.
+type fixture struct {
+	st    *store.Store
+	srv   *httptest.Server
+	redis asynq.RedisConnOpt
+	// ids of the seeded rows
+	anna, ben, partoo, campaign int64
+}
+
+// setup seeds three accounts (anna: active with limits and a ledger over
+// three days; ben: paused by a 429 with its reason; a disabled Partoo
+// account), a campaign of anna's with 130 targets in every status, and
+// serves the asynq dashboard with the console under /console behind
+// basic auth.
+func setup(t *testing.T, readOnly bool) *fixture {
+	t.Helper()
+	st, _ := testenv.Store(t)
+	ctx := context.Background()
+	f := &fixture{st: st}
+	q := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := st.Pool().Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+	}
+	one := func(sql string, args ...any) int64 {
+		t.Helper()
+		var id int64
+		if err := st.Pool().QueryRow(ctx, sql, args...).Scan(&id); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+		return id
+	}
+	f.anna = one(`INSERT INTO accounts (name, provider, provider_account_id, timezone, work_start, work_end, work_days, min_gap, gap_jitter, next_send_at)
+		VALUES ('linkedin-anna', 'unipile', 'acc_anna', 'Europe/Paris', '08:00', '20:00', '{1,2,3,4,5}', '2 minutes', '3 minutes', now() + interval '90 seconds') RETURNING id`)
+	f.ben = one(`INSERT INTO accounts (name, provider, provider_account_id, status, paused_until, pause_reason, timezone)
+		VALUES ('linkedin-ben', 'unipile', 'acc_ben', 'paused', now() + interval '2 hours', 'HTTP 429 from Unipile: Retry-After 7200', 'America/New_York') RETURNING id`)
+	f.partoo = one(`INSERT INTO accounts (name, provider, provider_account_id, status, pause_reason)
+		VALUES ('partoo-main', 'partoo', 'main', 'disabled', 'HTTP 401: invalid API key') RETURNING id`)
+	q(`INSERT INTO account_limits (account_id, action, max_count, per) VALUES
+		($1, 'invite', 25, '1 day'), ($1, 'invite', 100, '7 days'), ($1, 'lookup', 80, '1 day'),
+		($2, 'invite', 20, '1 day')`, f.anna, f.ben)
+	f.campaign = one(`INSERT INTO campaigns (name, account_id, message_template) VALUES ('Q4 founders', $1,
+		'Hi {{.FirstName}}, I enjoyed your post on pricing. Would love to connect.') RETURNING id`, f.anna)
+	q(`INSERT INTO campaigns (name, account_id, status) VALUES ('Agencies EU', $1, 'paused')`, f.ben)
+	// 130 targets: 60 sent, 12 skipped, 18 failed, 4 queued, 36 pending.
+	q(`INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id, status, error_type, last_error,
+			invitation_id, message, next_attempt_at, finished_at)
+		SELECT $1, 'https://www.linkedin.com/in/person-' || lpad(i::text, 3, '0') || '/', 'person-' || lpad(i::text, 3, '0'),
+			CASE WHEN i % 13 = 0 AND i > 94 THEN NULL ELSE 'ACoAA' || i END,
+			CASE WHEN i <= 60 THEN 'sent' WHEN i <= 72 THEN 'skipped' WHEN i <= 90 THEN 'failed' WHEN i <= 94 THEN 'queued' ELSE 'pending' END,
+			CASE WHEN i BETWEEN 61 AND 72 THEN 'already_connected' WHEN i BETWEEN 73 AND 84 THEN 'invalid_recipient'
+				WHEN i BETWEEN 85 AND 90 THEN 'too_many_characters' WHEN i IN (95, 96) THEN 'cannot_resend_yet' END,
+			CASE WHEN i BETWEEN 61 AND 72 THEN 'already connected (FIRST_DEGREE)' WHEN i BETWEEN 73 AND 84 THEN 'the recipient cannot be invited'
+				WHEN i BETWEEN 85 AND 90 THEN 'message over 300 characters' WHEN i IN (95, 96) THEN 'cannot resend yet: deferred' END,
+			CASE WHEN i <= 60 THEN 'inv_' || i END,
+			CASE WHEN i <= 60 OR i BETWEEN 91 AND 94 THEN 'Hi Person ' || i || ', I enjoyed your post on pricing. Would love to connect.' END,
+			CASE WHEN i IN (95, 96) THEN now() + interval '20 hours' ELSE now() - interval '1 minute' END,
+			CASE WHEN i <= 90 THEN now() - (i * interval '50 minutes') END
+		FROM generate_series(1, 130) i`, f.campaign)
+	// The ledger: a lookup and an invite per finished target, over three
+	// days, plus refusals, errors and one call in flight.
+	q(`INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, error_type, http_status, invitation_id, detail)
+		SELECT t.account_id, t.id, 'invite', t.finished_at - interval '2 seconds', t.finished_at,
+			CASE WHEN t.status = 'sent' THEN 'sent' WHEN t.error_type = 'too_many_characters' THEN 'refused'
+				WHEN t.status = 'failed' THEN 'refused' ELSE 'cached' END,
+			CASE WHEN t.status <> 'sent' THEN t.error_type END,
+			CASE WHEN t.status = 'sent' THEN 201 WHEN t.status = 'failed' THEN 422 END,
+			t.invitation_id, CASE WHEN t.status = 'failed' THEN t.last_error END
+		FROM targets t WHERE t.finished_at IS NOT NULL`)
+	q(`INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, http_status)
+		SELECT t.account_id, t.id, 'lookup', t.finished_at - interval '5 minutes', t.finished_at - interval '5 minutes', 'resolved', 200
+		FROM targets t WHERE t.finished_at IS NOT NULL AND t.status = 'sent'`)
+	q(`INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, error_type, http_status, detail)
+		SELECT $1, t.id, 'invite', now() - interval '3 hours', now() - interval '3 hours', 'error', 'server_error', 503, 'provider answered 503'
+		FROM targets t WHERE t.status = 'queued' LIMIT 2`, f.anna)
+	q(`INSERT INTO sends (account_id, target_id, action, reserved_at) SELECT $1, t.id, 'invite', now() - interval '3 seconds'
+		FROM targets t WHERE t.status = 'queued' ORDER BY t.id DESC LIMIT 1`, f.anna)
+	q(`INSERT INTO sends (account_id, action, reserved_at, window_at, outcome, error_type, http_status, detail)
+		VALUES ($1, 'invite', now() - interval '2 hours', now() - interval '2 hours', 'refused', 'limit_exceeded', 429, 'account paused for 2h')`, f.ben)
+
+	rs := testenv.Redis(t)
+	opt, err := asynq.ParseRedisURI(rs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := console.New(console.Options{Store: st, Prefix: "/console", ReadOnly: readOnly, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.redis = opt
+	d, err := dashboard.New(dashboard.Options{RedisConnOpt: opt, ReadOnly: readOnly, User: user, Password: password,
+		Console: cons, ConsolePath: "/console", TargetLabel: console.TargetLabeler(st, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = httptest.NewServer(d)
+	t.Cleanup(func() {
+		f.srv.Close()
+		d.Close()
+	})
+	return f
+}
+
+// count runs a counting query.
+func (f *fixture) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := f.st.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	return n
+}
+
+func (f *fixture) accountStatus(t *testing.T, id int64) (status, reason string) {
+	t.Helper()
+	if err := f.st.Pool().QueryRow(context.Background(), `SELECT status, coalesce(pause_reason, '') FROM accounts WHERE id = $1`, id).
+		Scan(&status, &reason); err != nil {
+		t.Fatal(err)
+	}
+	return status, reason
+}
+
+// screenshotDir is OUTREACH_SCREENSHOT_DIR if set, else a temporary
+// directory of the test.
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("OUTREACH_SCREENSHOT_DIR"); d != "" {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return abs
+	}
+	return t.TempDir()
+}
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Skip("headless browser test skipped: /usr/bin/chromium is not installed (scripts/ensure-browser)")
+	return ""
+}
+
+var spaces = regexp.MustCompile(`\s+`)
+
+// TestConsoleInBrowser opens every page of a writable console in headless
+// Chromium against real Postgres, checks what it shows against SQL,
+// clicks Pause and Resume and sees the account change in Postgres, and
+// saves a screenshot of each page.
+func TestConsoleInBrowser(t *testing.T) {
+	bin := chromium(t)
+	f := setup(t, false)
+	dir := screenshotDir(t)
+	auth := "Basic " + basicAuth(user, password)
+	b := startBrowser(t, bin, map[string]string{"Authorization": auth})
+	base := f.srv.URL + "/console"
+
+	// Accounts: anna's budget per window matches the ledger.
+	b.open(base + "/")
+	b.screenshot(filepath.Join(dir, "console-accounts.png"))
+	row := spaces.ReplaceAllString(b.text(fmt.Sprintf("#account-%d", f.anna)), " ")
+	for _, w := range []struct {
+		action, per string
+		max         int
+	}{{"invite", "1 day", 25}, {"invite", "7 days", 100}, {"lookup", "1 day", 80}} {
+		used := f.count(t, `SELECT count(*) FROM sends WHERE account_id = $1 AND action = $2 AND window_at > now() - $3::interval`,
+			f.anna, w.action, w.per)
+		want := fmt.Sprintf("%d/%d · %d left", used, w.max, max(w.max-used, 0))
+		if !strings.Contains(row, want) {
+			t.Errorf("anna's %s %s window: want %q in the row %q", w.action, w.per, want, row)
+		}
+	}
+	sentDay := f.count(t, `SELECT count(*) FROM sends WHERE account_id = $1 AND action = 'invite' AND outcome = 'sent'
+		AND window_at > now() - interval '1 day' AND window_at < 'infinity'`, f.anna)
+	if got := b.text(fmt.Sprintf("#account-%d .sent-day", f.anna)); got != strconv.Itoa(sentDay) {
+		t.Errorf("anna's invitations sent in the last day = %q; the ledger has %d", got, sentDay)
+	}
+	// The paused account shows its reason and until when; the disabled one its reason.
+	benRow := b.text(fmt.Sprintf("#account-%d", f.ben))
+	for _, want := range []string{"paused", "HTTP 429 from Unipile: Retry-After 7200", "until"} {
+		if !strings.Contains(benRow, want) {
+			t.Errorf("ben's row lacks %q: %q", want, benRow)
+		}
+	}
+	if row := b.text(fmt.Sprintf("#account-%d", f.partoo)); !strings.Contains(row, "HTTP 401: invalid API key") {
+		t.Errorf("the disabled account's row lacks its reason: %q", row)
+	}
+
+	// Pause anna from the list, as a person would: click, see it in Postgres.
+	b.eval(fmt.Sprintf("document.querySelector('#account-%d button.pause').click()", f.anna))
+	b.waitFor("location.search.includes('done=paused') && document.readyState === 'complete'")
+	if status, reason := f.accountStatus(t, f.anna); status != store.AccountPaused || !strings.Contains(reason, "operator") {
+		t.Fatalf("after clicking Pause anna is %s (%q); want paused by an operator", status, reason)
+	}
+	b.screenshot(filepath.Join(dir, "console-accounts-paused.png"))
+	b.eval(fmt.Sprintf("document.querySelector('#account-%d button.resume').click()", f.anna))
+	b.waitFor("location.search.includes('done=resumed') && document.readyState === 'complete'")
+	if status, _ := f.accountStatus(t, f.anna); status != store.AccountActive {
+		t.Fatalf("after clicking Resume anna is %s; want active", status)
+	}
+
+	// The account's page: chart, ledger, waiting targets with why.
+	b.open(fmt.Sprintf("%s/accounts/%d", base, f.anna))
+	b.screenshot(filepath.Join(dir, "console-account.png"))
+	page := b.text("main")
+	for _, want := range []string{"Invitations per hour", "Waiting targets", "deferred after cannot_resend_yet",
+		"queued: its task is in Redis", "Recent calls", "503", "in flight"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the account page lacks %q", want)
+		}
+	}
+	if n, _ := b.eval("document.querySelectorAll('svg.chart rect.bar-sent').length").(float64); n == 0 {
+		t.Error("the account page's chart has no bars of sent invitations")
+	}
+
+	// Campaigns: the counts match SQL.
+	b.open(base + "/campaigns")
+	b.screenshot(filepath.Join(dir, "console-campaigns.png"))
+	b.open(fmt.Sprintf("%s/campaigns/%d", base, f.campaign))
+	b.screenshot(filepath.Join(dir, "console-campaign.png"))
+	for _, s := range []string{"pending", "queued", "sending", "sent", "skipped", "failed"} {
+		want := f.count(t, `SELECT count(*) FROM targets WHERE campaign_id = $1 AND status = $2`, f.campaign, s)
+		if got := b.text("#count-" + s); got != strconv.Itoa(want) {
+			t.Errorf("campaign count %s = %q; SQL says %d", s, got, want)
+		}
+	}
+	// Filter by a reason and page through: every failed target once.
+	b.open(fmt.Sprintf("%s/campaigns/%d?status=failed&error_type=invalid_recipient", base, f.campaign))
+	if n, _ := b.eval("document.querySelectorAll('table.targets tbody tr').length").(float64); int(n) != 12 {
+		t.Errorf("failed invalid_recipient targets listed = %v; want 12", n)
+	}
+	// The target's page: its attempts and its message.
+	id := f.count(t, `SELECT min(id) FROM targets WHERE campaign_id = $1 AND status = 'sent'`, f.campaign)
+	b.open(fmt.Sprintf("%s/targets/%d", base, id))
+	b.screenshot(filepath.Join(dir, "console-target.png"))
+	page = b.text("main")
+	for _, want := range []string{"I enjoyed your post on pricing", "Attempts", "resolved", "sent", "inv_"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the target page lacks %q", want)
+		}
+	}
+}
+
+func basicAuth(u, p string) string {
+	req, _ := http.NewRequest("GET", "http://x/", nil)
+	req.SetBasicAuth(u, p)
+	return strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
+}
+
+// do sends a request with optional basic auth and headers.
+func do(t *testing.T, method, u string, withAuth bool, headers map[string]string, form url.Values) (int, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if withAuth {
+		req.SetBasicAuth(user, password)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestConsoleAccess: without credentials every page is refused; a
+// cross-site form post is refused; a same-site one works.
+func TestConsoleAccess(t *testing.T) {
+	f := setup(t, false)
+	base := f.srv.URL + "/console"
+	pages := []string{"/", "/campaigns", fmt.Sprintf("/accounts/%d", f.anna), fmt.Sprintf("/campaigns/%d", f.campaign),
+		fmt.Sprintf("/targets/%d", f.count(t, `SELECT min(id) FROM targets`)), "/static/style.css"}
+	for _, p := range pages {
+		if code, _ := do(t, "GET", base+p, false, nil, nil); code != http.StatusUnauthorized {
+			t.Errorf("GET %s without credentials = %d; want 401", p, code)
+		}
+		if code, _ := do(t, "GET", base+p, true, nil, nil); code != http.StatusOK {
+			t.Errorf("GET %s with credentials = %d; want 200", p, code)
+		}
+	}
+	pause := fmt.Sprintf("%s/accounts/%d/pause", base, f.anna)
+	form := url.Values{"for": {"1h"}}
+	if code, _ := do(t, "POST", pause, false, nil, form); code != http.StatusUnauthorized {
+		t.Errorf("POST pause without credentials = %d; want 401", code)
+	}
+	for _, h := range []map[string]string{
+		{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+		{"Origin": "https://evil.example"},
+		{"Sec-Fetch-Site": "same-site"},
+	} {
+		if code, _ := do(t, "POST", pause, true, h, form); code != http.StatusForbidden {
+			t.Errorf("cross-site POST pause %v = %d; want 403", h, code)
+		}
+	}
+	if status, _ := f.accountStatus(t, f.anna); status != store.AccountActive {
+		t.Fatalf("refused posts changed anna to %s", status)
+	}
+	same := map[string]string{"Origin": f.srv.URL, "Sec-Fetch-Site": "same-origin"}
+	if code, _ := do(t, "POST", pause, true, same, url.Values{"for": {"stop"}}); code != http.StatusSeeOther {
+		t.Fatalf("same-origin POST stop = %d; want 303", code)
+	}
+	if status, _ := f.accountStatus(t, f.anna); status != store.AccountDisabled {
+		t.Fatalf("after stop anna is %s; want disabled", status)
+	}
+}
+
+// TestConsoleReadOnly: a read-only console shows no actions and refuses
+// every one, whatever the headers.
+func TestConsoleReadOnly(t *testing.T) {
+	f := setup(t, true)
+	base := f.srv.URL + "/console"
+	for _, p := range []string{"/", fmt.Sprintf("/accounts/%d", f.ben)} {
+		code, body := do(t, "GET", base+p, true, nil, nil)
+		if code != http.StatusOK || strings.Contains(body, "<form method=\"post\"") || !strings.Contains(body, "read-only") {
+			t.Errorf("GET %s read-only = %d, shows forms or no read-only mark:\n%.500s", p, code, body)
+		}
+	}
+	same := map[string]string{"Origin": f.srv.URL, "Sec-Fetch-Site": "same-origin"}
+	for _, a := range []string{fmt.Sprintf("/accounts/%d/resume", f.ben), fmt.Sprintf("/accounts/%d/pause", f.anna)} {
+		if code, _ := do(t, "POST", base+a, true, same, url.Values{"for": {"1h"}}); code != http.StatusMethodNotAllowed {
+			t.Errorf("POST %s read-only = %d; want 405", a, code)
+		}
+	}
+	if status, _ := f.accountStatus(t, f.ben); status != store.AccountPaused {
+		t.Errorf("ben is %s after a refused resume; want paused", status)
+	}
+	if status, _ := f.accountStatus(t, f.anna); status != store.AccountActive {
+		t.Errorf("anna is %s after a refused pause; want active", status)
+	}
+}
+
+// TestCampaignTargetsPaging pages through a campaign with every filter and
+// sees each matching target exactly once, as SQL counts them.
+func TestCampaignTargetsPaging(t *testing.T) {
+	f := setup(t, false)
+	ctx := context.Background()
+	for _, flt := range []store.TargetFilter{{}, {Status: "sent"}, {Status: "failed"}, {ErrorType: "invalid_recipient"},
+		{Status: "failed", ErrorType: "too_many_characters"}, {Status: "sending"}} {
+		flt.CampaignID, flt.Limit = f.campaign, 7
+		seen := map[int64]bool{}
+		for page := 0; ; page++ {
+			rows, err := f.st.CampaignTargets(ctx, flt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			more := len(rows) > flt.Limit
+			if more {
+				rows = rows[:flt.Limit]
+			}
+			for _, r := range rows {
+				if seen[r.ID] {
+					t.Fatalf("%+v: target %d on two pages", flt, r.ID)
+				}
+				seen[r.ID] = true
+			}
+			if !more {
+				break
+			}
+			flt.After = rows[len(rows)-1].Identifier
+		}
+		want := f.count(t, `SELECT count(*) FROM targets WHERE campaign_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR error_type = $3)`,
+			f.campaign, flt.Status, flt.ErrorType)
+		if len(seen) != want {
+			t.Errorf("%+v: paged through %d targets; SQL counts %d", flt, len(seen), want)
+		}
+	}
+}
+
+// TestWhyWaiting covers each reason the one function gives.
+func TestWhyWaiting(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) // a Monday
+	active := func() *store.ConsoleAccount {
+		return &store.ConsoleAccount{Account: store.Account{Status: store.AccountActive, Timezone: "UTC",
+			WorkEnd: 24 * time.Hour, WorkDays: []int{1, 2, 3, 4, 5, 6, 7}}}
+	}
+	due := store.TargetRow{Status: store.TargetPending, Normalized: true, ProviderID: "p", NextAttemptAt: now.Add(-time.Minute)}
+	cases := []struct {
+		name     string
+		a        func() *store.ConsoleAccount
+		camp     string
+		t        store.TargetRow
+		want     string
+		hasUntil bool
+	}{
+		{"final", active, "active", store.TargetRow{Status: store.TargetSent}, "", false},
+		{"paused", func() *store.ConsoleAccount {
+			a := active()
+			a.Status, a.PausedUntil, a.PauseReason = store.AccountPaused, now.Add(time.Hour), "429"
+			return a
+		}, "active", due, "account paused: 429", true},
+		{"disabled", func() *store.ConsoleAccount {
+			a := active()
+			a.Status, a.PauseReason = store.AccountDisabled, "401"
+			return a
+		}, "active", due, "account disabled: 401", false},
+		{"campaign paused", active, "paused", due, "campaign paused", false},
+		{"new", active, "active", store.TargetRow{Status: store.TargetPending}, "new:", false},
+		{"deferred", active, "active", store.TargetRow{Status: store.TargetPending, Normalized: true, ErrorType: "cannot_resend_yet",
+			NextAttemptAt: now.Add(time.Hour)}, "deferred after cannot_resend_yet", true},
+		{"hours", func() *store.ConsoleAccount {
+			a := active()
+			a.WorkStart, a.WorkEnd = 14*time.Hour, 18*time.Hour
+			return a
+		}, "active", due, "outside working hours", true},
+		{"window", func() *store.ConsoleAccount {
+			a := active()
+			a.Windows = []store.WindowUse{{Limit: store.Limit{Action: "invite", Max: 2, Per: 24 * time.Hour}, Used: 2}}
+			return a
+		}, "active", due, "invite window full", false},
+		{"gap", func() *store.ConsoleAccount {
+			a := active()
+			a.NextSendAt = now.Add(time.Minute)
+			return a
+		}, "active", due, "minimum gap", true},
+		{"due", active, "active", due, "due", false},
+	}
+	for _, c := range cases {
+		got := store.WhyWaiting(c.a(), c.camp, c.t, now)
+		if !strings.HasPrefix(got.Reason, c.want) || (c.want == "") != (got.Reason == "") || got.Until.IsZero() == c.hasUntil {
+			t.Errorf("%s: WhyWaiting = %+v; want a reason starting %q, until set %v", c.name, got, c.want, c.hasUntil)
+		}
+	}
+}
+
+// testWriter sends the console's log to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// TestDashboardTaskLabels: the asynq dashboard's task view names a task's
+// account and campaign, read from Postgres, and nothing else.
+func TestDashboardTaskLabels(t *testing.T) {
+	f := setup(t, true)
+	id := int64(f.count(t, `SELECT min(id) FROM targets WHERE status = 'queued'`))
+	client := asynq.NewClient(f.redis)
+	defer client.Close()
+	task, opts := worker.NewTask(worker.TypeInvite, id)
+	if _, err := client.Enqueue(task, opts...); err != nil {
+		t.Fatal(err)
+	}
+	code, body := do(t, "GET", f.srv.URL+"/api/queues/invites/pending_tasks", true, nil, nil)
+	want := fmt.Sprintf(`"payload":"%s target_id=%d (account linkedin-anna · campaign Q4 founders)"`, worker.TypeInvite, id)
+	if code != http.StatusOK || !strings.Contains(body, want) {
+		t.Fatalf("pending tasks = %d; want %s in\n%.1000s", code, want, body)
+	}
+}
+
+// TestViewerZone: the viewer picks a time zone; times are then shown in it,
+// and the form only ever sends the viewer back to a console page.
+func TestViewerZone(t *testing.T) {
+	f := setup(t, true)
+	base := f.srv.URL + "/console"
+	req, _ := http.NewRequest("GET", base+"/zone?tz=Asia/Tokyo&back=/console/campaigns", nil)
+	req.SetBasicAuth(user, password)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "outreach_tz" {
+			ck = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/campaigns" || ck == nil || ck.Value != "Asia/Tokyo" {
+		t.Fatalf("set zone: %d, Location %q, cookie %v", resp.StatusCode, resp.Header.Get("Location"), ck)
+	}
+	req, _ = http.NewRequest("GET", fmt.Sprintf("%s/accounts/%d", base, f.anna), nil)
+	req.SetBasicAuth(user, password)
+	req.AddCookie(ck)
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), " JST") || !strings.Contains(string(body), " CET") {
+		t.Errorf("the account page shows no time in the viewer's zone (JST) beside the account's (CET)")
+	}
+	for _, back := range []string{"https://evil.example/", "//evil.example/", "/elsewhere"} {
+		code, _ := do(t, "GET", base+"/zone?tz=UTC&back="+url.QueryEscape(back), true, nil, nil)
+		req, _ := http.NewRequest("GET", base+"/zone?tz=UTC&back="+url.QueryEscape(back), nil)
+		req.SetBasicAuth(user, password)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if code != http.StatusSeeOther || resp.Header.Get("Location") != "/console/" {
+			t.Errorf("back=%q: %d to %q; want 303 to /console/", back, code, resp.Header.Get("Location"))
+		}
+	}
+	if code, _ := do(t, "GET", base+"/zone?tz=Mars/Olympus", true, nil, nil); code != http.StatusBadRequest {
+		t.Errorf("an unknown zone = %d; want 400", code)
+	}
+}

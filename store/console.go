@@ -1,0 +1,594 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The operator console's read queries. Each is one or two round trips and
+// is served by the schema's indexes (TestConsoleExplain checks them on a
+// million targets).
+
+// WindowUse is one of an account's limits and how much of it the ledger
+// uses now: the rows whose window_at is inside the rolling window,
+// requests in flight included, as the workers count them.
+type WindowUse struct {
+	Limit
+	Used int
+}
+
+// Left is Max - Used, never below zero.
+func (w WindowUse) Left() int { return max(w.Max-w.Used, 0) }
+
+// ConsoleAccount is an account as the console shows it: its settings, its
+// windows' use, and its recent activity.
+type ConsoleAccount struct {
+	Account
+	Windows []WindowUse
+	// Invites sent and refusals (outcome refused) in the last day and week,
+	// from the ledger.
+	SentDay, SentWeek, RefusedDay, RefusedWeek int
+	// InFlight counts targets queued in Redis or held by a worker.
+	InFlight int
+	// Campaigns counts the account's campaigns, ActiveCampaigns the active ones.
+	Campaigns, ActiveCampaigns int
+}
+
+const consoleAccountSQL = `SELECT ` + accountColumns + `,
+	coalesce((SELECT array_agg((SELECT count(*) FROM sends s WHERE s.account_id = a.id AND s.action = l.action
+		AND s.window_at > $1::timestamptz - l.per) ORDER BY l.action, l.per) FROM account_limits l WHERE l.account_id = a.id), '{}'),
+	act.sent_day, act.sent_week, act.refused_day, act.refused_week,
+	(SELECT count(*) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending')),
+	(SELECT count(*) FROM campaigns c WHERE c.account_id = a.id),
+	(SELECT count(*) FROM campaigns c WHERE c.account_id = a.id AND c.status = 'active')
+	FROM accounts a CROSS JOIN LATERAL (
+		SELECT count(*) FILTER (WHERE s.outcome = 'sent' AND s.window_at > $1::timestamptz - interval '1 day') AS sent_day,
+			count(*) FILTER (WHERE s.outcome = 'sent') AS sent_week,
+			count(*) FILTER (WHERE s.outcome = 'refused' AND s.window_at > $1::timestamptz - interval '1 day') AS refused_day,
+			count(*) FILTER (WHERE s.outcome = 'refused') AS refused_week
+		FROM sends s WHERE s.account_id = a.id AND s.action = 'invite'
+		AND s.window_at > $1::timestamptz - interval '7 days' AND s.window_at < 'infinity') act`
+
+func scanConsoleAccount(row pgx.Row) (*ConsoleAccount, error) {
+	var ca ConsoleAccount
+	var used []int64
+	a, err := scanAccount(row, &used, &ca.SentDay, &ca.SentWeek, &ca.RefusedDay, &ca.RefusedWeek,
+		&ca.InFlight, &ca.Campaigns, &ca.ActiveCampaigns)
+	if err != nil {
+		return nil, err
+	}
+	ca.Account = *a
+	for i, l := range a.Limits {
+		w := WindowUse{Limit: l}
+		if i < len(used) {
+			w.Used = int(used[i])
+		}
+		ca.Windows = append(ca.Windows, w)
+	}
+	return &ca, nil
+}
+
+// ConsoleAccounts returns every account with its windows and activity at
+// now, by name.
+func (s *Store) ConsoleAccounts(ctx context.Context, now time.Time) ([]*ConsoleAccount, error) {
+	const op = "console accounts"
+	rows, err := s.pool.Query(ctx, consoleAccountSQL+` ORDER BY a.name`, now)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	defer rows.Close()
+	var out []*ConsoleAccount
+	for rows.Next() {
+		a, err := scanConsoleAccount(rows)
+		if err != nil {
+			return nil, translate(op, err)
+		}
+		out = append(out, a)
+	}
+	return out, translate(op, rows.Err())
+}
+
+// ConsoleAccount returns one account with its windows and activity at
+// now; ErrNotFound if there is none.
+func (s *Store) ConsoleAccount(ctx context.Context, id int64, now time.Time) (*ConsoleAccount, error) {
+	a, err := scanConsoleAccount(s.pool.QueryRow(ctx, consoleAccountSQL+` WHERE a.id = $2`, now, id))
+	if err != nil {
+		return nil, translate(fmt.Sprintf("console account %d", id), err)
+	}
+	return a, nil
+}
+
+// LedgerRow is one row of the send ledger: one call to a provider.
+type LedgerRow struct {
+	ID         int64
+	AccountID  int64
+	TargetID   int64 // 0 if the target was deleted
+	Action     string
+	ReservedAt time.Time
+	// At is when the answer came (window_at); zero while in flight.
+	At           time.Time
+	Outcome      string
+	ErrorType    string
+	HTTPStatus   int
+	InvitationID string
+	Detail       string
+}
+
+const ledgerColumns = `s.id, s.account_id, coalesce(s.target_id, 0), s.action, s.reserved_at,
+	CASE WHEN s.window_at = 'infinity' THEN NULL ELSE s.window_at END, s.outcome, coalesce(s.error_type, ''),
+	coalesce(s.http_status, 0), coalesce(s.invitation_id, ''), coalesce(s.detail, '')`
+
+func scanLedger(rows pgx.Rows) ([]LedgerRow, error) {
+	defer rows.Close()
+	var out []LedgerRow
+	for rows.Next() {
+		var l LedgerRow
+		var at *time.Time
+		if err := rows.Scan(&l.ID, &l.AccountID, &l.TargetID, &l.Action, &l.ReservedAt, &at, &l.Outcome,
+			&l.ErrorType, &l.HTTPStatus, &l.InvitationID, &l.Detail); err != nil {
+			return nil, err
+		}
+		l.At = finite(at)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// RecentLedger returns the account's latest n ledger rows, newest first
+// (requests in flight first of all). Each action is read newest first from
+// the ledger's window index and the two are merged.
+func (s *Store) RecentLedger(ctx context.Context, accountID int64, n int) ([]LedgerRow, error) {
+	const op = "recent ledger"
+	rows, err := s.pool.Query(ctx, `SELECT * FROM (
+			(SELECT `+ledgerColumns+`, extract(epoch from s.window_at)::float8 AS w FROM sends s WHERE s.account_id = $1 AND s.action = 'invite' ORDER BY s.window_at DESC LIMIT $2)
+			UNION ALL
+			(SELECT `+ledgerColumns+`, extract(epoch from s.window_at)::float8 AS w FROM sends s WHERE s.account_id = $1 AND s.action = 'lookup' ORDER BY s.window_at DESC LIMIT $2)
+		) r ORDER BY w DESC, id DESC LIMIT $2`, accountID, n)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	defer rows.Close()
+	var out []LedgerRow
+	for rows.Next() {
+		var l LedgerRow
+		var at *time.Time
+		var w float64
+		if err := rows.Scan(&l.ID, &l.AccountID, &l.TargetID, &l.Action, &l.ReservedAt, &at, &l.Outcome,
+			&l.ErrorType, &l.HTTPStatus, &l.InvitationID, &l.Detail, &w); err != nil {
+			return nil, translate(op, err)
+		}
+		l.At = finite(at)
+		out = append(out, l)
+	}
+	return out, translate(op, rows.Err())
+}
+
+// TargetLedger returns every ledger row of a target, oldest first.
+func (s *Store) TargetLedger(ctx context.Context, targetID int64) ([]LedgerRow, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+ledgerColumns+` FROM sends s WHERE s.target_id = $1 ORDER BY s.id`, targetID)
+	if err != nil {
+		return nil, translate("target ledger", err)
+	}
+	out, err := scanLedger(rows)
+	return out, translate("target ledger", err)
+}
+
+// HourCount is the number of an account's ledger rows of one action whose
+// answer came within the hour starting at Hour, by outcome.
+type HourCount struct {
+	Hour    time.Time
+	Sent    int // outcome sent (or resolved, for lookups)
+	Other   int // refused, error, unknown, cached
+	InHours bool
+}
+
+// SendsPerHour returns, for each hour in [since, now) that had any, the
+// account's answered calls of action, by hour.
+func (s *Store) SendsPerHour(ctx context.Context, accountID int64, action string, since, now time.Time) ([]HourCount, error) {
+	const op = "sends per hour"
+	rows, err := s.pool.Query(ctx, `SELECT date_trunc('hour', s.window_at),
+			count(*) FILTER (WHERE s.outcome IN ('sent', 'resolved')), count(*) FILTER (WHERE s.outcome NOT IN ('sent', 'resolved'))
+		FROM sends s WHERE s.account_id = $1 AND s.action = $2 AND s.window_at >= $3 AND s.window_at < $4
+		GROUP BY 1 ORDER BY 1`, accountID, action, since, now)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	defer rows.Close()
+	var out []HourCount
+	for rows.Next() {
+		var h HourCount
+		if err := rows.Scan(&h.Hour, &h.Sent, &h.Other); err != nil {
+			return nil, translate(op, err)
+		}
+		out = append(out, h)
+	}
+	return out, translate(op, rows.Err())
+}
+
+// ConsoleCampaign is a campaign with its progress.
+type ConsoleCampaign struct {
+	ID              int64
+	Name            string
+	AccountID       int64
+	AccountName     string
+	Status          string
+	MessageTemplate string
+	CreatedAt       time.Time
+	// Counts has every target status, zero included; Total is their sum.
+	Counts map[string]int
+	Total  int
+	// Reasons are the most frequent causes of skips and failures.
+	Reasons []ReasonCount
+	// SentDay counts the campaign's invitations sent in the last day,
+	// for the pace.
+	SentDay int
+}
+
+// ReasonCount is a cause of skips or failures and how many targets it hit.
+type ReasonCount struct {
+	Status string
+	Reason string
+	Count  int
+}
+
+// Waiting counts the targets not yet final.
+func (c *ConsoleCampaign) Waiting() int {
+	return c.Counts[TargetPending] + c.Counts[TargetQueued] + c.Counts[TargetSending]
+}
+
+// ConsoleCampaigns returns the campaigns (every one if id is 0, else that
+// one) with their counts and top reasons at now, by id.
+func (s *Store) ConsoleCampaigns(ctx context.Context, id int64, now time.Time) ([]*ConsoleCampaign, error) {
+	return s.consoleCampaigns(ctx, "$1 = 0 OR c.id = $1", id, now)
+}
+
+// AccountCampaigns returns the account's campaigns with their counts and
+// top reasons at now, by id.
+func (s *Store) AccountCampaigns(ctx context.Context, accountID int64, now time.Time) ([]*ConsoleCampaign, error) {
+	return s.consoleCampaigns(ctx, "c.account_id = $1", accountID, now)
+}
+
+func (s *Store) consoleCampaigns(ctx context.Context, where string, id int64, now time.Time) ([]*ConsoleCampaign, error) {
+	const op = "console campaigns"
+	rows, err := s.pool.Query(ctx, `SELECT c.id, c.name, c.account_id, a.name, c.status, c.message_template, c.created_at
+		FROM campaigns c JOIN accounts a ON a.id = c.account_id WHERE `+where+` ORDER BY c.id`, id)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	var out []*ConsoleCampaign
+	byID := map[int64]*ConsoleCampaign{}
+	for rows.Next() {
+		c := &ConsoleCampaign{Counts: map[string]int{}}
+		if err := rows.Scan(&c.ID, &c.Name, &c.AccountID, &c.AccountName, &c.Status, &c.MessageTemplate, &c.CreatedAt); err != nil {
+			rows.Close()
+			return nil, translate(op, err)
+		}
+		for _, st := range []string{TargetPending, TargetQueued, TargetSending, TargetSent, TargetSkipped, TargetFailed} {
+			c.Counts[st] = 0
+		}
+		out = append(out, c)
+		byID[c.ID] = c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, translate(op, err)
+	}
+	if len(out) == 0 {
+		if id != 0 && where != "c.account_id = $1" {
+			return nil, fmt.Errorf("%s: campaign %d: %w", op, id, ErrNotFound)
+		}
+		return out, nil
+	}
+	ids := make([]int64, len(out))
+	for i, c := range out {
+		ids[i] = c.ID
+	}
+	var cid int64
+	var status string
+	var n int
+	// One count per campaign and status, each from the (campaign_id,
+	// status) index: the cost is the campaigns' sizes (an index-only scan
+	// once vacuumed), never a read of the whole table.
+	rows, err = s.pool.Query(ctx, `SELECT c.id, st.status,
+			(SELECT count(*) FROM targets t WHERE t.campaign_id = c.id AND t.status = st.status)
+		FROM unnest($1::bigint[]) c(id) CROSS JOIN unnest($2::text[]) st(status)`,
+		ids, []string{TargetPending, TargetQueued, TargetSending, TargetSent, TargetSkipped, TargetFailed})
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	if _, err := pgx.ForEachRow(rows, []any{&cid, &status, &n}, func() error {
+		byID[cid].Counts[status] = n
+		byID[cid].Total += n
+		return nil
+	}); err != nil {
+		return nil, translate(op, err)
+	}
+	rows, err = s.pool.Query(ctx, `SELECT campaign_id, status, reason, n FROM (
+			SELECT campaign_id, status, reason, n, row_number() OVER (PARTITION BY campaign_id, status ORDER BY n DESC, reason) AS rank
+			FROM (SELECT campaign_id, status, coalesce(nullif(error_type, ''), nullif(last_error, ''), 'unknown') AS reason, count(*) AS n
+				FROM targets WHERE campaign_id = ANY($1) AND status IN ('skipped', 'failed') GROUP BY 1, 2, 3) g) r
+		WHERE rank <= 5 ORDER BY campaign_id, n DESC, reason`, ids)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	var rc ReasonCount
+	if _, err := pgx.ForEachRow(rows, []any{&cid, &rc.Status, &rc.Reason, &rc.Count}, func() error {
+		byID[cid].Reasons = append(byID[cid].Reasons, rc)
+		return nil
+	}); err != nil {
+		return nil, translate(op, err)
+	}
+	rows, err = s.pool.Query(ctx, `SELECT t.campaign_id, count(*) FROM sends s JOIN targets t ON t.id = s.target_id
+		WHERE s.account_id = ANY($1) AND s.action = 'invite' AND s.outcome = 'sent'
+		AND s.window_at > $2::timestamptz - interval '1 day' AND s.window_at < 'infinity' AND t.campaign_id = ANY($3)
+		GROUP BY 1`, campaignAccounts(out), now, ids)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	if _, err := pgx.ForEachRow(rows, []any{&cid, &n}, func() error {
+		byID[cid].SentDay = n
+		return nil
+	}); err != nil {
+		return nil, translate(op, err)
+	}
+	return out, nil
+}
+
+func campaignAccounts(cs []*ConsoleCampaign) []int64 {
+	seen := map[int64]bool{}
+	var out []int64
+	for _, c := range cs {
+		if !seen[c.AccountID] {
+			seen[c.AccountID] = true
+			out = append(out, c.AccountID)
+		}
+	}
+	return out
+}
+
+// TargetFilter selects a page of a campaign's targets: by status and
+// error type (empty: any), after the identifier After (keyset paging, in
+// identifier order), at most Limit (default 50).
+type TargetFilter struct {
+	CampaignID int64
+	Status     string
+	ErrorType  string
+	After      string
+	Limit      int
+}
+
+// TargetRow is a target as the console lists it.
+type TargetRow struct {
+	ID            int64
+	CampaignID    int64
+	AccountID     int64
+	Identifier    string
+	ProviderID    string
+	Normalized    bool
+	Status        string
+	Attempts      int
+	Deferrals     int
+	NextAttemptAt time.Time
+	LastError     string
+	ErrorType     string
+	InvitationID  string
+	Message       string
+	UpdatedAt     time.Time
+	FinishedAt    time.Time
+}
+
+const targetRowColumns = `t.id, t.campaign_id, t.account_id, t.identifier, coalesce(t.provider_id, ''),
+	t.normalized_identifier IS NOT NULL, t.status, t.attempts, t.deferrals, t.next_attempt_at,
+	coalesce(t.last_error, ''), coalesce(t.error_type, ''), coalesce(t.invitation_id, ''), coalesce(t.message, ''),
+	t.updated_at, t.finished_at`
+
+func scanTargetRows(rows pgx.Rows) ([]TargetRow, error) {
+	defer rows.Close()
+	var out []TargetRow
+	for rows.Next() {
+		var t TargetRow
+		var fin *time.Time
+		if err := rows.Scan(&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.ProviderID, &t.Normalized,
+			&t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, &t.LastError, &t.ErrorType, &t.InvitationID,
+			&t.Message, &t.UpdatedAt, &fin); err != nil {
+			return nil, err
+		}
+		t.FinishedAt = finite(fin)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// CampaignTargets returns one page of a campaign's targets in identifier
+// order, read from the (campaign_id, identifier) unique index, so a page
+// costs the same at any depth of any campaign. It returns one row more
+// than the limit when there is a next page.
+func (s *Store) CampaignTargets(ctx context.Context, f TargetFilter) ([]TargetRow, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+targetRowColumns+` FROM targets t
+		WHERE t.campaign_id = $1 AND t.identifier > $2
+		AND ($3 = '' OR t.status = $3) AND ($4 = '' OR t.error_type = $4)
+		ORDER BY t.campaign_id, t.identifier LIMIT $5`, f.CampaignID, f.After, f.Status, f.ErrorType, f.Limit+1)
+	if err != nil {
+		return nil, translate("campaign targets", err)
+	}
+	out, err := scanTargetRows(rows)
+	return out, translate("campaign targets", err)
+}
+
+// ErrorTypes returns the error types the campaign's skipped and failed
+// targets have, most frequent first, for the console's filter.
+func (s *Store) ErrorTypes(ctx context.Context, campaignID int64) ([]ReasonCount, error) {
+	rows, err := s.pool.Query(ctx, `SELECT t.status, t.error_type, count(*) FROM targets t
+		WHERE t.campaign_id = $1 AND t.status IN ('skipped', 'failed') AND t.error_type <> ''
+		GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 30`, campaignID)
+	if err != nil {
+		return nil, translate("error types", err)
+	}
+	defer rows.Close()
+	var out []ReasonCount
+	for rows.Next() {
+		var r ReasonCount
+		if err := rows.Scan(&r.Status, &r.Reason, &r.Count); err != nil {
+			return nil, translate("error types", err)
+		}
+		out = append(out, r)
+	}
+	return out, translate("error types", rows.Err())
+}
+
+// WaitingTargets returns up to n of the account's targets that are not
+// final: those in flight, then the pending ones of each campaign in the
+// order the scheduler takes them (from the targets_due index).
+func (s *Store) WaitingTargets(ctx context.Context, accountID int64, n int) ([]TargetRow, error) {
+	rows, err := s.pool.Query(ctx, `(SELECT `+targetRowColumns+` FROM targets t
+			WHERE t.account_id = $1 AND t.status IN ('queued', 'sending') LIMIT $2)
+		UNION ALL
+		(SELECT w.* FROM campaigns c CROSS JOIN LATERAL (
+			SELECT `+targetRowColumns+` FROM targets t
+			WHERE t.campaign_id = c.id AND t.status = 'pending' AND t.normalized_identifier IS NOT NULL
+			ORDER BY t.campaign_id, (t.provider_id IS NULL), t.next_attempt_at LIMIT $2) w
+		WHERE c.account_id = $1 LIMIT $2)
+		LIMIT $2`, accountID, n)
+	if err != nil {
+		return nil, translate("waiting targets", err)
+	}
+	out, err := scanTargetRows(rows)
+	return out, translate("waiting targets", err)
+}
+
+// ConsoleTarget is one target with its campaign, account and cached
+// profile.
+type ConsoleTarget struct {
+	TargetRow
+	CampaignName   string
+	CampaignStatus string
+	AccountName    string
+	Person         *Person // nil if not looked up
+}
+
+// ConsoleTargetByID returns a target; ErrNotFound if there is none.
+func (s *Store) ConsoleTargetByID(ctx context.Context, id int64) (*ConsoleTarget, error) {
+	const op = "console target"
+	rows, err := s.pool.Query(ctx, `SELECT `+targetRowColumns+` FROM targets t WHERE t.id = $1`, id)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	list, err := scanTargetRows(rows)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("%s %d: %w", op, id, ErrNotFound)
+	}
+	ct := &ConsoleTarget{TargetRow: list[0]}
+	var p Person
+	var lookedUp *int64
+	var dist, inv *string
+	var found bool
+	err = s.pool.QueryRow(ctx, `SELECT c.name, c.status, a.name, p.provider IS NOT NULL,
+			coalesce(p.provider, ''), coalesce(p.normalized_identifier, ''), coalesce(p.provider_id, ''),
+			coalesce(p.first_name, ''), coalesce(p.last_name, ''), coalesce(p.headline, ''), p.looked_up_by,
+			p.network_distance, coalesce(p.is_relationship, false), p.invitation_status
+		FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
+		LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
+		WHERE t.id = $1`, id).Scan(&ct.CampaignName, &ct.CampaignStatus, &ct.AccountName, &found,
+		&p.Provider, &p.NormalizedIdentifier, &p.ProviderID, &p.FirstName, &p.LastName, &p.Headline, &lookedUp,
+		&dist, &p.IsRelationship, &inv)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	if found {
+		if lookedUp != nil {
+			p.LookedUpBy = *lookedUp
+		}
+		if dist != nil {
+			p.NetworkDistance = *dist
+		}
+		if inv != nil {
+			p.InvitationStatus = *inv
+		}
+		ct.Person = &p
+	}
+	return ct, nil
+}
+
+// Wait is why a target that is not final waits, and until when (zero when
+// it waits for something without a known time).
+type Wait struct {
+	Reason string
+	Until  time.Time
+}
+
+// WhyWaiting says why a target that is not final waits at now, from its
+// account's state and its own: the one place the console computes it.
+// campaignStatus is the target's campaign's status. It returns the zero
+// Wait for a final target.
+//
+// TODO(lead): once migration 00006 adds the view of waiting reasons, read
+// the reason from there instead (same signature).
+func WhyWaiting(a *ConsoleAccount, campaignStatus string, t TargetRow, now time.Time) Wait {
+	switch t.Status {
+	case TargetSent, TargetSkipped, TargetFailed:
+		return Wait{}
+	case TargetQueued:
+		return Wait{Reason: "queued: its task is in Redis, due", Until: t.NextAttemptAt}
+	case TargetSending:
+		return Wait{Reason: "being sent by a worker"}
+	}
+	switch {
+	case a.Status == AccountDisabled:
+		return Wait{Reason: "account disabled: " + orDash(a.PauseReason) + " (until an operator resumes it)"}
+	case a.Status == AccountPaused && a.PausedUntil.After(now):
+		return Wait{Reason: "account paused: " + orDash(a.PauseReason), Until: a.PausedUntil}
+	case campaignStatus != "active":
+		return Wait{Reason: "campaign " + campaignStatus}
+	case !t.Normalized:
+		return Wait{Reason: "new: the scheduler has not read its identifier yet"}
+	case t.NextAttemptAt.After(now) && t.ErrorType != "":
+		return Wait{Reason: "deferred after " + t.ErrorType, Until: t.NextAttemptAt}
+	case t.NextAttemptAt.After(now):
+		return Wait{Reason: "planned send slot", Until: t.NextAttemptAt}
+	}
+	if open := a.NextOpen(now); !open.Equal(now) {
+		return Wait{Reason: "outside working hours", Until: open}
+	}
+	action := ActionInvite
+	if t.ProviderID == "" {
+		action = ActionLookup
+	}
+	for _, w := range a.Windows {
+		if w.Action == action && w.Left() == 0 {
+			return Wait{Reason: fmt.Sprintf("%s window full (%d per %s)", action, w.Max, w.Per)}
+		}
+	}
+	if a.NextSendAt.After(now) {
+		return Wait{Reason: "minimum gap between sends", Until: a.NextSendAt}
+	}
+	return Wait{Reason: "due: waiting for the scheduler"}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "no reason given"
+	}
+	return s
+}
+
+// TargetLabel names a target for the task view of the asynq dashboard:
+// "account <name> · campaign <name>". ErrNotFound if there is no such
+// target.
+func (s *Store) TargetLabel(ctx context.Context, targetID int64) (string, error) {
+	var account, campaign string
+	err := s.pool.QueryRow(ctx, `SELECT a.name, c.name FROM targets t JOIN campaigns c ON c.id = t.campaign_id
+		JOIN accounts a ON a.id = t.account_id WHERE t.id = $1`, targetID).Scan(&account, &campaign)
+	if err != nil {
+		return "", translate(fmt.Sprintf("target label %d", targetID), err)
+	}
+	return "account " + account + " · campaign " + campaign, nil
+}
