@@ -282,9 +282,18 @@ func (c *Console) account(w http.ResponseWriter, r *http.Request) {
 	for _, cc := range p.Camps {
 		status[cc.ID] = cc.Status
 	}
+	ids := make([]int64, len(waiting))
+	for i, t := range waiting {
+		ids[i] = t.ID
+	}
+	waits, err := c.o.Store.Waits(ctx, ids)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	byReason := map[string]int{}
 	for _, t := range waiting {
-		wv := waitingView{T: t, Wait: store.WhyWaiting(a, status[t.CampaignID], t, now)}
+		wv := waitingView{T: t, Wait: waits[t.ID]}
 		p.Waiting = append(p.Waiting, wv)
 		if byReason[wv.Wait.Reason] == 0 {
 			p.Reasons = append(p.Reasons, reasonCount{Reason: wv.Wait.Reason})
@@ -483,7 +492,12 @@ func (c *Console) target(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	p := targetPage{T: t, A: newAccountView(a, now), Wait: store.WhyWaiting(a, t.CampaignStatus, t.TargetRow, now)}
+	waits, err := c.o.Store.Waits(ctx, []int64{id})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p := targetPage{T: t, A: newAccountView(a, now), Wait: waits[id]}
 	if p.Ledger, err = c.o.Store.TargetLedger(ctx, id); err != nil {
 		c.fail(w, r, err)
 		return

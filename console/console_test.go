@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -414,62 +413,6 @@ func TestCampaignTargetsPaging(t *testing.T) {
 			f.campaign, flt.Status, flt.ErrorType)
 		if len(seen) != want {
 			t.Errorf("%+v: paged through %d targets; SQL counts %d", flt, len(seen), want)
-		}
-	}
-}
-
-// TestWhyWaiting covers each reason the one function gives.
-func TestWhyWaiting(t *testing.T) {
-	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) // a Monday
-	active := func() *store.ConsoleAccount {
-		return &store.ConsoleAccount{Account: store.Account{Status: store.AccountActive, Timezone: "UTC",
-			WorkEnd: 24 * time.Hour, WorkDays: []int{1, 2, 3, 4, 5, 6, 7}}}
-	}
-	due := store.TargetRow{Status: store.TargetPending, Normalized: true, ProviderID: "p", NextAttemptAt: now.Add(-time.Minute)}
-	cases := []struct {
-		name     string
-		a        func() *store.ConsoleAccount
-		camp     string
-		t        store.TargetRow
-		want     string
-		hasUntil bool
-	}{
-		{"final", active, "active", store.TargetRow{Status: store.TargetSent}, "", false},
-		{"paused", func() *store.ConsoleAccount {
-			a := active()
-			a.Status, a.PausedUntil, a.PauseReason = store.AccountPaused, now.Add(time.Hour), "429"
-			return a
-		}, "active", due, "account paused: 429", true},
-		{"disabled", func() *store.ConsoleAccount {
-			a := active()
-			a.Status, a.PauseReason = store.AccountDisabled, "401"
-			return a
-		}, "active", due, "account disabled: 401", false},
-		{"campaign paused", active, "paused", due, "campaign paused", false},
-		{"new", active, "active", store.TargetRow{Status: store.TargetPending}, "new:", false},
-		{"deferred", active, "active", store.TargetRow{Status: store.TargetPending, Normalized: true, ErrorType: "cannot_resend_yet",
-			NextAttemptAt: now.Add(time.Hour)}, "deferred after cannot_resend_yet", true},
-		{"hours", func() *store.ConsoleAccount {
-			a := active()
-			a.WorkStart, a.WorkEnd = 14*time.Hour, 18*time.Hour
-			return a
-		}, "active", due, "outside working hours", true},
-		{"window", func() *store.ConsoleAccount {
-			a := active()
-			a.Windows = []store.WindowUse{{Limit: store.Limit{Action: "invite", Max: 2, Per: 24 * time.Hour}, Used: 2}}
-			return a
-		}, "active", due, "invite window full", false},
-		{"gap", func() *store.ConsoleAccount {
-			a := active()
-			a.NextSendAt = now.Add(time.Minute)
-			return a
-		}, "active", due, "minimum gap", true},
-		{"due", active, "active", due, "due", false},
-	}
-	for _, c := range cases {
-		got := store.WhyWaiting(c.a(), c.camp, c.t, now)
-		if !strings.HasPrefix(got.Reason, c.want) || (c.want == "") != (got.Reason == "") || got.Until.IsZero() == c.hasUntil {
-			t.Errorf("%s: WhyWaiting = %+v; want a reason starting %q, until set %v", c.name, got, c.want, c.hasUntil)
 		}
 	}
 }

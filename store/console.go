@@ -525,59 +525,34 @@ type Wait struct {
 	Until  time.Time
 }
 
-// WhyWaiting says why a target that is not final waits at now, from its
-// account's state and its own: the one place the console computes it.
-// campaignStatus is the target's campaign's status. It returns the zero
-// Wait for a final target.
-//
-// TODO(lead): once migration 00006 adds the view of waiting reasons, read
-// the reason from there instead (same signature).
-func WhyWaiting(a *ConsoleAccount, campaignStatus string, t TargetRow, now time.Time) Wait {
-	switch t.Status {
-	case TargetSent, TargetSkipped, TargetFailed:
-		return Wait{}
-	case TargetQueued:
-		return Wait{Reason: "queued: its task is in Redis, due", Until: t.NextAttemptAt}
-	case TargetSending:
-		return Wait{Reason: "being sent by a worker"}
+// Waits reads why each of the given targets waits, and until when, from
+// the target_waits view (docs/waiting.md): the one place that decides it.
+// Final targets are absent from the map.
+func (s *Store) Waits(ctx context.Context, ids []int64) (map[int64]Wait, error) {
+	const op = "target waits"
+	out := make(map[int64]Wait, len(ids))
+	if len(ids) == 0 {
+		return out, nil
 	}
-	switch {
-	case a.Status == AccountDisabled:
-		return Wait{Reason: "account disabled: " + orDash(a.PauseReason) + " (until an operator resumes it)"}
-	case a.Status == AccountPaused && a.PausedUntil.After(now):
-		return Wait{Reason: "account paused: " + orDash(a.PauseReason), Until: a.PausedUntil}
-	case campaignStatus != "active":
-		return Wait{Reason: "campaign " + campaignStatus}
-	case !t.Normalized:
-		return Wait{Reason: "new: the scheduler has not read its identifier yet"}
-	case t.NextAttemptAt.After(now) && t.ErrorType != "":
-		return Wait{Reason: "deferred after " + t.ErrorType, Until: t.NextAttemptAt}
-	case t.NextAttemptAt.After(now):
-		return Wait{Reason: "planned send slot", Until: t.NextAttemptAt}
+	rows, err := s.pool.Query(ctx, `SELECT target_id, reason, until FROM target_waits WHERE target_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, translate(op, err)
 	}
-	if open := a.NextOpen(now); !open.Equal(now) {
-		return Wait{Reason: "outside working hours", Until: open}
-	}
-	action := ActionInvite
-	if t.ProviderID == "" {
-		action = ActionLookup
-	}
-	for _, w := range a.Windows {
-		if w.Action == action && w.Left() == 0 {
-			return Wait{Reason: fmt.Sprintf("%s window full (%d per %s)", action, w.Max, w.Per)}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var reason *string
+		var until *time.Time
+		if err := rows.Scan(&id, &reason, &until); err != nil {
+			return nil, translate(op, err)
 		}
+		w := Wait{Until: finite(until)}
+		if reason != nil {
+			w.Reason = *reason
+		}
+		out[id] = w
 	}
-	if a.NextSendAt.After(now) {
-		return Wait{Reason: "minimum gap between sends", Until: a.NextSendAt}
-	}
-	return Wait{Reason: "due: waiting for the scheduler"}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "no reason given"
-	}
-	return s
+	return out, translate(op, rows.Err())
 }
 
 // TargetLabel names a target for the task view of the asynq dashboard:

@@ -17,6 +17,13 @@ func wantWait(t *testing.T, st *store.Store, id int64, wait, reason string, unti
 	if err != nil {
 		t.Fatalf("target_waits of target %d: %v", id, err)
 	}
+	batch, err := st.Waits(context.Background(), []int64{id})
+	if err != nil {
+		t.Fatalf("Waits of target %d: %v", id, err)
+	}
+	if b := batch[id]; b.Reason != got.Reason || !b.Until.Equal(got.Until) {
+		t.Errorf("target %d: Waits says %+v, the view %q until %v", id, b, got.Reason, got.Until)
+	}
 	if got.Wait != wait || !strings.Contains(got.Reason, reason) {
 		t.Errorf("target %d waits %q (%q), want %q containing %q", id, got.Wait, got.Reason, wait, reason)
 	}
@@ -144,6 +151,9 @@ func TestTargetWaitsStates(t *testing.T) {
 	}
 	if _, err := f.st.TargetWait(ctx, id); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a sent target's wait: %v, want ErrNotFound", err)
+	}
+	if w, err := f.st.Waits(ctx, []int64{id}); err != nil || len(w) != 0 {
+		t.Errorf("a sent target's Waits: %v, %v; want none", w, err)
 	}
 }
 
