@@ -61,7 +61,7 @@ func (p Policy) rand() func(n int64) int64 {
 	return rand.Int64N
 }
 
-// DefaultPolicy returns the policy documented in the README.
+// DefaultPolicy returns the policy documented in docs/outcome-policy.md.
 func DefaultPolicy() Policy {
 	return Policy{
 		RateLimitBackoff: 5 * time.Minute, RateLimitMax: 6 * time.Hour,
