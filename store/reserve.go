@@ -37,11 +37,11 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions}
 	dest = append(dest, ar.dest()...)
 	dest = append(dest, &hasPerson, &p.ProviderID, &p.FirstName, &p.LastName, &p.Headline,
-		&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus)
+		&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus, &t.TaskGen)
 	err := tx.QueryRow(ctx, `SELECT `+targetColumns+`, `+accountColumns+`, p.provider IS NOT NULL,
 			coalesce(p.provider_id, ''), coalesce(p.first_name, ''), coalesce(p.last_name, ''), coalesce(p.headline, ''),
 			coalesce(p.looked_up_by, 0), coalesce(p.network_distance, ''), coalesce(p.is_relationship, false),
-			coalesce(p.invitation_status, '')
+			coalesce(p.invitation_status, ''), t.task_gen
 		FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
 		LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
 		WHERE t.id = $1 FOR UPDATE OF t`, req.TargetID).Scan(dest...)
@@ -61,12 +61,49 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	default:
 		return nil, ErrStale
 	}
+	if req.TaskGen != t.TaskGen {
+		// A task of an earlier generation, such as the one asynq still
+		// held for a worker that died: the target was queued again under
+		// a new task.
+		return nil, ErrStale
+	}
 	if req.Action == ActionLookup && t.ProviderID != "" || req.Action == ActionInvite && t.ProviderID == "" {
 		return nil, ErrStale
 	}
 	if t.CampaignStatus != "active" {
 		return nil, &NotNowError{Until: now, Reason: "campaign " + t.CampaignStatus, Released: true}
 	}
+	// Attempts of this target whose worker died: the provider may have
+	// seen them, at the latest when they timed out or now. Without any, an
+	// earlier invite whose answer never came (a timeout, a dropped
+	// connection, a 5xx) may have reached the provider as well. (The count
+	// reads the ledger as it was before the update: it is used only when
+	// the update changed nothing.)
+	var orphans, unclear int
+	if err := tx.QueryRow(ctx, `WITH o AS (
+			UPDATE sends SET outcome = 'unknown', window_at = least($2::timestamptz, reserved_at + make_interval(secs => $3)),
+				detail = 'worker stopped before recording the answer'
+			WHERE target_id = $1 AND outcome = 'in_flight' RETURNING 1)
+		SELECT (SELECT count(*) FROM o), CASE WHEN $4 THEN (SELECT count(*) FROM sends WHERE target_id = $1 AND action = 'invite'
+			AND outcome IN ('unknown', 'error') AND settled_at IS NULL) ELSE 0 END`,
+		t.ID, now, req.RequestTimeout.Seconds(), req.Action == ActionInvite).Scan(&orphans, &unclear); err != nil {
+		return nil, err
+	}
+	if t.Status == TargetSending {
+		orphans++ // held and expired: the call may have gone out even if no row says so
+	}
+	if orphans == 0 && req.Action == ActionInvite {
+		orphans = unclear
+	}
+
+	settle := orphans > 0 && req.Action == ActionInvite && req.Settle != nil && req.Settle(ar.account())
+	if settle {
+		// Ask the provider before sending again: this reservation is the
+		// lookup that settles the uncertain attempt, paced and counted as
+		// a lookup.
+		req.Action = ActionLookup
+	}
+
 	// Lock the account: reservations of an account with something to
 	// count are serialised.
 	counted := ar.account().counts(req.Action, now)
@@ -105,29 +142,6 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 		return nil, hold(open, "outside working hours")
 	}
 
-	// Attempts of this target whose worker died: the provider may have
-	// seen them, at the latest when they timed out or now. Without any, an
-	// earlier invite whose answer never came (a timeout, a dropped
-	// connection, a 5xx) may have reached the provider as well. (The count
-	// reads the ledger as it was before the update: it is used only when
-	// the update changed nothing.)
-	var orphans, unclear int
-	if err := tx.QueryRow(ctx, `WITH o AS (
-			UPDATE sends SET outcome = 'unknown', window_at = least($2::timestamptz, reserved_at + make_interval(secs => $3)),
-				detail = 'worker stopped before recording the answer'
-			WHERE target_id = $1 AND outcome = 'in_flight' RETURNING 1)
-		SELECT (SELECT count(*) FROM o), CASE WHEN $4 THEN (SELECT count(*) FROM sends WHERE target_id = $1 AND action = 'invite'
-			AND outcome IN ('unknown', 'error')) ELSE 0 END`,
-		t.ID, now, req.RequestTimeout.Seconds(), req.Action == ActionInvite).Scan(&orphans, &unclear); err != nil {
-		return nil, err
-	}
-	if t.Status == TargetSending {
-		orphans++ // held and expired: the call may have gone out even if no row says so
-	}
-	if orphans == 0 && req.Action == ActionInvite {
-		orphans = unclear
-	}
-
 	if req.Action == ActionInvite {
 		if !a.NextSendAt.IsZero() && a.NextSendAt.After(now) {
 			return nil, hold(a.NextSendAt, "minimum gap between invitations")
@@ -151,13 +165,13 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 
 	var sendID int64
 	if err := tx.QueryRow(ctx, `WITH s AS (
-			INSERT INTO sends (account_id, target_id, action, reserved_at) VALUES ($1, $2, $3, $4) RETURNING id)
+			INSERT INTO sends (account_id, target_id, action, reserved_at, worker_id) VALUES ($1, $2, $3, $4, nullif($6, 0)) RETURNING id)
 		UPDATE targets t SET status = 'sending', locked_until = $5, attempts = attempts + 1, updated_at = $4,
 			current_send_id = s.id FROM s WHERE t.id = $2 RETURNING s.id`,
-		a.ID, t.ID, req.Action, now, now.Add(req.Lease)).Scan(&sendID); err != nil {
+		a.ID, t.ID, req.Action, now, now.Add(req.Lease), req.WorkerID).Scan(&sendID); err != nil {
 		return nil, err
 	}
-	at := &Attempt{SendID: sendID, Target: &t, Account: a, Orphaned: orphans > 0}
+	at := &Attempt{SendID: sendID, Target: &t, Account: a, Orphaned: orphans > 0, Settle: settle}
 	if hasPerson {
 		p.Provider, p.NormalizedIdentifier = a.Provider, t.NormalizedIdentifier
 		at.Person = &p

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -39,7 +41,23 @@ type Config struct {
 	// rather than by snoozing the task (default 1.5 s: asynq schedules to
 	// the second).
 	ShortWait time.Duration
-	Metrics   Metrics
+	// HeartbeatInterval is how often a running Server renews the worker's
+	// liveness row (default 2 s); see store.RecoverDeadWorkers.
+	HeartbeatInterval time.Duration
+	// RecordBackoffMax caps the wait between two attempts to record an
+	// answer while Postgres is away (default 5 s). An answer is retried
+	// for as long as the process lives.
+	RecordBackoffMax time.Duration
+	Metrics          Metrics
+}
+
+// RecordMetrics is optionally implemented by a Metrics: answers the
+// worker holds because recording them failed, and each retry.
+type RecordMetrics interface {
+	// AnswersHeld adds delta to the answers kept in hand, not yet recorded.
+	AnswersHeld(delta int)
+	// RecordRetry counts one failed attempt to record an answer.
+	RecordRetry()
 }
 
 // Metrics receives the worker's outcomes; nil means none.
@@ -56,6 +74,11 @@ type Worker struct {
 	cfg    Config
 	policy Policy
 	log    *slog.Logger
+	// id is the liveness id while a Server runs (0 without).
+	id atomic.Int64
+	// recording counts the answers being recorded.
+	recording sync.WaitGroup
+	held      atomic.Int64
 }
 
 // New returns a Worker.
@@ -80,6 +103,12 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.ShortWait <= 0 {
 		cfg.ShortWait = 1500 * time.Millisecond
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 2 * time.Second
+	}
+	if cfg.RecordBackoffMax <= 0 {
+		cfg.RecordBackoffMax = 5 * time.Second
 	}
 	p := DefaultPolicy()
 	if cfg.Policy != nil {
@@ -120,6 +149,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 		at, err = w.cfg.Store.Begin(ctx, store.BeginRequest{
 			TargetID: p.TargetID, Action: action, Now: now,
 			Lease: w.cfg.Lease, RequestTimeout: w.cfg.RequestTimeout, HoldFor: w.cfg.HoldFor,
+			TaskGen: p.Gen, WorkerID: w.id.Load(), Settle: w.canSettle,
 		})
 		// asynq runs scheduled tasks to the second, so a task often comes
 		// up a little early: wait the rest here rather than a whole
@@ -166,16 +196,19 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 		// The call and its record run to completion even when a shutdown
 		// cancels ctx: the request may already be at the provider.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.RequestTimeout)
-		if action == store.ActionInvite {
+		switch {
+		case at.Settle:
+			dec = w.settle(cctx, at, client)
+		case action == store.ActionInvite:
 			dec = w.invite(cctx, at, client)
-		} else {
+		default:
 			dec = w.resolve(cctx, at, client)
 		}
 		cancel()
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := w.cfg.Store.Finish(fctx, dec.Finish); err != nil {
+	if err := w.record(context.WithoutCancel(ctx), log, dec.Finish); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			log.WarnContext(ctx, "target changed while sending; answer recorded in the ledger only", "outcome", dec.Finish.Outcome)
 			return nil
@@ -186,6 +219,9 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 		w.escalateResend(fctx, at, dec.Finish)
 	}
 	w.observe(at, dec)
+	if at.Settle {
+		action = "settle"
+	}
 	log.InfoContext(ctx, "outcome", "action", action, "outcome", dec.Finish.Outcome, "target_status", dec.Finish.TargetStatus,
 		"error_type", dec.Finish.ErrorType, "http_status", dec.Finish.HTTPStatus, "invitation_id", dec.Finish.InvitationID)
 	if dec.Finish.Disable || !dec.Finish.PauseUntil.IsZero() {

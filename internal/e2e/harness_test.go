@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
@@ -179,7 +178,7 @@ func (h *harness) start(n int) {
 	}
 }
 
-func (h *harness) startWorker() *asynq.Server {
+func (h *harness) startWorker() *worker.Server {
 	h.t.Helper()
 	w, err := worker.New(worker.Config{
 		Store: h.st, Clients: h.Clients, Logger: h.log.With("component", "worker"),
