@@ -368,3 +368,28 @@ func TestUncertainInvitationSettledFromProvider(t *testing.T) {
 		t.Errorf("ledger: %d settling lookups, %d settled as sent, %d settled as not sent; want 2, 1, 1", lookups, settledSent, settledNot)
 	}
 }
+
+// A live worker whose provider call lasts longer than the dead-worker
+// threshold (12 s against 8 s) is never taken for dead: its heartbeat is
+// independent of its calls. The invitation is sent once, recorded once,
+// and nothing is recovered or settled.
+func TestSlowCallIsNotTakenForDead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a slow provider")
+	}
+	t.Parallel()
+	h := newHarness(t, options{sim: simulator.Config{Latency: 12 * time.Second}, requestTimeout: time.Minute})
+	acc := h.account(accountSpec{name: "slow"})
+	h.targets(h.campaign(acc, ""), pid("slow-1"), pid("slow-2"))
+	h.start(1)
+	h.waitTerminal(60 * time.Second)
+	checkExactlyOnce(t, h.ctx, h.st.Pool(), h.sim)
+	var recovered, lookups int
+	if err := h.st.Pool().QueryRow(h.ctx, `SELECT (SELECT count(*) FROM workers WHERE recovered_at IS NOT NULL),
+		(SELECT count(*) FROM sends WHERE action = 'lookup')`).Scan(&recovered, &lookups); err != nil {
+		t.Fatal(err)
+	}
+	if recovered > 0 || lookups > 0 {
+		t.Errorf("%d workers taken for dead, %d settling lookups; want none", recovered, lookups)
+	}
+}
