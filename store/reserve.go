@@ -79,24 +79,32 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	// connection, a 5xx) may have reached the provider as well. (The count
 	// reads the ledger as it was before the update: it is used only when
 	// the update changed nothing.)
-	var orphans, unclear int
+	// Unsettled attempts count (unclear); those with no answer at all (the
+	// worker died, the answer was lost, a transport error such as a
+	// timeout) are settled with the provider when it can tell (unanswered),
+	// the others (a 5xx: an answer, most likely not processed) keep the
+	// rule that already_invited_recently then means sent.
+	var orphans, unclear, unanswered int
 	if err := tx.QueryRow(ctx, `WITH o AS (
 			UPDATE sends SET outcome = 'unknown', window_at = least($2::timestamptz, reserved_at + make_interval(secs => $3)),
 				detail = 'worker stopped before recording the answer'
-			WHERE target_id = $1 AND outcome = 'in_flight' RETURNING 1)
-		SELECT (SELECT count(*) FROM o), CASE WHEN $4 THEN (SELECT count(*) FROM sends WHERE target_id = $1 AND action = 'invite'
-			AND outcome IN ('unknown', 'error') AND settled_at IS NULL) ELSE 0 END`,
-		t.ID, now, req.RequestTimeout.Seconds(), req.Action == ActionInvite).Scan(&orphans, &unclear); err != nil {
+			WHERE target_id = $1 AND outcome = 'in_flight' RETURNING 1),
+		u AS (SELECT outcome, http_status FROM sends WHERE $4 AND target_id = $1 AND action = 'invite'
+			AND outcome IN ('unknown', 'error') AND settled_at IS NULL)
+		SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM u),
+			(SELECT count(*) FROM u WHERE outcome = 'unknown' OR http_status IS NULL)`,
+		t.ID, now, req.RequestTimeout.Seconds(), req.Action == ActionInvite).Scan(&orphans, &unclear, &unanswered); err != nil {
 		return nil, err
 	}
 	if t.Status == TargetSending {
 		orphans++ // held and expired: the call may have gone out even if no row says so
 	}
+	unanswered += orphans
 	if orphans == 0 && req.Action == ActionInvite {
 		orphans = unclear
 	}
 
-	settle := orphans > 0 && req.Action == ActionInvite && req.Settle != nil && req.Settle(ar.account())
+	settle := unanswered > 0 && req.Action == ActionInvite && req.Settle != nil && req.Settle(ar.account())
 	if settle {
 		// Ask the provider before sending again: this reservation is the
 		// lookup that settles the uncertain attempt, paced and counted as
