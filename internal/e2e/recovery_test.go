@@ -206,7 +206,7 @@ func TestWorkerKilledRecoveredByHeartbeat(t *testing.T) {
 	dsn := testenv.DatabaseURL(t)
 	rs := testenv.Redis(t)
 	sim := simulator.New(simulator.Config{UnipileAPIKeys: []string{unipileKey},
-		Latency: 500 * time.Millisecond, Jitter: time.Second, AnswerDelay: 2 * time.Second})
+		Latency: time.Second, Jitter: 1500 * time.Millisecond, AnswerDelay: 1500 * time.Millisecond})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
@@ -263,6 +263,10 @@ func TestWorkerKilledRecoveredByHeartbeat(t *testing.T) {
 	}
 	<-victim.done
 	victim.done <- nil
+	var killedAt time.Time
+	if err := pool.QueryRow(ctx, `SELECT now()`).Scan(&killedAt); err != nil {
+		t.Fatal(err)
+	}
 	var victimID int64
 	if err := pool.QueryRow(ctx, `SELECT id FROM workers WHERE pid = $1`, victimPID).Scan(&victimID); err != nil {
 		t.Fatal(err)
@@ -297,13 +301,13 @@ func TestWorkerKilledRecoveredByHeartbeat(t *testing.T) {
 	}
 	wentOut := count(`SELECT count(*) FROM sends WHERE worker_id = $1 AND action = 'invite' AND outcome = 'sent' AND settled_at IS NOT NULL`, victimID)
 	var detected, recovery float64
-	if err := pool.QueryRow(ctx, `SELECT extract(epoch FROM max(w.recovered_at) - max(w.heartbeat_at)),
-			extract(epoch FROM min(l.reserved_at) - max(w.heartbeat_at)) FROM workers w, sends l
-		WHERE w.id = $1 AND l.action = 'lookup' AND l.detail LIKE 'settle:%'`, victimID).Scan(&detected, &recovery); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT extract(epoch FROM max(w.recovered_at) - $2::timestamptz),
+			extract(epoch FROM min(l.reserved_at) - $2::timestamptz) FROM workers w, sends l
+		WHERE w.id = $1 AND l.action = 'lookup' AND l.detail LIKE 'settle:%'`, victimID, killedAt).Scan(&detected, &recovery); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d orphans: %d had gone out (recorded from the provider's state), %d had not (sent once); "+
-		"found dead %.1fs and first settling lookup %.1fs after the victim's last heartbeat (the lease is %s)",
+		"found dead %.1fs and first settling lookup %.1fs after the kill (the lease is %s)",
 		orphans, wentOut, orphans-wentOut, detected, recovery, lease)
 }
 
