@@ -231,7 +231,6 @@ func TestWorkerKilledRecoveredByHeartbeat(t *testing.T) {
 		"UNIPILE_API_KEY=" + unipileKey, "PROVIDER_TIMEOUT=" + timeout.String(), "LOG_FORMAT=json", "LOG_LEVEL=info"}
 	sched := startProcess(t, bin, "scheduler", env, "scheduler", "--horizon", "5s", "--poll", "250ms")
 	victim := startProcess(t, bin, "worker-0", env, "worker", "--concurrency", "4")
-	other := startProcess(t, bin, "worker-1", env, "worker", "--concurrency", "40")
 	count := func(q string, args ...any) int {
 		t.Helper()
 		var n int
@@ -253,10 +252,12 @@ func TestWorkerKilledRecoveredByHeartbeat(t *testing.T) {
 	victimPID := victim.cmd.Process.Pid
 	inFlight := `SELECT count(*) FROM sends s JOIN workers w ON w.id = s.worker_id
 		WHERE s.outcome = 'in_flight' AND s.action = 'invite' AND w.pid = $1`
-	// Several invitations in flight at the victim, and one taken by the
-	// provider whose answer it has not received.
+	// Several invitations in flight at the victim: some taken by the
+	// provider, their answers on the way back, some not taken yet.
 	waitUntil("invitations in flight at the victim", 60*time.Second, func() bool {
-		return count(inFlight, victimPID) >= 3 && sim.SentCount() > count(`SELECT count(*) FROM targets WHERE status = 'sent'`)
+		n := count(inFlight, victimPID)
+		taken := sim.SentCount() - count(`SELECT count(*) FROM targets WHERE status = 'sent'`)
+		return n >= 3 && taken >= 1 && taken < n
 	})
 	if err := victim.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -273,6 +274,8 @@ func TestWorkerKilledRecoveredByHeartbeat(t *testing.T) {
 	}
 	orphans := count(`SELECT count(*) FROM sends WHERE worker_id = $1 AND outcome = 'in_flight' AND action = 'invite'`, victimID)
 	t.Logf("killed worker %d with %d invitations in flight", victimID, orphans)
+	// The worker that takes over starts after the kill.
+	other := startProcess(t, bin, "worker-1", env, "worker", "--concurrency", "40")
 	// Far less than the lease: only the heartbeat can recover them.
 	waitUntil("every target to end", 120*time.Second, func() bool {
 		return count(`SELECT count(*) FROM targets WHERE status NOT IN ('sent', 'skipped', 'failed')`) == 0
