@@ -503,6 +503,10 @@ func (s *Scheduler) RecoverDeadWorkers(ctx context.Context) error {
 		return err
 	}
 	for _, d := range dead {
+		if d.Stopped && d.Sends == 0 {
+			s.log.DebugContext(ctx, "worker stopped cleanly", "worker_id", d.ID, "host", d.Host, "pid", d.PID)
+			continue
+		}
 		s.log.WarnContext(ctx, "worker dead: recovering its in-flight sends", "worker_id", d.ID, "host", d.Host, "pid", d.PID,
 			"last_heartbeat", d.HeartbeatAt, "stopped", d.Stopped, "in_flight", d.Sends)
 	}
