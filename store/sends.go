@@ -157,6 +157,10 @@ type Finish struct {
 	AccountID int64
 	Now       time.Time
 
+	// Action is the reservation's action (ActionInvite, ActionLookup),
+	// used only if Postgres lost the reservation; empty means invite.
+	Action string
+
 	// The ledger row.
 	Outcome      string
 	ErrorType    string
@@ -214,25 +218,30 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 		f.NextSendAt.IsZero() && f.SlowUntil.IsZero() && !f.Settled {
 		return s.finishTarget(ctx, op, f)
 	}
-	var stale, done bool
+	var stale, done, lost bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		stale, done = false, false
+		stale, done, lost = false, false, false
 		// The ledger row, if its answer is not recorded yet.
-		var late bool
-		var err error
-		if f.Outcome == OutcomeCached {
-			err = tx.QueryRow(ctx, `DELETE FROM sends WHERE id = $1 AND outcome IN ('in_flight', 'unknown') RETURNING outcome = 'unknown'`,
-				f.SendID).Scan(&late)
-		} else {
-			err = tx.QueryRow(ctx, `UPDATE sends s SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
-					http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
-				FROM (SELECT outcome FROM sends WHERE id = $1 FOR UPDATE) o
-				WHERE s.id = $1 AND o.outcome IN ('in_flight', 'unknown') RETURNING o.outcome = 'unknown'`,
-				f.SendID, f.Outcome, f.Now, f.ErrorType, f.HTTPStatus, f.InvitationID, truncate(f.Detail, 1000)).Scan(&late)
-		}
-		if errors.Is(err, pgx.ErrNoRows) {
+		var prev string
+		err := tx.QueryRow(ctx, `SELECT outcome FROM sends WHERE id = $1 FOR UPDATE`, f.SendID).Scan(&prev)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			lost = true
+			return nil
+		case err != nil:
+			return err
+		case prev != OutcomeInFlight && prev != OutcomeUnknown:
 			done = true // recorded already
 			return nil
+		}
+		late := prev == OutcomeUnknown
+		if f.Outcome == OutcomeCached {
+			_, err = tx.Exec(ctx, `DELETE FROM sends WHERE id = $1`, f.SendID)
+		} else {
+			_, err = tx.Exec(ctx, `UPDATE sends SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
+					http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
+				WHERE id = $1`,
+				f.SendID, f.Outcome, f.Now, f.ErrorType, f.HTTPStatus, f.InvitationID, truncate(f.Detail, 1000))
 		}
 		if err != nil {
 			return err
@@ -313,8 +322,50 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 	if err != nil {
 		return translate(op, err)
 	}
+	if lost {
+		return s.finishLost(ctx, op, f)
+	}
 	if stale && !done {
 		return fmt.Errorf("%s: %w", op, ErrStale)
+	}
+	return nil
+}
+
+// finishLost records an answer whose reservation Postgres lost (a crash or
+// a failover without synchronous commit undid a committed transaction):
+// the call was made all the same, so a new ledger row is written with the
+// answer, and the target takes it if it is waiting and nothing was tried
+// since. (A profile to cache or an account change is not applied.)
+func (s *Store) finishLost(ctx context.Context, op string, f Finish) error {
+	if f.Outcome == OutcomeCached {
+		return nil // no call was made
+	}
+	action := f.Action
+	if action == "" {
+		action = ActionInvite
+	}
+	var updated bool
+	err := s.pool.QueryRow(ctx, `WITH s AS (
+			INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, error_type, http_status, invitation_id, detail)
+			VALUES ($1, $2, $3, $4, $4, $5, nullif($6, ''), nullif($7, 0), nullif($8, ''), $9) RETURNING id),
+		t AS (
+			UPDATE targets SET status = $10::text, next_attempt_at = coalesce($11, next_attempt_at),
+				last_error = nullif($12, ''), error_type = nullif($6, ''), invitation_id = coalesce(nullif($8, ''), invitation_id),
+				locked_until = NULL, current_send_id = NULL, updated_at = $4::timestamptz,
+				queued_at = CASE WHEN $10::text = 'queued' THEN coalesce(queued_at, $4::timestamptz) END,
+				finished_at = CASE WHEN $10::text IN ('sent', 'skipped', 'failed') THEN $4::timestamptz END
+			WHERE id = $2 AND status IN ('queued', 'pending') AND current_send_id IS NULL
+				AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.target_id = $2 AND x.outcome = 'in_flight')
+			RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM t)`,
+		f.AccountID, f.TargetID, action, f.Now, f.Outcome, f.ErrorType, f.HTTPStatus, f.InvitationID,
+		truncate("the database lost the reservation; answer recorded anew: "+f.Detail, 1000),
+		f.TargetStatus, nullTime(f.NextAttemptAt), f.LastError).Scan(&updated)
+	if err != nil {
+		return translate(op, err)
+	}
+	if !updated {
+		return fmt.Errorf("%s: reservation lost: %w", op, ErrStale)
 	}
 	return nil
 }
@@ -340,7 +391,7 @@ func settle(ctx context.Context, tx pgx.Tx, f Finish) error {
 // one statement, its own transaction: one round trip instead of four.
 // An answer already recorded changes nothing (see Finish).
 func (s *Store) finishTarget(ctx context.Context, op string, f Finish) error {
-	var recorded, updated bool
+	var found, recorded, updated bool
 	err := s.pool.QueryRow(ctx, `WITH o AS (SELECT outcome FROM sends WHERE id = $1 FOR UPDATE),
 		s AS (
 			UPDATE sends SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
@@ -356,11 +407,14 @@ func (s *Store) finishTarget(ctx context.Context, op string, f Finish) error {
 				finished_at = CASE WHEN $9::text IN ('sent', 'skipped', 'failed') THEN $3::timestamptz END
 			WHERE id = $8 AND EXISTS (SELECT 1 FROM s) AND `+fmt.Sprintf(targetHeld, "(SELECT outcome FROM o) = 'unknown'")+`
 			RETURNING 1)
-		SELECT EXISTS (SELECT 1 FROM s), EXISTS (SELECT 1 FROM t)`,
+		SELECT EXISTS (SELECT 1 FROM o), EXISTS (SELECT 1 FROM s), EXISTS (SELECT 1 FROM t)`,
 		f.SendID, f.Outcome, f.Now, f.ErrorType, f.HTTPStatus, f.InvitationID, truncate(f.Detail, 1000),
-		f.TargetID, f.TargetStatus, nullTime(f.NextAttemptAt), f.LastError, f.CountDeferral, f.ResetDeferrals, f.Message).Scan(&recorded, &updated)
+		f.TargetID, f.TargetStatus, nullTime(f.NextAttemptAt), f.LastError, f.CountDeferral, f.ResetDeferrals, f.Message).Scan(&found, &recorded, &updated)
 	if err != nil {
 		return translate(op, err)
+	}
+	if !found {
+		return s.finishLost(ctx, op, f)
 	}
 	if recorded && !updated {
 		return fmt.Errorf("%s: %w", op, ErrStale)

@@ -131,3 +131,41 @@ func TestFinishIdempotentAndLateAnswer(t *testing.T) {
 		t.Errorf("target %s %q, want sent with inv-1", tg.Status, tg.InvitationID)
 	}
 }
+
+// An answer whose reservation the database lost (a crash or failover that
+// undid an acknowledged commit) is still recorded: a new ledger row, and
+// the waiting target takes it.
+func TestFinishAfterLostReservation(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	now := time.Now().Add(time.Second)
+	ts := queue(t, f, now, "lost-1")
+	at, err := begin(f, ts[0].ID, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a lost commit leaves: no ledger row, the target queued again.
+	if _, err := f.st.Pool().Exec(ctx, `UPDATE targets SET status = 'queued', current_send_id = NULL, locked_until = NULL WHERE id = $1;`, ts[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.Pool().Exec(ctx, `DELETE FROM sends WHERE id = $1`, at.SendID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Finish(ctx, store.Finish{SendID: at.SendID, TargetID: ts[0].ID, AccountID: f.account, Now: now,
+		Action: store.ActionInvite, Outcome: store.OutcomeSent, InvitationID: "inv-lost", TargetStatus: store.TargetSent}); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := f.st.Target(ctx, ts[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := f.st.Pool().QueryRow(ctx, `SELECT count(*) FROM sends WHERE target_id = $1 AND outcome = 'sent' AND invitation_id = 'inv-lost'`,
+		ts[0].ID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if tg.Status != store.TargetSent || tg.InvitationID != "inv-lost" || n != 1 {
+		t.Errorf("target %s %q, %d ledger rows; want sent with inv-lost, 1 row", tg.Status, tg.InvitationID, n)
+	}
+}

@@ -206,6 +206,10 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 		}
 		cancel()
 	}
+	dec.Finish.Action = action
+	if at.Settle {
+		dec.Finish.Action = store.ActionLookup
+	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := w.record(context.WithoutCancel(ctx), log, dec.Finish); err != nil {

@@ -104,6 +104,12 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE restart"); err != nil {
 		t.Fatal(err)
 	}
+	// The throwaway server trades durability for speed (synchronous_commit
+	// off): a crash would undo commits already acknowledged, which no
+	// production server does. This database commits as production does.
+	if _, err := admin.Exec(ctx, "ALTER DATABASE restart SET synchronous_commit = on"); err != nil {
+		t.Fatal(err)
+	}
 	admin.Close(ctx)
 	u, _ := url.Parse(pg.URL)
 	u.Path = "/restart"
@@ -158,6 +164,7 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	time.Sleep(3 * time.Second) // the outage itself: a few seconds more
 	if err := pg.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +188,17 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 	}
 	if lookups > 0 {
 		t.Errorf("%d settling lookups, want 0: every answer should have been kept", lookups)
+		rows, _ := st.Pool().Query(ctx, `SELECT id, target_id, action, outcome, coalesce(worker_id, 0), coalesce(detail, ''), reserved_at, window_at
+			FROM sends WHERE target_id IN (SELECT target_id FROM sends WHERE action = 'lookup') ORDER BY id`)
+		for rows.Next() {
+			var id, target, worker int64
+			var action, outcome, detail string
+			var reserved, window time.Time
+			_ = rows.Scan(&id, &target, &action, &outcome, &worker, &detail, &reserved, &window)
+			t.Logf("send %d target %d %s %s worker %d %q reserved %s answered %s", id, target, action, outcome, worker, detail,
+				reserved.Format("15:04:05.000"), window.Format("15:04:05.000"))
+		}
+		rows.Close()
 	}
 }
 
