@@ -76,14 +76,13 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	// Attempts of this target whose worker died: the provider may have
 	// seen them, at the latest when they timed out or now. Without any, an
 	// earlier invite whose answer never came (a timeout, a dropped
-	// connection, a 5xx) may have reached the provider as well. (The count
-	// reads the ledger as it was before the update: it is used only when
-	// the update changed nothing.)
-	// Unsettled attempts count (unclear); those with no answer at all (the
-	// worker died, the answer was lost, a transport error such as a
-	// timeout) are settled with the provider when it can tell (unanswered),
-	// the others (a 5xx: an answer, most likely not processed) keep the
-	// rule that already_invited_recently then means sent.
+	// connection, a 5xx) may have reached the provider as well, unless it
+	// was settled since. (The counts read the ledger as it was before the
+	// update.) Those with no answer at all (the worker died, the answer was
+	// lost, a transport error such as a timeout) are settled with the
+	// provider first when it can tell (unanswered); a 5xx, an answer most
+	// likely not processed, keeps the rule that already_invited_recently
+	// then means sent.
 	var orphans, unclear, unanswered int
 	if err := tx.QueryRow(ctx, `WITH o AS (
 			UPDATE sends SET outcome = 'unknown', window_at = least($2::timestamptz, reserved_at + make_interval(secs => $3)),

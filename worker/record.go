@@ -17,8 +17,6 @@ import (
 // On shutdown the server waits for it within its grace (see Server). It
 // returns nil, ErrStale, or an error no retry can mend (a refused value).
 func (w *Worker) record(ctx context.Context, log *slog.Logger, f store.Finish) error {
-	w.recording.Add(1)
-	defer w.recording.Done()
 	m, _ := w.cfg.Metrics.(RecordMetrics)
 	held := false
 	defer func() {

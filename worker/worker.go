@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -76,9 +75,8 @@ type Worker struct {
 	log    *slog.Logger
 	// id is the liveness id while a Server runs (0 without).
 	id atomic.Int64
-	// recording counts the answers being recorded.
-	recording sync.WaitGroup
-	held      atomic.Int64
+	// held counts the answers kept in hand because recording them failed.
+	held atomic.Int64
 }
 
 // New returns a Worker.
@@ -210,8 +208,6 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 	if at.Settle {
 		dec.Finish.Action = store.ActionLookup
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
 	if err := w.record(context.WithoutCancel(ctx), log, dec.Finish); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			log.WarnContext(ctx, "target changed while sending; answer recorded in the ledger only", "outcome", dec.Finish.Outcome)
@@ -219,6 +215,8 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 		}
 		return fmt.Errorf("record outcome: %w", err)
 	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	if dec.resendRefusal {
 		w.escalateResend(fctx, at, dec.Finish)
 	}
