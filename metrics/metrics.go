@@ -30,6 +30,8 @@ type Metrics struct {
 	failed    prometheus.Counter
 	lag       prometheus.Gauge
 	tick      prometheus.Histogram
+	held      prometheus.Gauge
+	retries   prometheus.Counter
 }
 
 // New returns Metrics with its own registry, holding the project's
@@ -70,8 +72,16 @@ func New() *Metrics {
 			Help:    "How long one planning tick took.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
 		}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "outreach_answers_held",
+			Help: "Provider answers a worker holds because recording them in Postgres failed so far (retried with backoff).",
+		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "outreach_answer_record_retries_total",
+			Help: "Failed attempts to record a provider answer in Postgres, each retried.",
+		}),
 	}
-	m.reg.MustRegister(m.outcomes, m.pauses, m.cacheHits, m.prepared, m.enqueued, m.failed, m.lag, m.tick,
+	m.reg.MustRegister(m.outcomes, m.pauses, m.cacheHits, m.prepared, m.enqueued, m.failed, m.lag, m.tick, m.held, m.retries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -116,6 +126,12 @@ func (m *Metrics) AccountPaused(provider, account, kind string) {
 	}
 	m.pauses.WithLabelValues(provider, account, kind).Inc()
 }
+
+// AnswersHeld adds delta to the answers held unrecorded (worker.RecordMetrics).
+func (m *Metrics) AnswersHeld(delta int) { m.held.Add(float64(delta)) }
+
+// RecordRetry counts a failed attempt to record an answer (worker.RecordMetrics).
+func (m *Metrics) RecordRetry() { m.retries.Inc() }
 
 // Tick records one scheduler tick (scheduler.Metrics).
 func (m *Metrics) Tick(st scheduler.TickStats) {

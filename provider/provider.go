@@ -93,6 +93,29 @@ type Resolver interface {
 	Resolve(ctx context.Context, accountID, identifier string) (Profile, error)
 }
 
+// Settlement is what a provider's own state says of an invitation whose
+// answer was never recorded.
+type Settlement struct {
+	// Sent is true when an invitation from the account to the person is
+	// pending (or the person is now a relation, which it may have led to).
+	Sent bool
+	// InvitationID is the provider's id of the pending invitation, when
+	// its list of sent invitations gives it.
+	InvitationID string
+	// Detail says what was seen, for the ledger.
+	Detail string
+}
+
+// Settler is implemented by clients whose provider can tell, without
+// sending anything, whether an invitation went out (Unipile: the
+// profile's pending invitation and the list of sent invitations). Partoo
+// and Altegio have no such read.
+type Settler interface {
+	// Settle reports whether the account accountID has an invitation out
+	// to recipientID (the provider id an Invitation would use).
+	Settle(ctx context.Context, accountID, recipientID string) (Settlement, error)
+}
+
 // Scope says who an error concerns.
 type Scope string
 

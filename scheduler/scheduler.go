@@ -50,6 +50,11 @@ type Config struct {
 	// Lease and RequestTimeout must match the workers' (defaults as
 	// worker.Config); they bound orphaned ledger rows.
 	Lease, RequestTimeout time.Duration
+	// DeadAfter is how old a worker's heartbeat must be (by the database's
+	// clock) for it to be dead (default 8 s: four missed heartbeats of 2
+	// s); LivenessInterval how often dead workers are looked for (default
+	// 1 s). A dead worker's in-flight targets are queued again at once.
+	DeadAfter, LivenessInterval time.Duration
 	// Metrics receives tick statistics; nil means none.
 	Metrics Metrics
 }
@@ -129,6 +134,12 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 2*cfg.RequestTimeout + 5*time.Second
 	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = 8 * time.Second
+	}
+	if cfg.LivenessInterval <= 0 {
+		cfg.LivenessInterval = time.Second
+	}
 	return &Scheduler{cfg: cfg, log: cfg.Logger, client: asynq.NewClientFromRedisClient(cfg.Redis), wake: make(chan struct{}, 1)}, nil
 }
 
@@ -155,6 +166,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer poll.Stop()
 	reconcile := time.NewTicker(s.cfg.ReconcileInterval)
 	defer reconcile.Stop()
+	liveness := time.NewTicker(s.cfg.LivenessInterval)
+	defer liveness.Stop()
 	s.log.InfoContext(ctx, "scheduler started", "horizon", s.cfg.Horizon, "poll_interval", s.cfg.PollInterval)
 	if err := s.Reconcile(ctx, s.cfg.ReconcileGrace); err != nil && ctx.Err() == nil {
 		s.log.ErrorContext(ctx, "reconcile", "error", err)
@@ -179,6 +192,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-reconcile.C:
 			if err := s.Reconcile(ctx, s.cfg.ReconcileGrace); err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "reconcile", "error", err)
+			}
+		case <-liveness.C:
+			if err := s.RecoverDeadWorkers(ctx); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "recovering dead workers", "error", err)
 			}
 		}
 	}
@@ -380,7 +397,7 @@ func (s *Scheduler) enqueueClaimed(ctx context.Context, typ string, claimed map[
 					if lag := now.Sub(t.NextAttemptAt); lag > ps.Lag {
 						ps.Lag = lag
 					}
-					conflict, err := s.enqueue(ctx, typ, t.ID, at, now)
+					conflict, err := s.enqueue(ctx, typ, t.ID, t.TaskGen, at, now)
 					if err != nil {
 						// The target stays queued; reconciliation enqueues
 						// it once Redis answers again.
@@ -440,10 +457,10 @@ type warnKey struct {
 	id   int64
 }
 
-// enqueue puts a target's task in Redis, to run at at. It reports a
-// conflict when the task is there already.
-func (s *Scheduler) enqueue(ctx context.Context, typ string, targetID int64, at, now time.Time) (conflict bool, err error) {
-	task, opts := worker.NewTask(typ, targetID)
+// enqueue puts a target's task of generation gen in Redis, to run at at.
+// It reports a conflict when the task is there already.
+func (s *Scheduler) enqueue(ctx context.Context, typ string, targetID int64, gen int, at, now time.Time) (conflict bool, err error) {
+	task, opts := worker.NewTaskGen(typ, targetID, gen)
 	if at.After(now) {
 		opts = append(opts, asynq.ProcessAt(at))
 	}
@@ -477,7 +494,7 @@ func (s *Scheduler) Reconcile(ctx context.Context, grace time.Duration) error {
 			if l.Lookup {
 				typ = worker.TypeResolve
 			}
-			conflict, err := s.enqueue(ctx, typ, l.ID, l.NextAttempt, now)
+			conflict, err := s.enqueue(ctx, typ, l.ID, l.TaskGen, l.NextAttempt, now)
 			if err != nil {
 				return fmt.Errorf("re-enqueue target %d: %w", l.ID, err)
 			}
@@ -500,4 +517,43 @@ func (s *Scheduler) Reconcile(ctx context.Context, grace time.Duration) error {
 		s.log.WarnContext(ctx, "re-enqueued targets whose task was missing from Redis", "count", restored)
 	}
 	return nil
+}
+
+// RecoverDeadWorkers looks for workers that stopped or whose heartbeat is
+// older than DeadAfter, and queues the targets they held again at once,
+// each under a new task id (asynq still holds the dead worker's task under
+// the old one until its own lease expires; the reservation refuses it
+// then). The next attempt of each first settles the uncertain one with the
+// provider. A target whose enqueue fails stays queued; Reconcile enqueues
+// it later.
+func (s *Scheduler) RecoverDeadWorkers(ctx context.Context) error {
+	now := s.cfg.Now()
+	dead, recovered, err := s.cfg.Store.RecoverDeadWorkers(ctx, now, s.cfg.DeadAfter, s.cfg.RequestTimeout)
+	if err != nil {
+		return err
+	}
+	for _, d := range dead {
+		if d.Stopped && d.Sends == 0 {
+			s.log.DebugContext(ctx, "worker stopped cleanly", "worker_id", d.ID, "host", d.Host, "pid", d.PID)
+			continue
+		}
+		s.log.WarnContext(ctx, "worker dead: recovering its in-flight sends", "worker_id", d.ID, "host", d.Host, "pid", d.PID,
+			"last_heartbeat", d.HeartbeatAt, "stopped", d.Stopped, "in_flight", d.Sends)
+	}
+	var firstErr error
+	for _, r := range recovered {
+		typ := worker.TypeInvite
+		if r.Lookup {
+			typ = worker.TypeResolve
+		}
+		if _, err := s.enqueue(ctx, typ, r.ID, r.TaskGen, r.NextAttempt, now); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("enqueue recovered target %d: %w", r.ID, err)
+			}
+			continue
+		}
+		s.log.InfoContext(ctx, "target recovered from a dead worker", "target_id", r.ID, "account_id", r.AccountID,
+			"worker_id", r.WorkerID, "task_id", worker.TaskIDGen(typ, r.ID, r.TaskGen))
+	}
+	return firstErr
 }

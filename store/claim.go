@@ -39,7 +39,7 @@ func (s *Store) ClaimTargetsBatch(ctx context.Context, lookup bool, wants []Clai
 			resolved = "IS TRUE"
 		}
 		rows, err := tx.Query(ctx, `SELECT k.n, `+targetColumns+`, p.provider_id IS NOT NULL, coalesce(p.first_name, ''),
-				coalesce(p.last_name, ''), coalesce(p.headline, ''), coalesce(p.provider_id, '')
+				coalesce(p.last_name, ''), coalesce(p.headline, ''), coalesce(p.provider_id, ''), t.task_gen
 			FROM unnest($1::bigint[], $2::bigint[]) AS k(account_id, n)
 			JOIN campaigns c ON c.account_id = k.account_id AND c.status = 'active'
 			CROSS JOIN LATERAL (SELECT * FROM targets t0 WHERE t0.campaign_id = c.id AND t0.status = 'pending'
@@ -63,7 +63,7 @@ func (s *Store) ClaimTargetsBatch(ctx context.Context, lookup bool, wants []Clai
 				&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, &locked,
 				&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
 				&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions,
-				&hasPerson, &p.FirstName, &p.LastName, &p.Headline, &p.ProviderID); err != nil {
+				&hasPerson, &p.FirstName, &p.LastName, &p.Headline, &p.ProviderID, &t.TaskGen); err != nil {
 				rows.Close()
 				return err
 			}

@@ -193,12 +193,14 @@ type Lost struct {
 	AccountID   int64
 	Lookup      bool
 	NextAttempt time.Time
+	// TaskGen is the generation of its task (see Target.TaskGen).
+	TaskGen int
 }
 
 // QueuedTargets returns up to limit targets queued before queuedBefore or
 // held past their lease, after id afterID (for paging), by id.
 func (s *Store) QueuedTargets(ctx context.Context, queuedBefore, now time.Time, afterID int64, limit int) ([]Lost, error) {
-	rows, err := s.pool.Query(ctx, `SELECT t.id, t.account_id, t.provider_id IS NULL, t.next_attempt_at FROM targets t
+	rows, err := s.pool.Query(ctx, `SELECT t.id, t.account_id, t.provider_id IS NULL, t.next_attempt_at, t.task_gen FROM targets t
 		WHERE t.status IN ('queued', 'sending') AND t.id > $3
 		AND ((t.status = 'queued' AND t.queued_at < $1) OR (t.status = 'sending' AND t.locked_until < $2))
 		ORDER BY t.id LIMIT $4`, queuedBefore, now, afterID, limit)
@@ -209,7 +211,7 @@ func (s *Store) QueuedTargets(ctx context.Context, queuedBefore, now time.Time, 
 	var out []Lost
 	for rows.Next() {
 		var l Lost
-		if err := rows.Scan(&l.ID, &l.AccountID, &l.Lookup, &l.NextAttempt); err != nil {
+		if err := rows.Scan(&l.ID, &l.AccountID, &l.Lookup, &l.NextAttempt, &l.TaskGen); err != nil {
 			return nil, translate("queued targets", err)
 		}
 		out = append(out, l)
@@ -219,11 +221,13 @@ func (s *Store) QueuedTargets(ctx context.Context, queuedBefore, now time.Time, 
 
 // ExpireOrphanSends closes ledger rows left in flight by workers that died
 // more than lease ago: the provider cannot have seen them after their
-// reservation plus requestTimeout. It returns how many it closed.
+// reservation plus requestTimeout. It returns how many it closed. Rows of
+// workers with a liveness row are left to RecoverDeadWorkers: such a
+// worker may be alive and still recording its answer (Postgres was away).
 func (s *Store) ExpireOrphanSends(ctx context.Context, now time.Time, lease, requestTimeout time.Duration) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE sends SET outcome = 'unknown', detail = 'worker stopped before recording the answer',
 			window_at = least($1::timestamptz, reserved_at + make_interval(secs => $3))
-		WHERE outcome = 'in_flight' AND reserved_at < $1::timestamptz - make_interval(secs => $2)`,
+		WHERE outcome = 'in_flight' AND reserved_at < $1::timestamptz - make_interval(secs => $2) AND worker_id IS NULL`,
 		now, lease.Seconds(), requestTimeout.Seconds())
 	if err != nil {
 		return 0, translate("expire orphan sends", err)

@@ -38,11 +38,11 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions}
 	dest = append(dest, ar.dest()...)
 	dest = append(dest, &hasPerson, &p.ProviderID, &p.FirstName, &p.LastName, &p.Headline,
-		&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus)
+		&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus, &t.TaskGen)
 	err := tx.QueryRow(ctx, `SELECT `+targetColumns+`, `+accountColumns+`, p.provider IS NOT NULL,
 			coalesce(p.provider_id, ''), coalesce(p.first_name, ''), coalesce(p.last_name, ''), coalesce(p.headline, ''),
 			coalesce(p.looked_up_by, 0), coalesce(p.network_distance, ''), coalesce(p.is_relationship, false),
-			coalesce(p.invitation_status, '')
+			coalesce(p.invitation_status, ''), t.task_gen
 		FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
 		LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
 		WHERE t.id = $1 FOR UPDATE OF t`, req.TargetID).Scan(dest...)
@@ -62,6 +62,12 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	default:
 		return nil, ErrStale
 	}
+	if req.TaskGen != t.TaskGen {
+		// A task of an earlier generation, such as the one asynq still
+		// held for a worker that died: the target was queued again under
+		// a new task.
+		return nil, ErrStale
+	}
 	if req.Action == ActionLookup && t.ProviderID != "" || req.Action == ActionInvite && t.ProviderID == "" {
 		return nil, ErrStale
 	}
@@ -73,6 +79,44 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 			return nil, &NotServedError{Account: ar.account(), Err: err}
 		}
 	}
+	// Attempts of this target whose worker died: the provider may have
+	// seen them, at the latest when they timed out or now. Without any, an
+	// earlier invite whose answer never came (a timeout, a dropped
+	// connection, a 5xx) may have reached the provider as well, unless it
+	// was settled since. (The counts read the ledger as it was before the
+	// update.) Those with no answer at all (the worker died, the answer was
+	// lost, a transport error such as a timeout) are settled with the
+	// provider first when it can tell (unanswered); a 5xx, an answer most
+	// likely not processed, keeps the rule that already_invited_recently
+	// then means sent.
+	var orphans, unclear, unanswered int
+	if err := tx.QueryRow(ctx, `WITH o AS (
+			UPDATE sends SET outcome = 'unknown', window_at = least($2::timestamptz, reserved_at + make_interval(secs => $3)),
+				detail = 'worker stopped before recording the answer'
+			WHERE target_id = $1 AND outcome = 'in_flight' RETURNING 1),
+		u AS (SELECT outcome, http_status FROM sends WHERE $4 AND target_id = $1 AND action = 'invite'
+			AND outcome IN ('unknown', 'error') AND settled_at IS NULL)
+		SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM u),
+			(SELECT count(*) FROM u WHERE outcome = 'unknown' OR http_status IS NULL)`,
+		t.ID, now, req.RequestTimeout.Seconds(), req.Action == ActionInvite).Scan(&orphans, &unclear, &unanswered); err != nil {
+		return nil, err
+	}
+	if t.Status == TargetSending {
+		orphans++ // held and expired: the call may have gone out even if no row says so
+	}
+	unanswered += orphans
+	if orphans == 0 && req.Action == ActionInvite {
+		orphans = unclear
+	}
+
+	settle := unanswered > 0 && req.Action == ActionInvite && req.Settle != nil && req.Settle(ar.account())
+	if settle {
+		// Ask the provider before sending again: this reservation is the
+		// lookup that settles the uncertain attempt, paced and counted as
+		// a lookup.
+		req.Action = ActionLookup
+	}
+
 	// Lock the account: reservations of an account with something to
 	// count are serialised.
 	counted := ar.account().counts(req.Action, now)
@@ -111,29 +155,6 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 		return nil, hold(open, "outside working hours")
 	}
 
-	// Attempts of this target whose worker died: the provider may have
-	// seen them, at the latest when they timed out or now. Without any, an
-	// earlier invite whose answer never came (a timeout, a dropped
-	// connection, a 5xx) may have reached the provider as well. (The count
-	// reads the ledger as it was before the update: it is used only when
-	// the update changed nothing.)
-	var orphans, unclear int
-	if err := tx.QueryRow(ctx, `WITH o AS (
-			UPDATE sends SET outcome = 'unknown', window_at = least($2::timestamptz, reserved_at + make_interval(secs => $3)),
-				detail = 'worker stopped before recording the answer'
-			WHERE target_id = $1 AND outcome = 'in_flight' RETURNING 1)
-		SELECT (SELECT count(*) FROM o), CASE WHEN $4 THEN (SELECT count(*) FROM sends WHERE target_id = $1 AND action = 'invite'
-			AND outcome IN ('unknown', 'error')) ELSE 0 END`,
-		t.ID, now, req.RequestTimeout.Seconds(), req.Action == ActionInvite).Scan(&orphans, &unclear); err != nil {
-		return nil, err
-	}
-	if t.Status == TargetSending {
-		orphans++ // held and expired: the call may have gone out even if no row says so
-	}
-	if orphans == 0 && req.Action == ActionInvite {
-		orphans = unclear
-	}
-
 	if req.Action == ActionInvite && a.NextSendAt.After(now) {
 		return nil, hold(a.NextSendAt, "minimum gap between invitations")
 	}
@@ -158,15 +179,15 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	// The gap after this call is drawn now and kept in its ledger row.
 	var sendID int64
 	if err := tx.QueryRow(ctx, `WITH s AS (
-			INSERT INTO sends (account_id, target_id, action, reserved_at, gap) VALUES ($1, $2, $3, $4,
-				CASE WHEN $6 THEN make_interval(secs => $7 + random() * $8) END) RETURNING id)
+			INSERT INTO sends (account_id, target_id, action, reserved_at, gap, worker_id) VALUES ($1, $2, $3, $4,
+				CASE WHEN $6 THEN make_interval(secs => $7 + random() * $8) END, nullif($9, 0)) RETURNING id)
 		UPDATE targets t SET status = 'sending', locked_until = $5, attempts = attempts + 1, updated_at = $4,
 			current_send_id = s.id FROM s WHERE t.id = $2 RETURNING s.id`,
 		a.ID, t.ID, req.Action, now, now.Add(req.Lease),
-		!pace.Gap.IsZero(), pace.Gap.Min.Seconds(), pace.Gap.Jitter.Seconds()).Scan(&sendID); err != nil {
+		!pace.Gap.IsZero(), pace.Gap.Min.Seconds(), pace.Gap.Jitter.Seconds(), req.WorkerID).Scan(&sendID); err != nil {
 		return nil, err
 	}
-	at := &Attempt{SendID: sendID, Target: &t, Account: a, Orphaned: orphans > 0}
+	at := &Attempt{SendID: sendID, Target: &t, Account: a, Orphaned: orphans > 0, Settle: settle}
 	if hasPerson {
 		p.Provider, p.NormalizedIdentifier = a.Provider, t.NormalizedIdentifier
 		at.Person = &p

@@ -63,6 +63,19 @@ type BeginRequest struct {
 	// with a *NotServedError, and nothing is written: no ledger row, no
 	// attempt counted, the account unchanged.
 	Serves func(a *Account) error
+	// TaskGen is the generation of the task asking (Target.TaskGen when it
+	// was enqueued); a task of another generation gets ErrStale.
+	TaskGen int
+	// WorkerID is the liveness id of the worker process reserving (see
+	// HeartbeatConn), recorded on the ledger row; 0 for none, which leaves
+	// the row to the lease alone.
+	WorkerID int64
+	// Settle, if not nil, reports whether an uncertain earlier invitation
+	// from the account can be settled from its provider's own state. If
+	// it can and the target has one, an invite reservation becomes the
+	// lookup that settles it (Attempt.Settle), paced and counted as a
+	// lookup.
+	Settle func(*Account) bool
 }
 
 // Attempt is a reserved send: the ledger row is written, the target is
@@ -77,6 +90,10 @@ type Attempt struct {
 	// clear answer (a worker died during the call, a timeout, a 5xx), so
 	// the provider may have received it.
 	Orphaned bool
+	// Settle is true when the reservation is the lookup that settles the
+	// uncertain attempt (see BeginRequest.Settle): ask the provider
+	// whether it went out, and record the answer with Finish.Settled.
+	Settle bool
 }
 
 // Person is a resolved profile in the cache.
@@ -146,6 +163,10 @@ type Finish struct {
 	AccountID int64
 	Now       time.Time
 
+	// Action is the reservation's action (ActionInvite, ActionLookup),
+	// used only if Postgres lost the reservation; empty means invite.
+	Action string
+
 	// The ledger row.
 	Outcome      string
 	ErrorType    string
@@ -176,27 +197,65 @@ type Finish struct {
 	Disable     bool      // disable the account until an operator resumes it
 	NextSendAt  time.Time // earliest next invite of the account (gap), zero to leave
 	SlowUntil   time.Time // widen the gap until then, zero to leave
+
+	// Settled records the answer of a settling lookup (Attempt.Settle):
+	// the target's uncertain invitations (outcome unknown or error) are
+	// settled. With SettledSent the latest of them went out: it becomes
+	// 'sent' with InvitationID (which the target gets too); without, none
+	// did, and the target may be invited.
+	Settled, SettledSent bool
 }
+
+// targetHeld is the condition under which an answer updates its target:
+// the target is held by this attempt, or (a late answer of an attempt
+// recovered from a worker taken for dead, its ledger row 'unknown') the
+// target was queued again and nothing was tried since. $1 is the send id.
+const targetHeld = `((status = 'sending' AND current_send_id = $1) OR (status IN ('queued', 'pending') AND current_send_id IS NULL
+	AND %s AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.target_id = targets.id AND x.id > $1)))`
 
 // Finish records an attempt's answer. It returns ErrStale if the target was
 // changed meanwhile by someone else (the ledger row is recorded anyway).
+// It is idempotent: an answer already recorded (a retry after a commit
+// whose acknowledgement was lost) changes nothing and returns nil, so a
+// caller retries it until it returns.
 func (s *Store) Finish(ctx context.Context, f Finish) error {
 	op := fmt.Sprintf("finish send %d of target %d", f.SendID, f.TargetID)
 	if f.Person == nil && f.Outcome != OutcomeCached && !f.Disable && !f.PauseUntil.After(f.Now) &&
-		f.NextSendAt.IsZero() && f.SlowUntil.IsZero() {
+		f.NextSendAt.IsZero() && f.SlowUntil.IsZero() && !f.Settled {
 		return s.finishTarget(ctx, op, f)
 	}
-	var stale bool
+	var stale, done, lost bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		stale = false
+		stale, done, lost = false, false, false
+		// The ledger row, if its answer is not recorded yet.
+		var prev string
+		err := tx.QueryRow(ctx, `SELECT outcome FROM sends WHERE id = $1 FOR UPDATE`, f.SendID).Scan(&prev)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			lost = true
+			return nil
+		case err != nil:
+			return err
+		case prev != OutcomeInFlight && prev != OutcomeUnknown:
+			done = true // recorded already
+			return nil
+		}
+		late := prev == OutcomeUnknown
 		if f.Outcome == OutcomeCached {
-			if _, err := tx.Exec(ctx, `DELETE FROM sends WHERE id = $1`, f.SendID); err != nil {
+			_, err = tx.Exec(ctx, `DELETE FROM sends WHERE id = $1`, f.SendID)
+		} else {
+			_, err = tx.Exec(ctx, `UPDATE sends SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
+					http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
+				WHERE id = $1`,
+				f.SendID, f.Outcome, f.Now, f.ErrorType, f.HTTPStatus, f.InvitationID, truncate(f.Detail, 1000))
+		}
+		if err != nil {
+			return err
+		}
+		if f.Settled {
+			if err := settle(ctx, tx, f); err != nil {
 				return err
 			}
-		} else if _, err := tx.Exec(ctx, `UPDATE sends SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
-				http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
-			WHERE id = $1`, f.SendID, f.Outcome, f.Now, f.ErrorType, f.HTTPStatus, f.InvitationID, truncate(f.Detail, 1000)); err != nil {
-			return err
 		}
 		status, lastErr, errType := f.TargetStatus, f.LastError, f.ErrorType
 		var pid *string
@@ -224,11 +283,11 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 				message = coalesce(nullif($9, ''), message), provider_id = coalesce($10, provider_id),
 				attempts = CASE WHEN $10::text IS NOT NULL AND $2::text = 'pending' THEN 0 ELSE attempts END,
 				locked_until = NULL, current_send_id = NULL, updated_at = $11::timestamptz,
-				queued_at = CASE WHEN $2::text = 'queued' THEN queued_at END,
+				queued_at = CASE WHEN $2::text = 'queued' THEN coalesce(queued_at, $11::timestamptz) END,
 				finished_at = CASE WHEN $2::text IN ('sent', 'skipped', 'failed') THEN $11::timestamptz END
-			WHERE id = $1 AND status = 'sending' AND current_send_id = $12`,
-			f.TargetID, status, nullTime(f.NextAttemptAt), lastErr, errType, f.InvitationID,
-			f.CountDeferral, f.ResetDeferrals, f.Message, pid, f.Now, f.SendID)
+			WHERE id = $12 AND `+fmt.Sprintf(targetHeld, "$13"),
+			f.SendID, status, nullTime(f.NextAttemptAt), lastErr, errType, f.InvitationID,
+			f.CountDeferral, f.ResetDeferrals, f.Message, pid, f.Now, f.TargetID, late)
 		if err != nil {
 			return err
 		}
@@ -270,34 +329,101 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 	if err != nil {
 		return translate(op, err)
 	}
-	if stale {
+	if lost {
+		return s.finishLost(ctx, op, f)
+	}
+	if stale && !done {
 		return fmt.Errorf("%s: %w", op, ErrStale)
 	}
 	return nil
 }
 
-// finishTarget records an answer that changes only the ledger row and the
-// target (most answers: no profile to cache, no change to the account) in
-// one statement, its own transaction: one round trip instead of four.
-func (s *Store) finishTarget(ctx context.Context, op string, f Finish) error {
-	tag, err := s.pool.Exec(ctx, `WITH s AS (
-			UPDATE sends SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
-				http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
-			WHERE id = $1)
-		UPDATE targets SET status = $9::text, next_attempt_at = coalesce($10, next_attempt_at),
-			last_error = nullif($11, ''), error_type = nullif($4, ''), invitation_id = coalesce(nullif($6, ''), invitation_id),
-			deferrals = CASE WHEN $12 THEN deferrals + 1 WHEN $13 THEN 0 ELSE deferrals END,
-			message = coalesce(nullif($14, ''), message),
-			locked_until = NULL, current_send_id = NULL, updated_at = $3::timestamptz,
-			queued_at = CASE WHEN $9::text = 'queued' THEN queued_at END,
-			finished_at = CASE WHEN $9::text IN ('sent', 'skipped', 'failed') THEN $3::timestamptz END
-		WHERE id = $8 AND status = 'sending' AND current_send_id = $1`,
-		f.SendID, f.Outcome, f.Now, f.ErrorType, f.HTTPStatus, f.InvitationID, truncate(f.Detail, 1000),
-		f.TargetID, f.TargetStatus, nullTime(f.NextAttemptAt), f.LastError, f.CountDeferral, f.ResetDeferrals, f.Message)
+// finishLost records an answer whose reservation Postgres lost (a crash or
+// a failover without synchronous commit undid a committed transaction):
+// the call was made all the same, so a new ledger row is written with the
+// answer, and the target takes it if it is waiting and nothing was tried
+// since. (A profile to cache or an account change is not applied.)
+func (s *Store) finishLost(ctx context.Context, op string, f Finish) error {
+	if f.Outcome == OutcomeCached {
+		return nil // no call was made
+	}
+	action := f.Action
+	if action == "" {
+		action = ActionInvite
+	}
+	var updated bool
+	err := s.pool.QueryRow(ctx, `WITH s AS (
+			INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, error_type, http_status, invitation_id, detail)
+			VALUES ($1, $2, $3, $4, $4, $5, nullif($6, ''), nullif($7, 0), nullif($8, ''), $9) RETURNING id),
+		t AS (
+			UPDATE targets SET status = $10::text, next_attempt_at = coalesce($11, next_attempt_at),
+				last_error = nullif($12, ''), error_type = nullif($6, ''), invitation_id = coalesce(nullif($8, ''), invitation_id),
+				locked_until = NULL, current_send_id = NULL, updated_at = $4::timestamptz,
+				queued_at = CASE WHEN $10::text = 'queued' THEN coalesce(queued_at, $4::timestamptz) END,
+				finished_at = CASE WHEN $10::text IN ('sent', 'skipped', 'failed') THEN $4::timestamptz END
+			WHERE id = $2 AND status IN ('queued', 'pending') AND current_send_id IS NULL
+				AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.target_id = $2 AND x.outcome = 'in_flight')
+			RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM t)`,
+		f.AccountID, f.TargetID, action, f.Now, f.Outcome, f.ErrorType, f.HTTPStatus, f.InvitationID,
+		truncate("the database lost the reservation; answer recorded anew: "+f.Detail, 1000),
+		f.TargetStatus, nullTime(f.NextAttemptAt), f.LastError).Scan(&updated)
 	if err != nil {
 		return translate(op, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !updated {
+		return fmt.Errorf("%s: reservation lost: %w", op, ErrStale)
+	}
+	return nil
+}
+
+// settle records what a settling lookup learnt of the target's uncertain
+// invitations: all are settled; with f.SettledSent the latest went out.
+func settle(ctx context.Context, tx pgx.Tx, f Finish) error {
+	if f.SettledSent {
+		if _, err := tx.Exec(ctx, `UPDATE sends SET outcome = 'sent', invitation_id = coalesce(nullif($2, ''), invitation_id),
+				settled_at = $3, detail = 'settled from the provider: the invitation went out (send ' || $4::bigint || ')'
+			WHERE id = (SELECT max(id) FROM sends WHERE target_id = $1 AND action = 'invite'
+				AND outcome IN ('unknown', 'error') AND settled_at IS NULL)`, f.TargetID, f.InvitationID, f.Now, f.SendID); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE sends SET settled_at = $2
+		WHERE target_id = $1 AND action = 'invite' AND outcome IN ('unknown', 'error') AND settled_at IS NULL`, f.TargetID, f.Now)
+	return err
+}
+
+// finishTarget records an answer that changes only the ledger row and the
+// target (most answers: no profile to cache, no change to the account) in
+// one statement, its own transaction: one round trip instead of four.
+// An answer already recorded changes nothing (see Finish).
+func (s *Store) finishTarget(ctx context.Context, op string, f Finish) error {
+	var found, recorded, updated bool
+	err := s.pool.QueryRow(ctx, `WITH o AS (SELECT outcome FROM sends WHERE id = $1 FOR UPDATE),
+		s AS (
+			UPDATE sends SET outcome = $2, window_at = $3, error_type = nullif($4, ''),
+				http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
+			WHERE id = $1 AND (SELECT outcome FROM o) IN ('in_flight', 'unknown') RETURNING 1),
+		t AS (
+			UPDATE targets SET status = $9::text, next_attempt_at = coalesce($10, next_attempt_at),
+				last_error = nullif($11, ''), error_type = nullif($4, ''), invitation_id = coalesce(nullif($6, ''), invitation_id),
+				deferrals = CASE WHEN $12 THEN deferrals + 1 WHEN $13 THEN 0 ELSE deferrals END,
+				message = coalesce(nullif($14, ''), message),
+				locked_until = NULL, current_send_id = NULL, updated_at = $3::timestamptz,
+				queued_at = CASE WHEN $9::text = 'queued' THEN coalesce(queued_at, $3::timestamptz) END,
+				finished_at = CASE WHEN $9::text IN ('sent', 'skipped', 'failed') THEN $3::timestamptz END
+			WHERE id = $8 AND EXISTS (SELECT 1 FROM s) AND `+fmt.Sprintf(targetHeld, "(SELECT outcome FROM o) = 'unknown'")+`
+			RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM o), EXISTS (SELECT 1 FROM s), EXISTS (SELECT 1 FROM t)`,
+		f.SendID, f.Outcome, f.Now, f.ErrorType, f.HTTPStatus, f.InvitationID, truncate(f.Detail, 1000),
+		f.TargetID, f.TargetStatus, nullTime(f.NextAttemptAt), f.LastError, f.CountDeferral, f.ResetDeferrals, f.Message).Scan(&found, &recorded, &updated)
+	if err != nil {
+		return translate(op, err)
+	}
+	if !found {
+		return s.finishLost(ctx, op, f)
+	}
+	if recorded && !updated {
 		return fmt.Errorf("%s: %w", op, ErrStale)
 	}
 	return nil

@@ -38,6 +38,10 @@ type Target struct {
 	ErrorType            string
 	InvitationID         string
 	Message              string
+	// TaskGen is the generation of the target's task (see TaskID in
+	// package worker); it grows when the target is recovered from a dead
+	// worker.
+	TaskGen int
 
 	// From the campaign.
 	CampaignStatus  string

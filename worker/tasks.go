@@ -24,6 +24,10 @@ const (
 // message (the dashboard shows payloads).
 type Payload struct {
 	TargetID int64 `json:"target_id"`
+	// Gen is the target's task generation (store.Target.TaskGen): 0 for
+	// the first task, more once the target was recovered from a worker
+	// that died. The reservation refuses a task of another generation.
+	Gen int `json:"gen,omitempty"`
 }
 
 // TaskID is the deterministic id of a target's task of the given type
@@ -36,12 +40,27 @@ func TaskID(typ string, targetID int64) string {
 	return "invite:" + strconv.FormatInt(targetID, 10)
 }
 
+// TaskIDGen is the id of a target's task of generation gen: TaskID for 0,
+// "invite:42:2" for 2. A recovered target gets a new id, since asynq may
+// still hold its dead worker's task under the old one.
+func TaskIDGen(typ string, targetID int64, gen int) string {
+	if gen == 0 {
+		return TaskID(typ, targetID)
+	}
+	return TaskID(typ, targetID) + ":" + strconv.Itoa(gen)
+}
+
 // NewTask builds the task for a target and the options that place it in
 // its queue under its deterministic id. MaxRetry is high because deferrals
 // never count as retries (see RetryDelay) and transient failures are
 // counted in Postgres, not by asynq.
 func NewTask(typ string, targetID int64) (*asynq.Task, []asynq.Option) {
-	b, err := json.Marshal(Payload{TargetID: targetID})
+	return NewTaskGen(typ, targetID, 0)
+}
+
+// NewTaskGen is NewTask for the task generation gen (see TaskIDGen).
+func NewTaskGen(typ string, targetID int64, gen int) (*asynq.Task, []asynq.Option) {
+	b, err := json.Marshal(Payload{TargetID: targetID, Gen: gen})
 	if err != nil {
 		panic(fmt.Sprintf("marshal payload: %v", err)) // cannot happen for an int64
 	}
@@ -50,7 +69,7 @@ func NewTask(typ string, targetID int64) (*asynq.Task, []asynq.Option) {
 		queue = QueueLookups
 	}
 	return asynq.NewTask(typ, b), []asynq.Option{
-		asynq.TaskID(TaskID(typ, targetID)),
+		asynq.TaskID(TaskIDGen(typ, targetID, gen)),
 		asynq.Queue(queue),
 		asynq.MaxRetry(maxRetry),
 	}
@@ -63,7 +82,7 @@ const maxRetry = 100000
 
 func parsePayload(t *asynq.Task) (Payload, error) {
 	var p Payload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TargetID <= 0 {
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TargetID <= 0 || p.Gen < 0 {
 		return p, fmt.Errorf("bad %s payload %q: %v: %w", t.Type(), t.Payload(), err, asynq.SkipRetry)
 	}
 	return p, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -48,7 +49,23 @@ type Config struct {
 	// takes it; it doubles each time this worker meets the target again,
 	// up to UnservedWaitMax (defaults 30 s and 5 min).
 	UnservedWait, UnservedWaitMax time.Duration
-	Metrics                       Metrics
+	// HeartbeatInterval is how often a running Server renews the worker's
+	// liveness row (default 2 s); see store.RecoverDeadWorkers.
+	HeartbeatInterval time.Duration
+	// RecordBackoffMax caps the wait between two attempts to record an
+	// answer while Postgres is away (default 5 s). An answer is retried
+	// for as long as the process lives.
+	RecordBackoffMax time.Duration
+	Metrics          Metrics
+}
+
+// RecordMetrics is optionally implemented by a Metrics: answers the
+// worker holds because recording them failed, and each retry.
+type RecordMetrics interface {
+	// AnswersHeld adds delta to the answers kept in hand, not yet recorded.
+	AnswersHeld(delta int)
+	// RecordRetry counts one failed attempt to record an answer.
+	RecordRetry()
 }
 
 // Metrics receives the worker's outcomes; nil means none.
@@ -74,6 +91,10 @@ type Worker struct {
 	// (a wrong key, a redirecting URL), and until when it leaves their
 	// accounts to other workers (see configRefused).
 	refused refusals
+	// id is the liveness id while a Server runs (0 without).
+	id atomic.Int64
+	// held counts the answers kept in hand because recording them failed.
+	held atomic.Int64
 }
 
 // New returns a Worker.
@@ -104,6 +125,12 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.UnservedWaitMax < cfg.UnservedWait {
 		cfg.UnservedWaitMax = max(5*time.Minute, cfg.UnservedWait)
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 2 * time.Second
+	}
+	if cfg.RecordBackoffMax <= 0 {
+		cfg.RecordBackoffMax = 5 * time.Second
 	}
 	p := DefaultPolicy()
 	if cfg.Policy != nil {
@@ -145,7 +172,8 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 		at, err = w.cfg.Store.Begin(ctx, store.BeginRequest{
 			TargetID: p.TargetID, Action: action, Now: now,
 			Lease: w.cfg.Lease, RequestTimeout: w.cfg.RequestTimeout, HoldFor: w.cfg.HoldFor,
-			Serves: w.serves,
+			Serves:  w.serves,
+			TaskGen: p.Gen, WorkerID: w.id.Load(), Settle: w.canSettle,
 		})
 		// asynq runs scheduled tasks to the second, so a task often comes
 		// up a little early: wait the rest here rather than a whole
@@ -192,22 +220,29 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 		// The call and its record run to completion even when a shutdown
 		// cancels ctx: the request may already be at the provider.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.RequestTimeout)
-		if action == store.ActionInvite {
+		switch {
+		case at.Settle:
+			dec = w.settle(cctx, at, client)
+		case action == store.ActionInvite:
 			dec = w.invite(cctx, at, client)
-		} else {
+		default:
 			dec = w.resolve(cctx, at, client)
 		}
 		cancel()
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := w.cfg.Store.Finish(fctx, dec.Finish); err != nil {
+	dec.Finish.Action = action
+	if at.Settle {
+		dec.Finish.Action = store.ActionLookup
+	}
+	if err := w.record(context.WithoutCancel(ctx), log, dec.Finish); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			log.WarnContext(ctx, "target changed while sending; answer recorded in the ledger only", "outcome", dec.Finish.Outcome)
 			return nil
 		}
 		return fmt.Errorf("record outcome: %w", err)
 	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	if dec.resendRefusal {
 		w.escalateResend(fctx, at, dec.Finish)
 	}
@@ -218,6 +253,9 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 			"until", dec.Finish.NextAttemptAt, "error", dec.Finish.Detail)
 	} else if dec.Finish.Outcome == store.OutcomeSent || dec.Finish.Outcome == store.OutcomeResolved {
 		w.refused.clear(at.Account.Provider, at.Account.CredentialsRef)
+	}
+	if at.Settle {
+		action = "settle"
 	}
 	log.InfoContext(ctx, "outcome", "action", action, "outcome", dec.Finish.Outcome, "target_status", dec.Finish.TargetStatus,
 		"error_type", dec.Finish.ErrorType, "http_status", dec.Finish.HTTPStatus, "invitation_id", dec.Finish.InvitationID)

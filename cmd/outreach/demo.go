@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/report"
 	"github.com/outreach-dev/outreach/scheduler"
@@ -153,7 +151,7 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 		}
 	}()
 	policy := demoPolicy()
-	var servers []*asynq.Server
+	var servers []*worker.Server
 	for i := range c.workers {
 		w, err := worker.New(worker.Config{Store: st, Clients: env.Client, Logger: log.With("component", "worker", "worker", i+1),
 			Policy: &policy, RequestTimeout: 5 * time.Second, Metrics: m})

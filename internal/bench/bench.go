@@ -57,9 +57,12 @@ type Config struct {
 	Binary         string
 	MemoryAccounts int
 	MemoryDuration time.Duration
+	// RecoverySamples is how many worker processes the recovery run kills
+	// with invitations in flight (default 3; needs Binary).
+	RecoverySamples int
 
 	// Only, when not empty, runs only the named scenarios: "throughput",
-	// "accuracy", "scale", "wakeup", "memory".
+	// "accuracy", "scale", "wakeup", "memory", "recovery".
 	Only []string
 	// Progress receives a line per step; nil means none.
 	Progress io.Writer
@@ -91,6 +94,7 @@ func (c *Config) defaults() {
 	def(&c.ScaleAccounts, 100)
 	def(&c.WakeSamples, 200)
 	def(&c.MemoryAccounts, 1000)
+	def(&c.RecoverySamples, 3)
 	if c.AccuracyDuration <= 0 {
 		c.AccuracyDuration = 2 * time.Minute
 	}
@@ -130,6 +134,7 @@ type Result struct {
 	Scale      []ScaleResult
 	Wakeup     *WakeupResult
 	Memory     *MemoryResult
+	Recovery   *RecoveryResult
 }
 
 // Run runs the scenarios of cfg in order and returns their results. A
@@ -181,6 +186,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.Binary != "" {
 		if err := step("memory", func() (err error) { res.Memory, err = e.memory(ctx); return }); err != nil {
+			return res, err
+		}
+		if err := step("recovery", func() (err error) { res.Recovery, err = e.recovery(ctx); return }); err != nil {
 			return res, err
 		}
 	}

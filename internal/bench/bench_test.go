@@ -41,6 +41,7 @@ func TestRunTiny(t *testing.T) {
 		ScaleSizes: []int{2000}, ScalePending: 200, ScaleAccounts: 5,
 		WakeSamples: 3,
 		Binary:      bin, MemoryAccounts: 5, MemoryDuration: 2 * time.Second,
+		RecoverySamples: 1,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,11 +61,14 @@ func TestRunTiny(t *testing.T) {
 	if m := res.Memory; m == nil || m.SchedulerPeak <= 0 || m.WorkerPeak <= 0 {
 		t.Errorf("memory = %+v, want both processes measured", m)
 	}
+	if rc := res.Recovery; rc == nil || rc.Orphans < 3 || rc.Max <= 0 || rc.Repeats != 0 {
+		t.Errorf("recovery = %+v, want orphans recovered and nobody invited twice", rc)
+	}
 	var b bytes.Buffer
 	if err := res.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"pipeline / bare asynq", "limit violations", "scheduler tick", "wake-up", "resident memory"} {
+	for _, want := range []string{"pipeline / bare asynq", "limit violations", "scheduler tick", "wake-up", "resident memory", "recovery"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}

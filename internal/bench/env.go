@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -179,7 +178,7 @@ func (o *outcomes) AccountPaused(_, _, _ string) {}
 type pipeline struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
-	servers []*asynq.Server
+	servers []*worker.Server
 	stores  []*store.Store
 }
 

@@ -52,6 +52,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("5", fmt.Sprintf("resident memory (VmRSS) at %d accounts, processes of the binary, %s (%d of %d targets sent)", m.Accounts, round(m.Duration), m.Sent, m.Targets),
 			fmt.Sprintf("scheduler %s (peak %s), worker %s (peak %s)", mib(m.SchedulerEnd), mib(m.SchedulerPeak), mib(m.WorkerEnd), mib(m.WorkerPeak)), "")
 	}
+	if rc := r.Recovery; rc != nil {
+		row("6", fmt.Sprintf("recovery, worker SIGKILLed with invitations in flight → first settling lookup, %d kills, %d orphans (lease %s)",
+			rc.Samples, rc.Orphans, rc.Lease),
+			fmt.Sprintf("p50 %s, **max %s**; people invited twice: %d", round(rc.P50), round(rc.Max), rc.Repeats), "< 10 s, 0")
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

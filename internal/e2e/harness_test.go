@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
@@ -99,6 +98,8 @@ type harness struct {
 	sched  *scheduler.Scheduler
 	policy *worker.Policy
 	wrap   func(provider.Client) provider.Client
+	// timeout is the provider timeout of clients, workers and scheduler.
+	timeout time.Duration
 
 	mu      sync.Mutex
 	clients map[string]provider.Client
@@ -109,6 +110,8 @@ type options struct {
 	policy *worker.Policy
 	// wrap decorates every provider client (fault injection).
 	wrap func(provider.Client) provider.Client
+	// requestTimeout is the workers' provider timeout (default 5 s).
+	requestTimeout time.Duration
 }
 
 func newHarness(t *testing.T, o options) *harness {
@@ -129,7 +132,10 @@ func newHarness(t *testing.T, o options) *harness {
 	logs := &syncBuffer{}
 	h := &harness{t: t, ctx: ctx, cancel: cancel, st: st, dsn: dsn, rdb: rdb, sim: sim, simURL: srv.URL, logs: logs,
 		log:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		policy: o.policy, wrap: o.wrap, clients: map[string]provider.Client{}}
+		policy: o.policy, wrap: o.wrap, clients: map[string]provider.Client{}, timeout: o.requestTimeout}
+	if h.timeout <= 0 {
+		h.timeout = 5 * time.Second
+	}
 	if h.policy == nil {
 		h.policy = testPolicy()
 	}
@@ -159,7 +165,7 @@ func (h *harness) Clients(p provider.Name, ref string) (provider.Client, error) 
 	var err error
 	switch p {
 	case provider.Unipile:
-		c, err = unipile.New(unipile.Config{BaseURL: h.simURL, APIKey: unipileKey, Timeout: 5 * time.Second})
+		c, err = unipile.New(unipile.Config{BaseURL: h.simURL, APIKey: unipileKey, Timeout: h.timeout})
 	case provider.Partoo:
 		c, err = partoo.New(partoo.Config{BaseURL: h.simURL, APIKey: partooKey, Timeout: 5 * time.Second})
 	case provider.Altegio:
@@ -184,7 +190,7 @@ func (h *harness) start(n int) {
 		Store: h.st, Redis: h.rdb, Logger: h.log.With("component", "scheduler"),
 		Horizon: 5 * time.Second, PollInterval: 200 * time.Millisecond,
 		ReconcileInterval: time.Second, ReconcileGrace: 2 * time.Second,
-		RequestTimeout: 5 * time.Second,
+		RequestTimeout: h.timeout,
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -198,11 +204,11 @@ func (h *harness) start(n int) {
 	}
 }
 
-func (h *harness) startWorker() *asynq.Server {
+func (h *harness) startWorker() *worker.Server {
 	h.t.Helper()
 	w, err := worker.New(worker.Config{
 		Store: h.st, Clients: h.Clients, Logger: h.log.With("component", "worker"),
-		Policy: h.policy, RequestTimeout: 5 * time.Second, HoldFor: 5 * time.Second,
+		Policy: h.policy, RequestTimeout: h.timeout, HoldFor: 5 * time.Second,
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -76,7 +76,23 @@ func (s *Server) Down() error {
 	}
 }
 
-// Up starts a server stopped by Down again.
+// Crash stops a PostgreSQL server at once (an immediate shutdown, as in a
+// crash: no checkpoint, connections cut) and keeps its data, so that Up
+// can start it again, after crash recovery.
+func (s *Server) Crash() error {
+	if s.newCmd == nil {
+		return errors.New("throwaway: Crash is only for PostgreSQL")
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		return errors.New("throwaway: postgres did not stop within 30s")
+	}
+}
+
+// Up starts a server stopped by Down or Crash again.
 func (s *Server) Up(ctx context.Context) error {
 	s.done = make(chan struct{})
 	return s.start(ctx, s.newCmd())

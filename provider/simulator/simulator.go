@@ -107,8 +107,14 @@ type Config struct {
 	Scenarios []Scenario
 
 	// Latency delays every answer by Latency plus a uniform random part
-	// below Jitter.
+	// below Jitter, before the request takes effect: a client that goes
+	// away meanwhile (a worker killed) leaves no trace.
 	Latency, Jitter time.Duration
+	// AnswerDelay delays every answer once the request took effect: an
+	// invitation is sent (and recorded) at once, its answer comes later,
+	// so a client killed meanwhile never learns that it went out (the
+	// case a recovery must settle).
+	AnswerDelay time.Duration
 	// ErrorRate is the probability (0 to 1) that an invitation or lookup
 	// fails with a random transient error (Unipile: one of ErrorTypes,
 	// default service_unavailable, request_timeout, unexpected_error;
@@ -224,6 +230,9 @@ func (s *Simulator) resetLocked() {
 
 // ServeHTTP routes a request to the simulated provider it is meant for.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.AnswerDelay > 0 {
+		w = &delayedWriter{ResponseWriter: w, r: r, s: s}
+	}
 	path := r.URL.EscapedPath()
 	switch {
 	case strings.HasPrefix(path, "/api/v1/users/"):
@@ -302,4 +311,36 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// delayedWriter holds an answer back for Config.AnswerDelay; if the client
+// goes away meanwhile, the answer is dropped.
+type delayedWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	s       *Simulator
+	waited  bool
+	dropped bool
+}
+
+func (d *delayedWriter) wait() {
+	if !d.waited {
+		d.waited = true
+		d.dropped = d.s.sleep(d.r.Context(), d.s.cfg.AnswerDelay) != nil
+	}
+}
+
+func (d *delayedWriter) WriteHeader(status int) {
+	d.wait()
+	if !d.dropped {
+		d.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (d *delayedWriter) Write(b []byte) (int, error) {
+	d.wait()
+	if d.dropped {
+		return 0, http.ErrHandlerTimeout
+	}
+	return d.ResponseWriter.Write(b)
 }

@@ -69,6 +69,7 @@ type Client struct {
 var (
 	_ provider.Client   = (*Client)(nil)
 	_ provider.Resolver = (*Client)(nil)
+	_ provider.Settler  = (*Client)(nil)
 )
 
 // New validates cfg and builds a Client. Its errors never contain the key.
@@ -352,4 +353,56 @@ func (c *Client) badBody(op string, res *httpclient.Response, want string) error
 	return c.base.Redact(&provider.Error{Provider: provider.Unipile, Op: op, HTTPStatus: res.Status,
 		Type: "unexpected_response", Detail: "want " + want + ", got: " + httpclient.Snippet(res.Body),
 		Scope: provider.ScopeTransient, Kind: provider.KindTransient})
+}
+
+// settlePages bounds the pages of the sent list read to find the id of a
+// pending invitation (250 invitations a page).
+const settlePages = 4
+
+// Settle tells whether accountID has an invitation out to recipientID (a
+// provider id) without sending one: the profile shows a pending
+// invitation {type: SENT, status: PENDING} (or the person is already a
+// relation, which the invitation may have led to); the id is then looked
+// for in the first pages of the sent list. Errors are those of Resolve
+// and ListSent; a failed list only leaves the id empty.
+func (c *Client) Settle(ctx context.Context, accountID, recipientID string) (provider.Settlement, error) {
+	p, err := c.Resolve(ctx, accountID, recipientID)
+	if err != nil {
+		return provider.Settlement{}, err
+	}
+	switch {
+	case p.Connected():
+		return provider.Settlement{Sent: true, Detail: "the person is a relation (" + p.NetworkDistance + ")"}, nil
+	case p.InvitationType != "SENT" || p.InvitationStatus != "PENDING":
+		return provider.Settlement{Detail: "no pending invitation on the profile"}, nil
+	}
+	out := provider.Settlement{Sent: true, Detail: "a pending invitation on the profile"}
+	cursor := ""
+	for page := 0; page < settlePages; page++ {
+		q := url.Values{"account_id": {accountID}, "limit": {"250"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		res, err := c.base.Do(ctx, httpclient.Request{Op: "list_sent", Method: http.MethodGet,
+			Path: "/api/v1/users/invite/sent", Query: q, Header: c.header()})
+		if err != nil || res.Status != http.StatusOK {
+			return out, nil
+		}
+		var l sentList
+		if err := json.Unmarshal(res.Body, &l); err != nil {
+			return out, nil
+		}
+		for _, it := range l.Items {
+			if it.InvitedUserID == recipientID || p.ProviderID != "" && it.InvitedUserID == p.ProviderID {
+				out.InvitationID = it.ID
+				out.Detail += " and in the sent list"
+				return out, nil
+			}
+		}
+		if l.Cursor == nil || *l.Cursor == "" || *l.Cursor == cursor {
+			break
+		}
+		cursor = *l.Cursor
+	}
+	return out, nil
 }

@@ -457,3 +457,40 @@ func TestBareDSNGetsHTTPS(t *testing.T) {
 		t.Errorf("request = %q; want %q", got, want)
 	}
 }
+
+// Settle reads the provider's state without inviting: a pending invitation
+// on the profile means sent, with its id from the sent list; none means
+// not sent. No invitation request is made.
+func TestSettle(t *testing.T) {
+	t.Parallel()
+	b := setup(t, simulator.Config{})
+	ctx := context.Background()
+	went, other := simulator.ProviderID("settle-went"), simulator.ProviderID("settle-not")
+	sent, err := b.client.Invite(ctx, provider.Invitation{AccountID: "acc", RecipientID: went})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.client.Settle(ctx, "acc", went)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Sent || got.InvitationID != sent.InvitationID {
+		t.Errorf("Settle(went) = %+v, want sent with %s", got, sent.InvitationID)
+	}
+	got, err = b.client.Settle(ctx, "acc", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Sent || got.InvitationID != "" {
+		t.Errorf("Settle(not) = %+v, want not sent", got)
+	}
+	invites := 0
+	for _, r := range b.sim.Requests() {
+		if r.Op == "invite" {
+			invites++
+		}
+	}
+	if invites != 1 {
+		t.Errorf("%d invitation requests, want 1 (Settle sends none)", invites)
+	}
+}
