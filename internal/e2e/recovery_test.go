@@ -239,7 +239,7 @@ func TestWorkerKilledRecoveredByHeartbeat(t *testing.T) {
 		for i := 0; i < perAccount; i++ {
 			ids = append(ids, pid(fmt.Sprintf("k-%d-%02d", a, i)))
 		}
-		if _, err := pool.Exec(ctx, `WITH a AS (INSERT INTO accounts (name, provider, provider_account_id) VALUES ($1, 'unipile', $1) RETURNING id),
+		if _, err := pool.Exec(ctx, `WITH a AS (INSERT INTO accounts (name, provider, provider_account_id, pacing) VALUES ($1, 'unipile', $1, 'unlimited') RETURNING id),
 			c AS (INSERT INTO campaigns (name, account_id) SELECT $1, id FROM a RETURNING id)
 			INSERT INTO targets (campaign_id, identifier) SELECT c.id, i FROM c, unnest($2::text[]) i`, name, ids); err != nil {
 			t.Fatal(err)
