@@ -39,7 +39,7 @@ type ConsoleAccount struct {
 
 const consoleAccountSQL = `SELECT ` + accountColumns + `,
 	coalesce((SELECT array_agg((SELECT count(*) FROM sends s WHERE s.account_id = a.id AND s.action = l.action
-		AND s.window_at > $1::timestamptz - l.per) ORDER BY l.action, l.per) FROM account_limits l WHERE l.account_id = a.id), '{}'),
+		AND s.window_at > $1::timestamptz - l.per) ORDER BY l.action, l.per) FROM account_limits_effective l WHERE l.account_id = a.id), '{}'),
 	act.sent_day, act.sent_week, act.refused_day, act.refused_week,
 	(SELECT count(*) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending')),
 	(SELECT count(*) FROM campaigns c WHERE c.account_id = a.id),
