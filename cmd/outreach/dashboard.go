@@ -18,10 +18,6 @@ import (
 // dashboard at "/".
 const consolePath = "/console"
 
-func init() {
-	register(&command{name: "dashboard", summary: "serve the asynq dashboard and the outreach console (long-running)", run: runDashboard})
-}
-
 // dashboardOptions are the dashboard's access settings. Empty fields are
 // filled from DASHBOARD_USER, DASHBOARD_PASSWORD and DASHBOARD_READ_ONLY.
 type dashboardOptions struct {

@@ -16,10 +16,6 @@ import (
 	"github.com/outreach-dev/outreach/worker"
 )
 
-func init() {
-	register(&command{name: "demo", summary: "run the whole system on a seeded demo campaign (simulated providers)", run: runDemo})
-}
-
 // demoConfig is the demo's size and pace.
 type demoConfig struct {
 	duration      time.Duration

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/outreach-dev/outreach/scheduler"
+)
+
+func runScheduler(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "scheduler", "scheduler [flags]\n\nPlans each account's send slots and enqueues due targets into Redis.")
+	horizon := fs.Duration("horizon", time.Minute, "how far ahead tasks are enqueued")
+	poll := fs.Duration("poll", 2*time.Second, "fallback polling interval (notifications wake it at once)")
+	reconcile := fs.Duration("reconcile", 30*time.Second, "how often lost tasks are looked for")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. 127.0.0.1:9101)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	st, rdb, closeAll, err := openBackends(ctx, env, 8)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	s, err := scheduler.New(scheduler.Config{
+		Store: st, Redis: rdb, Logger: env.Logger.With("component", "scheduler"),
+		Horizon: *horizon, PollInterval: *poll, ReconcileInterval: *reconcile,
+		RequestTimeout: env.Timeout, Metrics: schedulerMetrics(),
+	})
+	if err != nil {
+		return err
+	}
+	stopMetrics, err := serveMetrics(ctx, env, *metricsAddr, rdb, st)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	return s.Run(ctx)
+}
