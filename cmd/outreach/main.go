@@ -106,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "outreach: unknown command %q (run `outreach help`)\n", args[0])
 		return exitUsage
 	}
-	env, err := LoadEnv(os.LookupEnv, stdout, stderr)
+	env, err := LoadEnv(os.Environ(), stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitUsage

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/outreach-dev/outreach/internal/system"
+	"github.com/outreach-dev/outreach/metrics"
 	"github.com/outreach-dev/outreach/scheduler"
 )
 
@@ -21,18 +23,27 @@ func runScheduler(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer closeAll()
-	s, err := scheduler.New(scheduler.Config{
-		Store: st, Redis: rdb, Logger: env.Logger.With("component", "scheduler"),
-		Horizon: *horizon, PollInterval: *poll, ReconcileInterval: *reconcile,
-		RequestTimeout: env.Timeout, Metrics: schedulerMetrics(),
+	m := metrics.New()
+	sys, err := system.New(ctx, system.Config{
+		Store: st, Redis: rdb, Logger: env.Logger,
+		Scheduler: &scheduler.Config{
+			Horizon: *horizon, PollInterval: *poll, ReconcileInterval: *reconcile,
+			RequestTimeout: env.Timeout, Metrics: m,
+		},
 	})
 	if err != nil {
 		return err
 	}
-	stopMetrics, err := serveMetrics(ctx, env, *metricsAddr, rdb, st)
+	defer sys.Close()
+	stopMetrics, err := serveMetrics(ctx, env, *metricsAddr, m, rdb, st)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-	return s.Run(ctx)
+	if err := sys.Run(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sys.Close()
+	return nil
 }

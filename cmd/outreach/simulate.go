@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/outreach-dev/outreach/provider/simulator"
@@ -24,16 +23,16 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	cfg := simulator.Config{Latency: *latency, Jitter: *jitter, ErrorRate: *errRate, Seed: *seed}
-	if k := os.Getenv("SIMULATOR_UNIPILE_API_KEY"); k != "" {
+	if k := env.Simulator.UnipileAPIKey; k != "" {
 		cfg.UnipileAPIKeys = []string{k}
 	}
-	if k := os.Getenv("SIMULATOR_PARTOO_API_KEY"); k != "" {
+	if k := env.Simulator.PartooAPIKey; k != "" {
 		cfg.PartooAPIKeys = []string{k}
 	}
-	if k := os.Getenv("SIMULATOR_ALTEGIO_PARTNER_TOKEN"); k != "" {
+	if k := env.Simulator.AltegioPartnerToken; k != "" {
 		cfg.AltegioPartnerTokens = []string{k}
 	}
-	if k := os.Getenv("SIMULATOR_ALTEGIO_USER_TOKEN"); k != "" {
+	if k := env.Simulator.AltegioUserToken; k != "" {
 		cfg.AltegioUserTokens = []string{k}
 	}
 	if *daily > 0 {

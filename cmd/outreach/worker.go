@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/outreach-dev/outreach/internal/system"
+	"github.com/outreach-dev/outreach/metrics"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -23,16 +24,18 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer closeAll()
-	w, err := worker.New(worker.Config{
-		Store: st, Clients: env.Client, Logger: env.Logger.With("component", "worker"),
-		RequestTimeout: env.Timeout, Metrics: workerMetrics(),
+	m := metrics.New()
+	sys, err := system.New(ctx, system.Config{
+		Store: st, Redis: rdb, Logger: env.Logger, Workers: 1,
+		Worker: worker.Config{Clients: env.Client, RequestTimeout: env.Timeout, Metrics: m},
+		Server: worker.ServerConfig{Concurrency: *concurrency},
 	})
 	if err != nil {
 		return err
 	}
-	reportCredentials(ctx, env, w)
-	srv := w.NewServer(rdb, worker.ServerConfig{Concurrency: *concurrency})
-	stopMetrics, err := serveMetrics(ctx, env, *metricsAddr, rdb, st)
+	defer sys.Close()
+	reportCredentials(ctx, env, sys.Workers[0])
+	stopMetrics, err := serveMetrics(ctx, env, *metricsAddr, m, rdb, st)
 	if err != nil {
 		return err
 	}
@@ -42,13 +45,13 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer stopDash()
-	if err := srv.Start(w.Mux()); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	if err := sys.Run(ctx); err != nil {
+		return err
 	}
 	env.Logger.InfoContext(ctx, "worker started", "concurrency", *concurrency)
 	<-ctx.Done()
 	env.Logger.InfoContext(context.WithoutCancel(ctx), "stopping: finishing the calls in flight")
-	srv.Shutdown()
+	sys.Close()
 	env.Logger.InfoContext(context.WithoutCancel(ctx), "worker stopped")
 	return nil
 }
