@@ -13,10 +13,6 @@ import (
 	"github.com/outreach-dev/outreach/internal/throwaway"
 )
 
-func init() {
-	register(&command{name: "bench", summary: "measure throughput, limit accuracy, scheduler cost, wake-up latency and memory", run: runBench})
-}
-
 func runBench(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "bench", `bench [flags]
 

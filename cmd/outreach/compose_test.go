@@ -128,7 +128,7 @@ func TestDockerCompose(t *testing.T) {
 				t.Errorf("service %s has no command", name)
 				continue
 			}
-			if _, ok := commands[c[0]]; !ok {
+			if lookupCommand(c[0]) == nil {
 				t.Errorf("service %s runs unknown command %q", name, c[0])
 				continue
 			}

@@ -38,7 +38,7 @@ func TestWorkerReportsCredentials(t *testing.T) {
 		}
 	}
 	var out, logs bytes.Buffer
-	env, err := LoadEnv(os.LookupEnv, &out, &logs)
+	env, err := LoadEnv(os.Environ(), &out, &logs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +16,6 @@ import (
 // consolePath is where the operator console is served, beside the asynq
 // dashboard at "/".
 const consolePath = "/console"
-
-func init() {
-	register(&command{name: "dashboard", summary: "serve the asynq dashboard and the outreach console (long-running)", run: runDashboard})
-}
 
 // dashboardOptions are the dashboard's access settings. Empty fields are
 // filled from DASHBOARD_USER, DASHBOARD_PASSWORD and DASHBOARD_READ_ONLY.
@@ -88,12 +83,12 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 		return func() {}, nil
 	}
 	if o.User == "" && o.Password == "" {
-		o.User, o.Password = os.Getenv("DASHBOARD_USER"), os.Getenv("DASHBOARD_PASSWORD")
+		o.User, o.Password = env.Dashboard.User, env.Dashboard.Password
 		if (o.User == "") != (o.Password == "") {
 			return nil, usagef("set both DASHBOARD_USER and DASHBOARD_PASSWORD, or neither")
 		}
 	}
-	if v := os.Getenv("DASHBOARD_READ_ONLY"); v != "" && !o.ReadOnly {
+	if v := env.Dashboard.ReadOnly; v != "" && !o.ReadOnly {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return nil, usagef("DASHBOARD_READ_ONLY=%q: want true or false", v)
@@ -105,7 +100,7 @@ func serveDashboard(ctx context.Context, env *Env, addr string, o dashboardOptio
 		return nil, err
 	}
 	var trusted []string
-	for _, origin := range strings.Split(os.Getenv("DASHBOARD_TRUSTED_ORIGINS"), ",") {
+	for _, origin := range strings.Split(env.Dashboard.TrustedOrigins, ",") {
 		if origin = strings.TrimSpace(origin); origin != "" {
 			trusted = append(trusted, origin)
 		}

@@ -6,19 +6,16 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"sync"
 	"time"
 
+	"github.com/outreach-dev/outreach/internal/system"
+	"github.com/outreach-dev/outreach/metrics"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/report"
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
 	"github.com/outreach-dev/outreach/worker"
 )
-
-func init() {
-	register(&command{name: "demo", summary: "run the whole system on a seeded demo campaign (simulated providers)", run: runDemo})
-}
 
 // demoConfig is the demo's size and pace.
 type demoConfig struct {
@@ -135,42 +132,23 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 	}
 
 	// Scheduler, workers, dashboard.
-	m := &demoMetrics{Metrics: processMetrics(), pauses: map[string]map[string]int{}}
-	s, err := scheduler.New(scheduler.Config{Store: st, Redis: rdb, Logger: log.With("component", "scheduler"),
-		Horizon: 20 * time.Second, PollInterval: 500 * time.Millisecond, ReconcileInterval: 5 * time.Second,
-		RequestTimeout: 5 * time.Second, Metrics: m})
+	m := &demoMetrics{Metrics: metrics.New(), pauses: map[string]map[string]int{}}
+	policy := demoPolicy()
+	sys, err := system.New(ctx, system.Config{
+		Store: st, Redis: rdb, Logger: log,
+		Scheduler: &scheduler.Config{Horizon: 20 * time.Second, PollInterval: 500 * time.Millisecond, ReconcileInterval: 5 * time.Second,
+			RequestTimeout: 5 * time.Second, Metrics: m},
+		Workers: c.workers, NumberWorkers: true,
+		Worker: worker.Config{Clients: env.Client, Policy: &policy, RequestTimeout: 5 * time.Second, Metrics: m},
+		Server: worker.ServerConfig{Concurrency: 10, ShutdownTimeout: 10 * time.Second},
+	})
 	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := s.Run(runCtx); err != nil {
-			log.Error("scheduler", "error", err)
-		}
-	}()
-	policy := demoPolicy()
-	var servers []*worker.Server
-	for i := range c.workers {
-		w, err := worker.New(worker.Config{Store: st, Clients: env.Client, Logger: log.With("component", "worker", "worker", i+1),
-			Policy: &policy, RequestTimeout: 5 * time.Second, Metrics: m})
-		if err != nil {
-			return err
-		}
-		srv := w.NewServer(rdb, worker.ServerConfig{Concurrency: 10, ShutdownTimeout: 10 * time.Second})
-		if err := srv.Start(w.Mux()); err != nil {
-			return fmt.Errorf("start worker: %w", err)
-		}
-		servers = append(servers, srv)
+	defer sys.Close()
+	if err := sys.Run(runCtx); err != nil {
+		return err
 	}
-	stopWorkers := func() {
-		for _, srv := range servers {
-			srv.Shutdown()
-		}
-		servers = nil
-	}
-	defer stopWorkers()
 
 	dashURL := ""
 	if c.dashboardAddr != "" {
@@ -189,7 +167,7 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 		defer stopDash()
 	}
 	if c.metricsAddr != "" {
-		stopMetrics, err := serveMetrics(runCtx, env, c.metricsAddr, rdb, st)
+		stopMetrics, err := serveMetrics(runCtx, env, c.metricsAddr, m.Metrics, rdb, st)
 		if err != nil {
 			return err
 		}
@@ -238,9 +216,8 @@ loop:
 	}
 
 	// Stop the pipeline, then report.
-	stopWorkers()
+	sys.Close()
 	cancel()
-	wg.Wait()
 	<-simDone
 	camps, accounts, err := demoReport(context.WithoutCancel(ctx), st, campaigns)
 	if err != nil {

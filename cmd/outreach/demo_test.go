@@ -106,7 +106,7 @@ func TestDemoKeepsConsoleUp(t *testing.T) {
 	t.Setenv("CI", "true")
 	errw := &signalWriter{want: "stay up until you press Ctrl-C", seen: make(chan struct{})}
 	var out bytes.Buffer
-	env, err := LoadEnv(os.LookupEnv, &out, errw)
+	env, err := LoadEnv(os.Environ(), &out, errw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,10 @@ import (
 //	PROVIDER_TIMEOUT         one provider call's timeout (default 30s)
 //	LOG_FORMAT               text or json (default: text on a terminal, else json)
 //	LOG_LEVEL                debug, info, warn, error (default info)
+//	DASHBOARD_USER, DASHBOARD_PASSWORD, DASHBOARD_READ_ONLY, DASHBOARD_TRUSTED_ORIGINS (see dashboard.go)
+//	SIMULATOR_UNIPILE_API_KEY, SIMULATOR_PARTOO_API_KEY, SIMULATOR_ALTEGIO_PARTNER_TOKEN, SIMULATOR_ALTEGIO_USER_TOKEN (see simulate.go)
+//
+// It is read once, in main; no other code reads the environment.
 type Env struct {
 	DatabaseURL string
 	RedisURL    string
@@ -43,6 +47,14 @@ type Env struct {
 	UnipileURL, PartooURL, AltegioURL string
 	secrets                           map[string]string // env name → value, provider credentials only
 
+	// Dashboard holds DASHBOARD_USER, DASHBOARD_PASSWORD,
+	// DASHBOARD_READ_ONLY and DASHBOARD_TRUSTED_ORIGINS as set, checked
+	// when a dashboard is served.
+	Dashboard struct{ User, Password, ReadOnly, TrustedOrigins string }
+	// Simulator holds the SIMULATOR_* keys `outreach simulate` accepts
+	// (empty: the simulator's defaults).
+	Simulator struct{ UnipileAPIKey, PartooAPIKey, AltegioPartnerToken, AltegioUserToken string }
+
 	Logger         *slog.Logger
 	Stdout, Stderr io.Writer
 
@@ -50,8 +62,15 @@ type Env struct {
 	clients map[string]provider.Client
 }
 
-// LoadEnv reads the configuration from lookup (os.LookupEnv in main).
-func LoadEnv(lookup func(string) (string, bool), stdout, stderr io.Writer) (*Env, error) {
+// LoadEnv reads the configuration from environ, a list of KEY=value
+// (os.Environ() in main).
+func LoadEnv(environ []string, stdout, stderr io.Writer) (*Env, error) {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 	get := func(k, def string) string {
 		if v, ok := lookup(k); ok && v != "" {
 			return v
@@ -77,8 +96,13 @@ func LoadEnv(lookup func(string) (string, bool), stdout, stderr io.Writer) (*Env
 	} else {
 		e.Timeout = 30 * time.Second
 	}
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
+	e.Dashboard.User, e.Dashboard.Password = get("DASHBOARD_USER", ""), get("DASHBOARD_PASSWORD", "")
+	e.Dashboard.ReadOnly, e.Dashboard.TrustedOrigins = get("DASHBOARD_READ_ONLY", ""), get("DASHBOARD_TRUSTED_ORIGINS", "")
+	e.Simulator.UnipileAPIKey = get("SIMULATOR_UNIPILE_API_KEY", "")
+	e.Simulator.PartooAPIKey = get("SIMULATOR_PARTOO_API_KEY", "")
+	e.Simulator.AltegioPartnerToken = get("SIMULATOR_ALTEGIO_PARTNER_TOKEN", "")
+	e.Simulator.AltegioUserToken = get("SIMULATOR_ALTEGIO_USER_TOKEN", "")
+	for k := range vars {
 		for _, p := range []string{"UNIPILE_API_KEY", "PARTOO_API_KEY", "ALTEGIO_PARTNER_TOKEN", "ALTEGIO_USER_TOKEN"} {
 			if k == p || strings.HasPrefix(k, p+"_") {
 				if v, ok := lookup(k); ok {

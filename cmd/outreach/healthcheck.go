@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-func init() {
-	register(&command{name: "healthcheck", summary: "exit 0 if a URL answers 200 (for container health checks)", run: runHealthcheck})
-}
-
 func runHealthcheck(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "healthcheck", `healthcheck [--timeout 3s] URL
 

@@ -11,10 +11,6 @@ import (
 	"github.com/outreach-dev/outreach/csvimport"
 )
 
-func init() {
-	register(&command{name: "import", summary: "add a campaign's targets from a CSV file (streams; bad rows reported)", run: runImport})
-}
-
 // badRowsError is the import's error when some rows were skipped: the good
 // rows are in, and the command exits with exitPartial.
 type badRowsError struct{ bad, rows int64 }

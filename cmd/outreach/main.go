@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 	_ "time/tzdata" // time zones load the same everywhere, distroless images included
@@ -46,10 +45,37 @@ type command struct {
 	run func(ctx context.Context, env *Env, args []string) error
 }
 
-// commands is the table of subcommands, filled by each command's file.
-var commands = map[string]*command{}
+// commands returns the table of subcommands, in the order help lists
+// them. Each command lives in the file named after it.
+func commands() []*command {
+	return []*command{
+		{name: "account", summary: "add an account", run: runAccount},
+		{name: "bench", summary: "measure throughput, limit accuracy, scheduler cost, wake-up latency and memory", run: runBench},
+		{name: "campaign", summary: "add a campaign", run: runCampaign},
+		{name: "dashboard", summary: "serve the asynq dashboard and the outreach console (long-running)", run: runDashboard},
+		{name: "demo", summary: "run the whole system on a seeded demo campaign (simulated providers)", run: runDemo},
+		{name: "healthcheck", summary: "exit 0 if a URL answers 200 (for container health checks)", run: runHealthcheck},
+		{name: "import", summary: "add a campaign's targets from a CSV file (streams; bad rows reported)", run: runImport},
+		{name: "limits", summary: "show or set an account's pacing: rolling limits, gaps, defaults or unlimited", run: runLimits},
+		{name: "migrate", summary: "apply the database migrations (safe to repeat)", run: runMigrate},
+		{name: "pause", summary: "pause a campaign, or an account (until a time, or until resumed)", run: runPause},
+		{name: "resume", summary: "resume a paused campaign or a paused or disabled account", run: runResume},
+		{name: "scheduler", summary: "plan send slots and enqueue due targets (long-running)", run: runScheduler},
+		{name: "simulate", summary: "serve a simulator of the Unipile, Partoo and Altegio APIs", run: runSimulate},
+		{name: "status", summary: "show campaigns' progress and accounts' budgets and pauses", run: runStatus},
+		{name: "worker", summary: "send invitations from the queue (long-running)", run: runWorker},
+	}
+}
 
-func register(c *command) { commands[c.name] = c }
+// lookupCommand returns the command called name, or nil.
+func lookupCommand(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
 
 // usageError marks a mistake in the command line.
 type usageError struct{ msg string }
@@ -65,7 +91,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
+			if c := lookupCommand(args[1]); c != nil {
 				return run([]string{c.name, "--help"}, stdout, stderr)
 			}
 		}
@@ -75,12 +101,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	c, ok := commands[args[0]]
-	if !ok {
+	c := lookupCommand(args[0])
+	if c == nil {
 		fmt.Fprintf(stderr, "outreach: unknown command %q (run `outreach help`)\n", args[0])
 		return exitUsage
 	}
-	env, err := LoadEnv(os.LookupEnv, stdout, stderr)
+	env, err := LoadEnv(os.Environ(), stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitUsage
@@ -128,13 +154,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: outreach COMMAND [flags]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run `outreach COMMAND --help` for a command's flags. Configuration is read")

@@ -3,31 +3,22 @@ package main
 import (
 	"context"
 	"net/http"
-	"sync"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/metrics"
-	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
-	"github.com/outreach-dev/outreach/worker"
 )
 
-// processMetrics are the counters of this process, shared by the
-// scheduler or worker it runs and the /metrics server.
-var processMetrics = sync.OnceValue(metrics.New)
-
-func schedulerMetrics() scheduler.Metrics { return processMetrics() }
-func workerMetrics() worker.Metrics       { return processMetrics() }
-
 // serveMetrics serves /metrics on addr (nothing if addr is empty): the
-// process's counters, asynq's queue metrics read from rdb and the
-// accounts' budgets read from st at scrape time.
-func serveMetrics(ctx context.Context, env *Env, addr string, rdb redis.UniversalClient, st *store.Store) (func(), error) {
+// process's counters m (made by the command, shared with the scheduler or
+// workers it runs), asynq's queue metrics read from rdb and the accounts'
+// budgets read from st at scrape time.
+func serveMetrics(ctx context.Context, env *Env, addr string, m *metrics.Metrics, rdb redis.UniversalClient, st *store.Store) (func(), error) {
 	if addr == "" {
 		return func() {}, nil
 	}
-	h, err := processMetrics().HandlerWith(metrics.NewQueueCollector(rdb), metrics.NewBudgetCollector(st.Pool(), 0))
+	h, err := m.HandlerWith(metrics.NewQueueCollector(rdb), metrics.NewBudgetCollector(st.Pool(), 0))
 	if err != nil {
 		return nil, err
 	}

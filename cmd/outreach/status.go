@@ -13,10 +13,6 @@ import (
 	"github.com/outreach-dev/outreach/store"
 )
 
-func init() {
-	register(&command{name: "status", summary: "show campaigns' progress and accounts' budgets and pauses", run: runStatus})
-}
-
 // statusReport is what `status --json` prints.
 type statusReport struct {
 	Time      time.Time          `json:"time"`

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outreach-dev/outreach/internal/system"
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/provider/unipile"
@@ -174,13 +175,9 @@ func (o *outcomes) Outcome(_, _, outcome, _ string) {
 func (o *outcomes) AccountPaused(_, _, _ string) {}
 
 // pipeline is a scheduler and worker servers running in this process,
-// each with its own connection pool, as separate processes would have.
-type pipeline struct {
-	cancel  context.CancelFunc
-	done    chan struct{}
-	servers []*worker.Server
-	stores  []*store.Store
-}
+// each with its own connection pool, as separate processes would have:
+// the system the commands run, built by internal/system.
+type pipeline struct{ sys *system.System }
 
 type pipelineConfig struct {
 	dsn         string
@@ -196,64 +193,25 @@ func (e *env) startPipeline(ctx context.Context, pc pipelineConfig) (*pipeline, 
 	if err != nil {
 		return nil, err
 	}
-	p := &pipeline{done: make(chan struct{})}
-	open := func() (*store.Store, error) {
-		st, err := store.Open(ctx, pc.dsn)
-		if err == nil {
-			p.stores = append(p.stores, st)
-		}
-		return st, err
-	}
-	sst, err := open()
-	if err != nil {
-		return nil, err
-	}
 	sc := pc.sched
-	sc.Store, sc.Redis, sc.Logger = sst, e.rdb, e.cfg.Logger.With("component", "scheduler")
-	s, err := scheduler.New(sc)
+	sys, err := system.New(ctx, system.Config{
+		OpenStore: func(ctx context.Context) (*store.Store, error) { return store.Open(ctx, pc.dsn) },
+		Redis:     e.rdb, Logger: e.cfg.Logger,
+		Scheduler: &sc,
+		Workers:   max(pc.workers, 1),
+		Worker:    worker.Config{Clients: cl, Metrics: pc.metrics, RequestTimeout: 10 * time.Second},
+		Server:    worker.ServerConfig{Concurrency: pc.concurrency, ShutdownTimeout: 10 * time.Second},
+	})
 	if err != nil {
-		p.stop()
 		return nil, err
 	}
-	for i := 0; i < max(pc.workers, 1); i++ {
-		wst, err := open()
-		if err != nil {
-			p.stop()
-			return nil, err
-		}
-		w, err := worker.New(worker.Config{Store: wst, Clients: cl, Logger: e.cfg.Logger.With("component", "worker"),
-			Metrics: pc.metrics, RequestTimeout: 10 * time.Second})
-		if err != nil {
-			p.stop()
-			return nil, err
-		}
-		srv := w.NewServer(e.rdb, worker.ServerConfig{Concurrency: pc.concurrency, ShutdownTimeout: 10 * time.Second})
-		if err := srv.Start(w.Mux()); err != nil {
-			p.stop()
-			return nil, err
-		}
-		p.servers = append(p.servers, srv)
+	if err := sys.Run(ctx); err != nil {
+		return nil, err
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	p.cancel = cancel
-	go func() { defer close(p.done); _ = s.Run(rctx) }()
-	return p, nil
+	return &pipeline{sys: sys}, nil
 }
 
-func (p *pipeline) stop() {
-	if p.cancel != nil {
-		p.cancel()
-		<-p.done
-	}
-	for _, s := range p.servers {
-		s.Shutdown()
-	}
-	p.servers = nil
-	for _, st := range p.stores {
-		st.Close()
-	}
-	p.stores = nil
-}
+func (p *pipeline) stop() { p.sys.Close() }
 
 // seedAccounts inserts n accounts named acct-1… with the windows as
 // invite limits, and a campaign each; it returns the campaign ids in

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outreach-dev/outreach/internal/system"
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/altegio"
@@ -96,6 +97,7 @@ type harness struct {
 	logs   *syncBuffer
 	log    *slog.Logger
 	sched  *scheduler.Scheduler
+	sys    *system.System
 	policy *worker.Policy
 	wrap   func(provider.Client) provider.Client
 	// timeout is the provider timeout of clients, workers and scheduler.
@@ -183,42 +185,39 @@ func (h *harness) Clients(p provider.Name, ref string) (provider.Client, error) 
 	return c, nil
 }
 
-// start runs a scheduler and n workers until the test ends.
+// start runs the system (a scheduler and n workers, wired as the
+// commands wire them) until the test ends.
 func (h *harness) start(n int) {
 	h.t.Helper()
-	s, err := scheduler.New(scheduler.Config{
-		Store: h.st, Redis: h.rdb, Logger: h.log.With("component", "scheduler"),
-		Horizon: 5 * time.Second, PollInterval: 200 * time.Millisecond,
-		ReconcileInterval: time.Second, ReconcileGrace: 2 * time.Second,
-		RequestTimeout: h.timeout,
+	sys, err := system.New(h.ctx, system.Config{
+		Store: h.st, Redis: h.rdb, Logger: h.log,
+		Scheduler: &scheduler.Config{
+			Horizon: 5 * time.Second, PollInterval: 200 * time.Millisecond,
+			ReconcileInterval: time.Second, ReconcileGrace: 2 * time.Second,
+			RequestTimeout: h.timeout,
+		},
+		Workers: n,
+		Worker:  worker.Config{Clients: h.Clients, Policy: h.policy, RequestTimeout: h.timeout, HoldFor: 5 * time.Second},
+		Server: worker.ServerConfig{Concurrency: 10, DelayedTaskCheckInterval: 50 * time.Millisecond,
+			ShutdownTimeout: 8 * time.Second},
 	})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.sched = s
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(h.ctx) }()
-	h.t.Cleanup(func() { h.cancel(); <-done })
-	for i := 0; i < n; i++ {
-		h.startWorker()
+	h.sys, h.sched = sys, sys.Scheduler
+	h.t.Cleanup(sys.Close)
+	if err := sys.Run(h.ctx); err != nil {
+		h.t.Fatal(err)
 	}
 }
 
+// startWorker starts one more worker server in the system start runs.
 func (h *harness) startWorker() *worker.Server {
 	h.t.Helper()
-	w, err := worker.New(worker.Config{
-		Store: h.st, Clients: h.Clients, Logger: h.log.With("component", "worker"),
-		Policy: h.policy, RequestTimeout: h.timeout, HoldFor: 5 * time.Second,
-	})
+	srv, err := h.sys.StartWorker(h.ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	srv := w.NewServer(h.rdb, worker.ServerConfig{Concurrency: 10, DelayedTaskCheckInterval: 50 * time.Millisecond,
-		ShutdownTimeout: 8 * time.Second})
-	if err := srv.Start(w.Mux()); err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(srv.Shutdown)
 	return srv
 }
 
