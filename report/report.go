@@ -369,7 +369,7 @@ func addPaces(ctx context.Context, db *pgxpool.Pool, byID map[int64]*Account) er
 		r.Paces = []Pace{}
 		for _, action := range a.PacedActions() {
 			p := a.Pace(action)
-			r.Paces = append(r.Paces, Pace{Action: action, LimitSource: p.LimitSource, GapSource: p.Gap.Source,
+			r.Paces = append(r.Paces, Pace{Action: string(action), LimitSource: p.LimitSource, GapSource: p.Gap.Source,
 				MinGapSeconds: p.Gap.Min.Seconds(), GapJitterSeconds: p.Gap.Jitter.Seconds(), GapText: FormatGap(p.Gap.Min, p.Gap.Jitter)})
 		}
 	}

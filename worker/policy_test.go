@@ -18,7 +18,7 @@ func TestDecideError(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	hold := time.Minute
 	type want struct {
-		status   string
+		status   store.TargetStatus
 		retry    bool
 		pause    time.Duration // account paused for exactly this (0: not paused)
 		disable  bool
@@ -94,13 +94,13 @@ func TestDecideError(t *testing.T) {
 			at := &store.Attempt{SendID: 1, Target: &store.Target{ID: 2, Deferrals: tc.deferrals, Attempts: tc.attempts},
 				Account: &store.Account{ID: 3}, Orphaned: tc.orphaned}
 			e := tc.err
-			d := p.decideError(at, &e, tc.history, now, hold)
-			f := d.Finish
+			d := p.decideError(at, &e, tc.history, now)
+			f, retry, retryIn := d.finish(at, hold)
 			if f.TargetStatus != tc.want.status {
 				t.Errorf("target status %q, want %q (%s)", f.TargetStatus, tc.want.status, f.LastError)
 			}
-			if d.Retry != tc.want.retry {
-				t.Errorf("retry %v, want %v", d.Retry, tc.want.retry)
+			if retry != tc.want.retry {
+				t.Errorf("retry %v, want %v", retry, tc.want.retry)
 			}
 			if f.Disable != tc.want.disable {
 				t.Errorf("disable %v, want %v", f.Disable, tc.want.disable)
@@ -116,8 +116,8 @@ func TestDecideError(t *testing.T) {
 					t.Errorf("target due in %s, want %s", got, tc.want.next)
 				}
 			}
-			if d.Retry && d.RetryIn != f.NextAttemptAt.Sub(now) {
-				t.Errorf("task retries in %s, target due in %s", d.RetryIn, f.NextAttemptAt.Sub(now))
+			if retry && retryIn != f.NextAttemptAt.Sub(now) {
+				t.Errorf("task retries in %s, target due in %s", retryIn, f.NextAttemptAt.Sub(now))
 			}
 			if d.resendRefusal != tc.want.recount {
 				t.Errorf("recount after recording %v, want %v", d.resendRefusal, tc.want.recount)
@@ -168,12 +168,12 @@ func TestDecideErrorUsesItsRandomSource(t *testing.T) {
 	p.Rand = highest
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	at := &store.Attempt{SendID: 1, Target: &store.Target{ID: 2, Attempts: 1}, Account: &store.Account{ID: 3}}
-	d := p.decideError(at, &provider.Error{Kind: provider.KindTransient, HTTPStatus: 503}, History{}, now, time.Minute)
-	if got, want := d.Finish.NextAttemptAt.Sub(now), 30*time.Second-1; got != want {
+	f, _, _ := p.decideError(at, &provider.Error{Kind: provider.KindTransient, HTTPStatus: 503}, History{}, now).finish(at, time.Minute)
+	if got, want := f.NextAttemptAt.Sub(now), 30*time.Second-1; got != want {
 		t.Errorf("first transient backoff %s, want %s", got, want)
 	}
-	d = p.decideError(at, &provider.Error{Kind: provider.KindRateLimited, HTTPStatus: 429}, History{RateLimited: 2}, now, time.Minute)
-	if got, want := d.Finish.PauseUntil.Sub(now), 10*time.Minute-1; got != want {
+	f, _, _ = p.decideError(at, &provider.Error{Kind: provider.KindRateLimited, HTTPStatus: 429}, History{RateLimited: 2}, now).finish(at, time.Minute)
+	if got, want := f.PauseUntil.Sub(now), 10*time.Minute-1; got != want {
 		t.Errorf("second 429 pause %s, want %s", got, want)
 	}
 }
@@ -186,23 +186,23 @@ func TestDecideSentUsage(t *testing.T) {
 		Limits: []store.Limit{{Action: store.ActionInvite, Max: 25, Per: 24 * time.Hour}}}
 	at := &store.Attempt{SendID: 1, Target: &store.Target{ID: 2}, Account: acc}
 
-	d := p.decideSent(at, provider.Sent{InvitationID: "i", Usage: 50}, now)
-	if d.Finish.TargetStatus != store.TargetSent || d.Finish.InvitationID != "i" || !d.Finish.PauseUntil.IsZero() {
-		t.Errorf("usage 50: %+v, want sent, no pause", d.Finish)
+	d := finished(p.decideSent(at, provider.Sent{InvitationID: "i", Usage: 50}, now), at)
+	if d.TargetStatus != store.TargetSent || d.InvitationID != "i" || !d.PauseUntil.IsZero() {
+		t.Errorf("usage 50: %+v, want sent, no pause", d)
 	}
-	if g := d.Finish.NextSendAt.Sub(now); g != time.Minute {
+	if g := d.NextSendAt.Sub(now); g != time.Minute {
 		t.Errorf("usage 50: gap %s, want the minimum gap", g)
 	}
-	d = p.decideSent(at, provider.Sent{Usage: 90}, now)
-	if g := d.Finish.NextSendAt.Sub(now); g != 24*time.Hour/25 {
+	d = finished(p.decideSent(at, provider.Sent{Usage: 90}, now), at)
+	if g := d.NextSendAt.Sub(now); g != 24*time.Hour/25 {
 		t.Errorf("usage 90: gap %s, want widened to an even spread of the window (%s)", g, 24*time.Hour/25)
 	}
-	if d.Finish.SlowUntil.IsZero() {
+	if d.SlowUntil.IsZero() {
 		t.Errorf("usage 90: no slowdown recorded")
 	}
-	d = p.decideSent(at, provider.Sent{Usage: 95}, now)
-	if d.Finish.PauseUntil.Sub(now) != 24*time.Hour {
-		t.Errorf("usage 95: paused until %s, want for the window", d.Finish.PauseUntil)
+	d = finished(p.decideSent(at, provider.Sent{Usage: 95}, now), at)
+	if d.PauseUntil.Sub(now) != 24*time.Hour {
+		t.Errorf("usage 95: paused until %s, want for the window", d.PauseUntil)
 	}
 }
 
@@ -230,9 +230,15 @@ func TestDecideSentGapJitter(t *testing.T) {
 		if tc.slow {
 			acc.SlowUntil = now.Add(time.Hour)
 		}
-		d := p.decideSent(at, provider.Sent{InvitationID: "i"}, now)
-		if got := d.Finish.NextSendAt.Sub(now); got != tc.want {
+		d := finished(p.decideSent(at, provider.Sent{InvitationID: "i"}, now), at)
+		if got := d.NextSendAt.Sub(now); got != tc.want {
 			t.Errorf("%s: gap %s, want %s", tc.name, got, tc.want)
 		}
 	}
+}
+
+// finished is the store.Finish that records d.
+func finished(d Decision, at *store.Attempt) store.Finish {
+	f, _, _ := d.finish(at, time.Minute)
+	return f
 }

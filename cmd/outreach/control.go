@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/report"
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
@@ -51,7 +52,7 @@ it is active again by itself); without --until it is disabled until
 		if err != nil {
 			return err
 		}
-		if err := st.SetCampaignStatus(ctx, c.ID, "paused"); err != nil {
+		if err := st.SetCampaignStatus(ctx, c.ID, store.CampaignPaused); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "campaign %q paused\n", c.Name)
@@ -108,7 +109,7 @@ Makes a paused campaign active, or a paused or disabled account active
 		if err != nil {
 			return err
 		}
-		if err := st.SetCampaignStatus(ctx, c.ID, "active"); err != nil {
+		if err := st.SetCampaignStatus(ctx, c.ID, store.CampaignActive); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "campaign %q active\n", c.Name)
@@ -288,7 +289,7 @@ days) are refused with exit 2; docs/accounts.md lists the rules.`)
 		return err
 	}
 	defer st.Close()
-	id, err := st.CreateAccount(ctx, store.NewAccount{Name: pos[1], Provider: *prov, ProviderAccountID: *pid,
+	id, err := st.CreateAccount(ctx, store.NewAccount{Name: pos[1], Provider: provider.Name(*prov), ProviderAccountID: *pid,
 		CredentialsRef: *creds, Timezone: *tz, MinGap: *gap, GapJitter: *jitter, Limits: limits, Pacing: *pacing})
 	if err != nil {
 		return err
@@ -337,9 +338,9 @@ field, is refused (exit 2). --options are provider options as a JSON object
 	if err != nil {
 		return err
 	}
-	status := "active"
+	status := store.CampaignActive
 	if *paused {
-		status = "paused"
+		status = store.CampaignPaused
 	}
 	id, err := st.CreateCampaign(ctx, store.Campaign{Name: pos[1], AccountID: a.ID, MessageTemplate: *message,
 		Status: status, ProviderOptions: opts})
