@@ -49,21 +49,29 @@ func DeferTargetUntil(t time.Time, reason string) Next {
 
 // WaitUntil makes the target wait until t without counting anything: for
 // its account's pause, or a provider's "not yet" (Partoo's five minutes).
-func WaitUntil(t time.Time, reason string) Next { return Next{kind: nextWait, until: t, reason: reason} }
+func WaitUntil(t time.Time, reason string) Next {
+	return Next{kind: nextWait, until: t, reason: reason}
+}
 
 // RetryAfter makes the target try again at t after a passing fault; the
 // attempt it used counts towards Policy.TransientAttempts.
-func RetryAfter(t time.Time, reason string) Next { return Next{kind: nextRetry, until: t, reason: reason} }
+func RetryAfter(t time.Time, reason string) Next {
+	return Next{kind: nextRetry, until: t, reason: reason}
+}
 
 // HandBack hands the target back to the scheduler, due at t, however soon:
 // a refusal of this worker's configuration, a disabled account, a lookup
 // answered (ready for its invitation at once).
-func HandBack(t time.Time, reason string) Next { return Next{kind: nextHandBack, until: t, reason: reason} }
+func HandBack(t time.Time, reason string) Next {
+	return Next{kind: nextHandBack, until: t, reason: reason}
+}
 
 // Requeue keeps the target queued and runs the same task again at t,
 // however far: a settled attempt that did not go out (invite now), a
 // client this worker lost since it reserved.
-func Requeue(t time.Time, reason string) Next { return Next{kind: nextRequeue, until: t, reason: reason} }
+func Requeue(t time.Time, reason string) Next {
+	return Next{kind: nextRequeue, until: t, reason: reason}
+}
 
 // AccountChange is what happens to the account after an answer; the zero
 // value leaves it alone.
