@@ -278,7 +278,7 @@ func (c *Console) account(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	status := map[int64]string{}
+	status := map[int64]store.CampaignStatus{}
 	for _, cc := range p.Camps {
 		status[cc.ID] = cc.Status
 	}

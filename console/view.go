@@ -165,8 +165,8 @@ func newCampaignView(c *store.ConsoleCampaign, now time.Time) campaignView {
 		v.Finish = "no targets yet"
 	case c.Waiting() == 0:
 		v.Finish = "done"
-	case c.Status != "active":
-		v.Finish = "campaign " + c.Status
+	case c.Status != store.CampaignActive:
+		v.Finish = "campaign " + string(c.Status)
 	case c.SentDay == 0:
 		v.Finish = "no sends in the last day"
 	default:

@@ -214,7 +214,7 @@ type ConsoleCampaign struct {
 	Name            string
 	AccountID       int64
 	AccountName     string
-	Status          string
+	Status          CampaignStatus
 	MessageTemplate string
 	CreatedAt       time.Time
 	// Counts has every target status, zero included; Total is their sum.

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -241,4 +242,89 @@ func TestDecideSentGapJitter(t *testing.T) {
 func finished(d Decision, at *store.Attempt) store.Finish {
 	f, _, _ := d.finish(at, time.Minute)
 	return f
+}
+
+// TestOutcomeTable reads as the outcome policy table of
+// docs/outcome-policy.md: each answer, and what happens next as the
+// policy's Decision says it (the target's Next, then the account's
+// change), durations from the answer.
+func TestOutcomeTable(t *testing.T) {
+	p := DefaultPolicy()
+	p.Rand = lowest
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, err := New(Config{Store: &store.Store{}, Clients: func(provider.Name, string) (provider.Client, error) { return nil, nil }, Policy: &p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := &store.Account{ID: 3, Provider: provider.Unipile, CredentialsRef: "default",
+		Limits: []store.Limit{{Action: store.ActionInvite, Max: 25, Per: 24 * time.Hour}}}
+	attempt := func(deferrals, attempts int, orphaned bool) *store.Attempt {
+		return &store.Attempt{SendID: 1, Target: &store.Target{ID: 2, Deferrals: deferrals, Attempts: attempts}, Account: acc, Orphaned: orphaned}
+	}
+	refused := func(kind provider.Kind, typ string, status int, deferrals, attempts int, h History) Decision {
+		return p.decideError(attempt(deferrals, attempts, false), &provider.Error{Kind: kind, Type: typ, HTTPStatus: status}, h, now)
+	}
+	for _, row := range []struct {
+		answer string
+		d      Decision
+		want   string
+	}{
+		{"success", p.decideSent(attempt(0, 1, false), provider.Sent{InvitationID: "i"}, now), "sent"},
+		{"success, usage ≥ 95", p.decideSent(attempt(0, 1, false), provider.Sent{InvitationID: "i", Usage: 95}, now),
+			"sent; pause account +24h0m0s"},
+		{"HTTP 429 with Retry-After", p.decideError(attempt(0, 1, false),
+			&provider.Error{Kind: provider.KindRateLimited, HTTPStatus: 429, RetryAfter: 10 * time.Minute}, History{RateLimited: 1}, now),
+			"wait +10m0s; pause account +10m0s"},
+		{"limit_exceeded", refused(provider.KindLimitExceeded, "limit_exceeded", 422, 0, 1, History{LimitExceeded: 1}),
+			"wait +1h0m0s; pause account +1h0m0s"},
+		{"cannot_resend_yet", refused(provider.KindCannotResendYet, "cannot_resend_yet", 422, 0, 1, History{ResendRefusals: 1}),
+			"defer target +24h0m0s"},
+		{"cannot_resend_yet, 3 people within an hour", refused(provider.KindCannotResendYet, "cannot_resend_yet", 422, 0, 1, History{ResendRefusals: 3}),
+			"defer target +24h0m0s; pause account +24h0m0s"},
+		{"cannot_resend_yet after 6 deferrals", refused(provider.KindCannotResendYet, "cannot_resend_yet", 422, 6, 7, History{ResendRefusals: 1}),
+			"fail"},
+		{"already_invited_recently", refused(provider.KindAlreadyInvited, "already_invited_recently", 422, 0, 1, History{}),
+			"defer target +24h0m0s"},
+		{"already_invited_recently after 3 deferrals", refused(provider.KindAlreadyInvited, "already_invited_recently", 422, 3, 4, History{}),
+			"skip"},
+		{"already_invited_recently after an unrecorded attempt", p.decideError(attempt(0, 2, true),
+			&provider.Error{Kind: provider.KindAlreadyInvited, Type: "already_invited_recently"}, History{}, now), "sent"},
+		{"recipient refusal", refused(provider.KindRecipient, "blocked_recipient", 422, 0, 1, History{}), "fail"},
+		{"404", refused(provider.KindNotFound, "", 404, 0, 1, History{}), "fail"},
+		{"400", refused(provider.KindBadInput, "invalid_parameters", 400, 0, 1, History{}), "fail"},
+		{"401/403 about the account", refused(provider.KindAccount, "disconnected_account", 401, 0, 1, History{}),
+			"hand back +0s; disable account"},
+		{"our own configuration refused", w.configRefused(attempt(0, 1, false),
+			&provider.Error{Kind: provider.KindConfig, Type: "invalid_credentials", HTTPStatus: 401}, now),
+			"hand back +30s"},
+		{"no client any more for a reserved account", w.droppedClient(attempt(0, 1, false), errors.New("UNIPILE_API_KEY is not set"), now),
+			"requeue +30s"},
+		{"5xx", refused(provider.KindTransient, "", 503, 0, 1, History{}), "retry after +15s"},
+		{"5xx after 5 attempts", refused(provider.KindTransient, "", 503, 0, 5, History{}), "fail"},
+		{"Partoo: the same user within 5 minutes", refused(provider.KindTooSoon, "too_soon", 400, 0, 1, History{}), "wait +5m0s"},
+	} {
+		if got := describe(row.d, now); got != row.want {
+			t.Errorf("%s: %s, want %s", row.answer, got, row.want)
+		}
+	}
+}
+
+// describe says what a decision does next, as the outcome table does.
+func describe(d Decision, now time.Time) string {
+	n := d.Next
+	s := map[nextKind]string{nextSent: "sent", nextSkip: "skip", nextFail: "fail", nextWait: "wait", nextRetry: "retry after",
+		nextHandBack: "hand back", nextRequeue: "requeue"}[n.kind]
+	if n.kind == nextWait && n.deferrals > 0 {
+		s = "defer target"
+	}
+	if n.kind != nextSent && n.kind != nextSkip && n.kind != nextFail {
+		s += " +" + n.until.Sub(now).String()
+	}
+	switch a := d.Account; {
+	case a.Disable:
+		s += "; disable account"
+	case !a.PauseUntil.IsZero():
+		s += "; pause account +" + a.PauseUntil.Sub(now).String()
+	}
+	return s
 }
