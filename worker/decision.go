@@ -73,6 +73,13 @@ func Requeue(t time.Time, reason string) Next {
 	return Next{kind: nextRequeue, until: t, reason: reason}
 }
 
+// stamped returns n with the target's next_attempt_at set to t even when
+// n ends the target (a lookup's verdict records the time of its answer).
+func (n Next) stamped(t time.Time) Next {
+	n.until = t
+	return n
+}
+
 // AccountChange is what happens to the account after an answer; the zero
 // value leaves it alone.
 type AccountChange struct {
@@ -139,11 +146,11 @@ func (d Decision) finish(at *store.Attempt, holdFor time.Duration) (f store.Fini
 		NextSendAt: d.Account.NextSendAt, SlowUntil: d.Account.SlowUntil}
 	switch n := d.Next; n.kind {
 	case nextSent:
-		f.TargetStatus = store.TargetSent
+		f.TargetStatus, f.NextAttemptAt = store.TargetSent, n.until
 	case nextSkip:
-		f.TargetStatus = store.TargetSkipped
+		f.TargetStatus, f.NextAttemptAt = store.TargetSkipped, n.until
 	case nextFail:
-		f.TargetStatus = store.TargetFailed
+		f.TargetStatus, f.NextAttemptAt = store.TargetFailed, n.until
 	case nextWait, nextRetry:
 		f.NextAttemptAt = n.until
 		if n.until.Sub(now) <= holdFor {

@@ -359,13 +359,13 @@ func (w *Worker) resolve(ctx context.Context, at *store.Attempt, c provider.Clie
 			InvitationStatus: prof.InvitationStatus}}
 	switch {
 	case prof.ProviderID == "":
-		d.ErrorType, d.Next, d.Person = "no_provider_id", Fail("the profile has no provider id"), nil
+		d.ErrorType, d.Next, d.Person = "no_provider_id", Fail("the profile has no provider id").stamped(now), nil
 	case prof.Connected():
 		// The person is cached with the id for the record; a skipped
 		// target takes no person's slot.
-		d.ErrorType, d.Next = "already_connected", Skip("already connected ("+prof.NetworkDistance+")")
+		d.ErrorType, d.Next = "already_connected", Skip("already connected ("+prof.NetworkDistance+")").stamped(now)
 	case prof.PendingInvitation():
-		d.ErrorType, d.Next = "invitation_pending", Skip("an invitation is already pending ("+prof.InvitationType+")")
+		d.ErrorType, d.Next = "invitation_pending", Skip("an invitation is already pending ("+prof.InvitationType+")").stamped(now)
 	}
 	return d
 }
