@@ -278,7 +278,7 @@ func (c *Console) account(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	status := map[int64]string{}
+	status := map[int64]store.CampaignStatus{}
 	for _, cc := range p.Camps {
 		status[cc.ID] = cc.Status
 	}
@@ -414,7 +414,7 @@ func (c *Console) campaigns(w http.ResponseWriter, r *http.Request) {
 type campaignPage struct {
 	C          campaignView
 	Filter     store.TargetFilter
-	Statuses   []string
+	Statuses   []store.TargetStatus
 	ErrorTypes []store.ReasonCount
 	Targets    []store.TargetRow
 	Next       string // the next page's URL, "" on the last page
@@ -436,7 +436,7 @@ func (c *Console) campaign(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.TargetFilter{CampaignID: id, Status: q.Get("status"), ErrorType: q.Get("error_type"), After: q.Get("after"), Limit: 50}
 	p := campaignPage{C: newCampaignView(list[0], now), Filter: f,
-		Statuses: []string{store.TargetPending, store.TargetQueued, store.TargetSending, store.TargetSent, store.TargetSkipped, store.TargetFailed}}
+		Statuses: store.TargetStatuses()}
 	if p.ErrorTypes, err = c.o.Store.ErrorTypes(ctx, id); err != nil {
 		c.fail(w, r, err)
 		return

@@ -142,7 +142,7 @@ func (f *fixture) count(t *testing.T, sql string, args ...any) int {
 	return n
 }
 
-func (f *fixture) accountStatus(t *testing.T, id int64) (status, reason string) {
+func (f *fixture) accountStatus(t *testing.T, id int64) (status store.AccountStatus, reason string) {
 	t.Helper()
 	if err := f.st.Pool().QueryRow(context.Background(), `SELECT status, coalesce(pause_reason, '') FROM accounts WHERE id = $1`, id).
 		Scan(&status, &reason); err != nil {

@@ -135,11 +135,11 @@ func newCampaignView(c *store.ConsoleCampaign, now time.Time) campaignView {
 		class, label string
 		n            int
 	}{
-		{"sent", "sent", c.Counts[store.TargetSent]},
-		{"skipped", "skipped", c.Counts[store.TargetSkipped]},
-		{"failed", "failed", c.Counts[store.TargetFailed]},
-		{"inflight", "in flight", c.Counts[store.TargetQueued] + c.Counts[store.TargetSending]},
-		{"pending", "pending", c.Counts[store.TargetPending]},
+		{"sent", "sent", c.Counts[string(store.TargetSent)]},
+		{"skipped", "skipped", c.Counts[string(store.TargetSkipped)]},
+		{"failed", "failed", c.Counts[string(store.TargetFailed)]},
+		{"inflight", "in flight", c.Counts[string(store.TargetQueued)] + c.Counts[string(store.TargetSending)]},
+		{"pending", "pending", c.Counts[string(store.TargetPending)]},
 	}
 	for _, p := range parts {
 		s := segment{Class: p.class, Label: p.label, Count: p.n}
@@ -165,8 +165,8 @@ func newCampaignView(c *store.ConsoleCampaign, now time.Time) campaignView {
 		v.Finish = "no targets yet"
 	case c.Waiting() == 0:
 		v.Finish = "done"
-	case c.Status != "active":
-		v.Finish = "campaign " + c.Status
+	case c.Status != store.CampaignActive:
+		v.Finish = "campaign " + string(c.Status)
 	case c.SentDay == 0:
 		v.Finish = "no sends in the last day"
 	default:
@@ -198,13 +198,17 @@ func (c *Console) funcs() template.FuncMap {
 		"dur":  shortDuration,
 		"pct":  func(f float64) string { return fmt.Sprintf("%.1f", f) },
 		"plus": func(a, b int) int { return a + b },
-		"statusClass": func(s string) string {
-			switch s {
-			case store.AccountActive, store.TargetSent, "resolved":
+		"statusClass": func(v any) string {
+			// v is any status: a store.AccountStatus, TargetStatus,
+			// CampaignStatus or Outcome, or its text.
+			switch s := fmt.Sprint(v); s {
+			case string(store.AccountActive), string(store.TargetSent), string(store.OutcomeResolved):
 				return "good"
-			case store.AccountPaused, store.TargetSkipped, store.TargetPending, store.TargetQueued, store.TargetSending, "refused", "cached":
+			case string(store.AccountPaused), string(store.TargetSkipped), string(store.TargetPending), string(store.TargetQueued),
+				string(store.TargetSending), string(store.OutcomeRefused), string(store.OutcomeCached):
 				return "warn"
-			case store.AccountDisabled, store.TargetFailed, "error", "unknown", "done":
+			case string(store.AccountDisabled), string(store.TargetFailed), string(store.OutcomeError), string(store.OutcomeUnknown),
+				string(store.CampaignDone):
 				return "bad"
 			}
 			return "neutral"

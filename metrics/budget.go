@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/outreach-dev/outreach/report"
+	"github.com/outreach-dev/outreach/store"
 )
 
 var (
@@ -62,14 +63,14 @@ func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(budgetUpDesc, prometheus.GaugeValue, 1)
 	for _, a := range accounts {
-		for _, s := range []string{"active", "paused", "disabled"} {
+		for _, s := range []store.AccountStatus{store.AccountActive, store.AccountPaused, store.AccountDisabled} {
 			v := 0.0
-			if a.Status == s {
+			if a.Status == string(s) {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(accountStatusDesc, prometheus.GaugeValue, v, a.Provider, a.Name, s)
+			ch <- prometheus.MustNewConstMetric(accountStatusDesc, prometheus.GaugeValue, v, a.Provider, a.Name, string(s))
 		}
-		if a.PausedUntil != nil && a.Status == "paused" {
+		if a.PausedUntil != nil && a.Status == string(store.AccountPaused) {
 			ch <- prometheus.MustNewConstMetric(accountPausedUntilDesc, prometheus.GaugeValue,
 				float64(a.PausedUntil.Unix()), a.Provider, a.Name)
 		}

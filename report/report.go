@@ -122,13 +122,20 @@ type Campaign struct {
 	Waiting []WaitGroup `json:"waiting"`
 }
 
-// Statuses are the target statuses in pipeline order.
-var Statuses = []string{"pending", "queued", "sending", "sent", "skipped", "failed"}
+// Statuses are the target statuses in pipeline order, as text: those of
+// store.TargetStatuses.
+var Statuses = statusTexts(store.TargetStatuses())
 
-// Terminal reports whether a target status is final.
-func Terminal(status string) bool {
-	return status == "sent" || status == "skipped" || status == "failed"
+func statusTexts(ss []store.TargetStatus) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return out
 }
+
+// Terminal reports whether a target status is final (store.TargetStatus.Terminal).
+func Terminal(status string) bool { return store.TargetStatus(status).Terminal() }
 
 // Done is how many targets reached a final status.
 func (c *Campaign) Done() int { return c.Counts["sent"] + c.Counts["skipped"] + c.Counts["failed"] }
@@ -369,7 +376,7 @@ func addPaces(ctx context.Context, db *pgxpool.Pool, byID map[int64]*Account) er
 		r.Paces = []Pace{}
 		for _, action := range a.PacedActions() {
 			p := a.Pace(action)
-			r.Paces = append(r.Paces, Pace{Action: action, LimitSource: p.LimitSource, GapSource: p.Gap.Source,
+			r.Paces = append(r.Paces, Pace{Action: string(action), LimitSource: p.LimitSource, GapSource: p.Gap.Source,
 				MinGapSeconds: p.Gap.Min.Seconds(), GapJitterSeconds: p.Gap.Jitter.Seconds(), GapText: FormatGap(p.Gap.Min, p.Gap.Jitter)})
 		}
 	}

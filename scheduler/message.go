@@ -10,6 +10,7 @@ import (
 	"text/template/parse"
 	"unicode/utf8"
 
+	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -21,9 +22,6 @@ type MessageData struct {
 	// Vars are the target's own variables (targets.vars).
 	Vars map[string]any
 }
-
-// maxMessage is the longest note each provider takes, in characters.
-var maxMessage = map[string]int{"unipile": 300}
 
 // parseMessage parses a campaign's message template the one way the
 // scheduler renders it.
@@ -169,9 +167,20 @@ func (ts *templates) get(text string) (*template.Template, error) {
 	return t, nil
 }
 
+// maxMessageChars is the longest note the provider takes (its
+// provider.Rules), 0 for no limit.
+func (s *Scheduler) maxMessageChars(name provider.Name) int {
+	rules, err := s.cfg.Rules.Rules(name)
+	if err != nil {
+		return 0
+	}
+	return rules.MaxMessageChars
+}
+
 // render renders the campaign's message for a claimed target and checks
-// its length for the provider, counted in characters.
-func (ts *templates) render(provider string, c store.Claimed) store.Prepared {
+// its length against limit (the provider's MaxMessageChars, 0 for none),
+// counted in characters.
+func (ts *templates) render(name provider.Name, limit int, c store.Claimed) store.Prepared {
 	text := c.Target.MessageTemplate
 	if strings.TrimSpace(text) == "" {
 		return store.Prepared{}
@@ -199,9 +208,9 @@ func (ts *templates) render(provider string, c store.Claimed) store.Prepared {
 		return store.Prepared{Err: fmt.Errorf("message template: %v", err), ErrType: "bad_template"}
 	}
 	msg := strings.TrimSpace(buf.String())
-	if limit, ok := maxMessage[provider]; ok {
+	if limit > 0 {
 		if n := utf8.RuneCountInString(msg); n > limit {
-			return store.Prepared{Err: fmt.Errorf("message is %d characters after templating; %s takes at most %d", n, provider, limit),
+			return store.Prepared{Err: fmt.Errorf("message is %d characters after templating; %s takes at most %d", n, name, limit),
 				ErrType: "too_many_characters"}
 		}
 	}

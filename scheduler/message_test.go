@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outreach-dev/outreach/provider"
+	"github.com/outreach-dev/outreach/provider/registry"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -14,9 +16,10 @@ func TestRender(t *testing.T) {
 	}
 	jane := &store.Person{FirstName: "Jane", LastName: "Doe", Headline: "CTO"}
 	for _, tc := range []struct {
-		name, provider string
-		c              store.Claimed
-		want, wantErr  string
+		name          string
+		provider      provider.Name
+		c             store.Claimed
+		want, wantErr string
 	}{
 		{"profile fields", "unipile", claimed("Hi {{.FirstName}} ({{.Headline}})", nil, jane), "Hi Jane (CTO)", ""},
 		{"vars", "unipile", claimed("Loved {{.Vars.company}}", map[string]any{"company": "Acme"}, jane), "Loved Acme", ""},
@@ -29,7 +32,7 @@ func TestRender(t *testing.T) {
 		{"empty template, no note", "unipile", claimed("  ", nil, jane), "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := ts.render(tc.provider, tc.c)
+			got := ts.render(tc.provider, maxChars(t, tc.provider), tc.c)
 			if tc.wantErr != "" {
 				if got.Err == nil || !strings.Contains(got.Err.Error(), tc.wantErr) {
 					t.Fatalf("render error = %v, want one mentioning %q", got.Err, tc.wantErr)
@@ -69,4 +72,14 @@ func TestCheckMessage(t *testing.T) {
 			t.Errorf("CheckMessage(%q) = %v, want an error mentioning %q", tc.text, err, tc.wantErr)
 		}
 	}
+}
+
+// maxChars is the note limit of the provider in the default registry.
+func maxChars(t *testing.T, name provider.Name) int {
+	t.Helper()
+	r, err := registry.Default().Rules(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.MaxMessageChars
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outreach-dev/outreach/provider"
+	"github.com/outreach-dev/outreach/provider/registry"
 	"github.com/outreach-dev/outreach/store"
 	"github.com/outreach-dev/outreach/worker"
 )
@@ -26,7 +28,10 @@ type Config struct {
 	Store *store.Store
 	// Redis is where tasks go; asynq's client is built on it.
 	Redis redis.UniversalClient
-	// Normalize normalises identifiers; nil means Normalize.
+	// Rules are the providers' rules (identifiers, note length); nil means
+	// registry.Default().
+	Rules provider.Registry
+	// Normalize normalises identifiers; nil means by Rules.
 	Normalize store.NormalizeFunc
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -101,8 +106,11 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Store == nil || cfg.Redis == nil {
 		return nil, errors.New("scheduler: Store and Redis are required")
 	}
+	if cfg.Rules == nil {
+		cfg.Rules = registry.Default()
+	}
 	if cfg.Normalize == nil {
-		cfg.Normalize = Normalize
+		cfg.Normalize = normalizer(cfg.Rules)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -298,7 +306,7 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 	for _, w := range work {
 		a := w.Account
 		switch summary := a.PacingSummary(); {
-		case a.Provider == "unipile" && !a.Pace(store.ActionInvite).Paced() && s.warnOnce("unpaced", a.ID):
+		case a.Provider == provider.Unipile && !a.Pace(store.ActionInvite).Paced() && s.warnOnce("unpaced", a.ID):
 			s.log.WarnContext(ctx, "LinkedIn account opted out of pacing (pacing 'unlimited') without invite limits or gap of its own: "+
 				"it sends as fast as it can, which risks a restriction (docs/pacing.md)", "account_id", a.ID, "account", a.Name)
 		case (summary == "default" || summary == "custom+default") && s.warnOnce("defaults", a.ID):
@@ -306,7 +314,10 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 				"account_id", a.ID, "account", a.Name, "pacing", summary)
 		}
 	}
-	for _, job := range []struct{ action, typ string }{
+	for _, job := range []struct {
+		action store.Action
+		typ    string
+	}{
 		{store.ActionInvite, worker.TypeInvite},
 		{store.ActionLookup, worker.TypeResolve},
 	} {
@@ -345,7 +356,7 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 				pl := plans[c.Target.AccountID]
 				var p store.Prepared
 				if !lookup {
-					p = s.tmpl.render(pl.account.Provider, c)
+					p = s.tmpl.render(pl.account.Provider, s.maxMessageChars(pl.account.Provider), c)
 				}
 				if p.Err != nil {
 					st.Failed++

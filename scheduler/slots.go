@@ -16,7 +16,7 @@ import (
 // call ends, zero if none), spaces slots by the mean gap and moves them
 // into working hours. The worker's reservation remains the authority; a
 // slot is the planner's best estimate of when it will pass.
-func planSlots(a *store.Account, recent map[store.Limit][]time.Time, action string, queued int, nextCall, now, end time.Time, n int) []time.Time {
+func planSlots(a *store.Account, recent map[store.Limit][]time.Time, action store.Action, queued int, nextCall, now, end time.Time, n int) []time.Time {
 	if n <= 0 {
 		return nil
 	}

@@ -17,7 +17,7 @@ func TestPlanSlots(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		account  store.Account
-		action   string // invite unless set
+		action   store.Action // invite unless set
 		recent   map[store.Limit][]time.Time
 		queued   int
 		nextCall time.Time

@@ -22,7 +22,7 @@ const farAhead = 400 * 24 * time.Hour
 // waitKey names an account's wait for one action.
 type waitKey struct {
 	account int64
-	action  string
+	action  store.Action
 }
 
 // knownWait is an account wait the planner wrote, and when.
@@ -35,7 +35,7 @@ type knownWait struct {
 // horizon although targets are due: the constraint that frees last among
 // working hours, its full windows and its gap, until the next slot
 // planSlots finds.
-func explainWait(a *store.Account, recent map[store.Limit][]time.Time, action string, queued int, nextCall, now time.Time) store.AccountWait {
+func explainWait(a *store.Account, recent map[store.Limit][]time.Time, action store.Action, queued int, nextCall, now time.Time) store.AccountWait {
 	w := store.AccountWait{AccountID: a.ID, Action: action}
 	open := a.NextOpen(now)
 	if open.IsZero() {

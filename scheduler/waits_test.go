@@ -34,7 +34,7 @@ func TestExplainWait(t *testing.T) {
 		account store.Account
 		recent  map[store.Limit][]time.Time
 		queued  int
-		action  string
+		action  store.Action
 		want    store.AccountWait
 	}{
 		{

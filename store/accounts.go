@@ -7,24 +7,35 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/outreach-dev/outreach/provider"
 )
+
+// AccountStatus is the state of an account (accounts.status).
+type AccountStatus string
 
 // Account statuses.
 const (
-	AccountActive   = "active"
-	AccountPaused   = "paused"
-	AccountDisabled = "disabled"
+	AccountActive   AccountStatus = "active"   // sends within its pacing
+	AccountPaused   AccountStatus = "paused"   // waits until paused_until, then sends again
+	AccountDisabled AccountStatus = "disabled" // waits until an operator resumes it
 )
+
+// Action is a kind of call to a provider, paced and counted against an
+// account's limits (sends.action, account_limits.action).
+type Action string
 
 // Actions counted against limits.
 const (
-	ActionInvite = "invite"
-	ActionLookup = "lookup"
+	ActionInvite   Action = "invite"
+	ActionLookup   Action = "lookup"
+	ActionWithdraw Action = "withdraw"
+	ActionPoll     Action = "poll"
 )
 
 // Limit is one rolling window: at most Max actions in any Per.
 type Limit struct {
-	Action string
+	Action Action
 	Max    int
 	Per    time.Duration
 }
@@ -36,10 +47,10 @@ func (l Limit) String() string { return fmt.Sprintf("%s %d per %s", l.Action, l.
 type Account struct {
 	ID                int64
 	Name              string
-	Provider          string
+	Provider          provider.Name
 	ProviderAccountID string
 	CredentialsRef    string
-	Status            string
+	Status            AccountStatus
 	PausedUntil       time.Time // zero unless paused
 	PauseReason       string
 	Timezone          string
@@ -58,14 +69,14 @@ type Account struct {
 	// account's own for each action it has any for, else its provider's
 	// unless it opted out. LimitSources says, per action, which.
 	Limits       []Limit
-	LimitSources map[string]string
+	LimitSources map[Action]string
 	// Gaps are the gaps that apply (account_pacing_effective), one per
 	// action at most; Pace adds the even spread of limits without a gap.
 	Gaps []Gap
 }
 
 // LimitsFor returns the limits that apply to action.
-func (a *Account) LimitsFor(action string) []Limit {
+func (a *Account) LimitsFor(action Action) []Limit {
 	var out []Limit
 	for _, l := range a.Limits {
 		if l.Action == action {
@@ -109,15 +120,15 @@ func (r *accountRow) account() *Account {
 		a.WorkDays = append(a.WorkDays, int(d))
 	}
 	for _, l := range r.limits {
-		action, source := l[0].(string), l[3].(string)
+		action, source := Action(l[0].(string)), l[3].(string)
 		a.Limits = append(a.Limits, Limit{Action: action, Max: int(number(l[1])), Per: seconds(number(l[2]))})
 		if a.LimitSources == nil {
-			a.LimitSources = map[string]string{}
+			a.LimitSources = map[Action]string{}
 		}
 		a.LimitSources[action] = source
 	}
 	for _, g := range r.gaps {
-		a.Gaps = append(a.Gaps, Gap{Action: g[0].(string), Min: seconds(number(g[1])), Jitter: seconds(number(g[2])), Source: g[3].(string)})
+		a.Gaps = append(a.Gaps, Gap{Action: Action(g[0].(string)), Min: seconds(number(g[1])), Jitter: seconds(number(g[2])), Source: g[3].(string)})
 	}
 	return &a
 }
@@ -191,7 +202,7 @@ func (s *Store) Accounts(ctx context.Context) ([]*Account, error) {
 // defaults.
 type NewAccount struct {
 	Name              string
-	Provider          string
+	Provider          provider.Name
 	ProviderAccountID string
 	CredentialsRef    string
 	Timezone          string
@@ -239,7 +250,7 @@ func (s *Store) SetLimits(ctx context.Context, accountID int64, limits []Limit) 
 		if err := tx.QueryRow(ctx, `SELECT true FROM accounts WHERE id = $1 FOR UPDATE`, accountID).Scan(&exists); err != nil {
 			return err
 		}
-		actions := map[string]bool{}
+		actions := map[Action]bool{}
 		for _, l := range limits {
 			actions[l.Action] = true
 		}

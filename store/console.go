@@ -187,7 +187,7 @@ type HourCount struct {
 
 // SendsPerHour returns, for each hour in [since, now) that had any, the
 // account's answered calls of action, by hour.
-func (s *Store) SendsPerHour(ctx context.Context, accountID int64, action string, since, now time.Time) ([]HourCount, error) {
+func (s *Store) SendsPerHour(ctx context.Context, accountID int64, action Action, since, now time.Time) ([]HourCount, error) {
 	const op = "sends per hour"
 	rows, err := s.pool.Query(ctx, `SELECT date_trunc('hour', s.window_at),
 			count(*) FILTER (WHERE s.outcome IN ('sent', 'resolved')), count(*) FILTER (WHERE s.outcome NOT IN ('sent', 'resolved'))
@@ -214,7 +214,7 @@ type ConsoleCampaign struct {
 	Name            string
 	AccountID       int64
 	AccountName     string
-	Status          string
+	Status          CampaignStatus
 	MessageTemplate string
 	CreatedAt       time.Time
 	// Counts has every target status, zero included; Total is their sum.
@@ -236,7 +236,7 @@ type ReasonCount struct {
 
 // Waiting counts the targets not yet final.
 func (c *ConsoleCampaign) Waiting() int {
-	return c.Counts[TargetPending] + c.Counts[TargetQueued] + c.Counts[TargetSending]
+	return c.Counts[string(TargetPending)] + c.Counts[string(TargetQueued)] + c.Counts[string(TargetSending)]
 }
 
 // ConsoleCampaigns returns the campaigns (every one if id is 0, else that
@@ -266,8 +266,8 @@ func (s *Store) consoleCampaigns(ctx context.Context, where string, id int64, no
 			rows.Close()
 			return nil, translate(op, err)
 		}
-		for _, st := range []string{TargetPending, TargetQueued, TargetSending, TargetSent, TargetSkipped, TargetFailed} {
-			c.Counts[st] = 0
+		for _, st := range TargetStatuses() {
+			c.Counts[string(st)] = 0
 		}
 		out = append(out, c)
 		byID[c.ID] = c
@@ -295,7 +295,7 @@ func (s *Store) consoleCampaigns(ctx context.Context, where string, id int64, no
 	rows, err = s.pool.Query(ctx, `SELECT c.id, st.status,
 			(SELECT count(*) FROM targets t WHERE t.campaign_id = c.id AND t.status = st.status)
 		FROM unnest($1::bigint[]) c(id) CROSS JOIN unnest($2::text[]) st(status)`,
-		ids, []string{TargetPending, TargetQueued, TargetSending, TargetSent, TargetSkipped, TargetFailed})
+		ids, TargetStatuses())
 	if err != nil {
 		return nil, translate(op, err)
 	}

@@ -25,8 +25,8 @@ func TestConsoleAccountWindowsCountTheLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{store.ActionInvite: 1, store.ActionLookup: 3}
-	seen := map[string]bool{}
+	want := map[store.Action]int{store.ActionInvite: 1, store.ActionLookup: 3}
+	seen := map[store.Action]bool{}
 	for _, w := range ca.Windows {
 		seen[w.Action] = true
 		if w.Used != want[w.Action] {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
+	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -63,7 +64,7 @@ func TestExplainAtScale(t *testing.T) {
 		t.Fatalf("AccountsWithWork = %d accounts, %v; want some", len(work), err)
 	}
 	rec.op("PrepareTargets")
-	ps, err := st.PrepareTargets(ctx, 100, func(_, id string) store.Normalized {
+	ps, err := st.PrepareTargets(ctx, 100, func(_ provider.Name, id string) store.Normalized {
 		// Half resolve at once (as a member id would), half need a lookup.
 		if len(id)%2 == 0 {
 			return store.Normalized{Identifier: id, ProviderID: "member:" + id}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/outreach-dev/outreach/provider"
 )
 
 // Pacing modes of an account (accounts.pacing).
@@ -31,7 +33,7 @@ const (
 // Gap is the minimum time between two calls of one action of an account,
 // plus a random share of Jitter, counted from the answer to the first.
 type Gap struct {
-	Action      string
+	Action      Action
 	Min, Jitter time.Duration
 	// Source is SourceCustom, SourceDefault or SourceSpread.
 	Source string
@@ -46,7 +48,7 @@ func (g Gap) IsZero() bool { return g.Min <= 0 && g.Jitter <= 0 }
 // Pace is how one action of an account is paced: the limits and the gap
 // that apply to it. Working hours apply to every action.
 type Pace struct {
-	Action string
+	Action Action
 	Limits []Limit
 	// LimitSource is SourceCustom or SourceDefault ("" without limits).
 	LimitSource string
@@ -63,7 +65,7 @@ func (p Pace) Paced() bool { return len(p.Limits) > 0 || !p.Gap.IsZero() }
 // inside working hours, for windows of a day or more) plus up to as much
 // again, so the budget is used in three quarters of the open time on
 // average and never leaves in a burst.
-func (a *Account) Pace(action string) Pace {
+func (a *Account) Pace(action Action) Pace {
 	p := Pace{Action: action, Limits: a.LimitsFor(action), LimitSource: a.LimitSources[action]}
 	if len(p.Limits) > 0 && p.LimitSource == "" {
 		p.LimitSource = SourceCustom
@@ -115,16 +117,16 @@ func (a *Account) openShare(per time.Duration) float64 {
 
 // PacedActions returns the actions the account's pacing says something
 // about (limits or a gap from any source), invitations first.
-func (a *Account) PacedActions() []string {
-	out := []string{ActionInvite}
-	seen := map[string]bool{ActionInvite: true}
-	add := func(action string) {
+func (a *Account) PacedActions() []Action {
+	out := []Action{ActionInvite}
+	seen := map[Action]bool{ActionInvite: true}
+	add := func(action Action) {
 		if !seen[action] {
 			seen[action] = true
 			out = append(out, action)
 		}
 	}
-	if a.Provider == "unipile" {
+	if a.Provider == provider.Unipile {
 		add(ActionLookup)
 	}
 	for _, l := range a.Limits {
@@ -220,18 +222,18 @@ func setGaps(ctx context.Context, tx pgx.Tx, accountID int64, gaps []Gap) error 
 }
 
 // actionNoun names an action's calls in reasons: "invitations".
-func actionNoun(action string) string {
+func actionNoun(action Action) string {
 	switch action {
 	case ActionInvite:
 		return "invitations"
 	case ActionLookup:
 		return "profile lookups"
-	case "withdraw":
+	case ActionWithdraw:
 		return "withdrawals"
-	case "poll":
+	case ActionPoll:
 		return "relation polls"
 	}
-	return action + " calls"
+	return string(action) + " calls"
 }
 
 // gapNote says where a gap comes from, for reasons: the account's own gap

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -25,7 +26,7 @@ func queueLookups(t *testing.T, f fixture, now time.Time, ids ...string) []*stor
 	if _, err := f.st.AddTargets(ctx, f.campaign, nt); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.st.PrepareTargets(ctx, 1000, func(_, id string) store.Normalized { return store.Normalized{Identifier: id} }); err != nil {
+	if _, err := f.st.PrepareTargets(ctx, 1000, func(_ provider.Name, id string) store.Normalized { return store.Normalized{Identifier: id} }); err != nil {
 		t.Fatal(err)
 	}
 	got, err := f.st.ClaimTargets(ctx, f.account, true, 1000, now.Add(time.Hour), now, func(store.Claimed) store.Prepared {
@@ -40,7 +41,7 @@ func queueLookups(t *testing.T, f fixture, now time.Time, ids ...string) []*stor
 	return got
 }
 
-func beginAction(st *store.Store, id int64, action string, now time.Time) (*store.Attempt, error) {
+func beginAction(st *store.Store, id int64, action store.Action, now time.Time) (*store.Attempt, error) {
 	return st.Begin(context.Background(), store.BeginRequest{TargetID: id, Action: action, Now: now,
 		Lease: time.Minute, RequestTimeout: 10 * time.Second, HoldFor: time.Hour})
 }
@@ -81,7 +82,7 @@ func TestDefaultPacingPerProvider(t *testing.T) {
 		LimitSource, GapSource string
 		Min, Jitter            time.Duration
 	}
-	get := func(id int64, action string) pace {
+	get := func(id int64, action store.Action) pace {
 		t.Helper()
 		a, err := f.st.Account(ctx, id)
 		if err != nil {
@@ -102,14 +103,14 @@ func TestDefaultPacingPerProvider(t *testing.T) {
 	check("unipile lookup", get(f.account, store.ActionLookup), pace{
 		[]store.Limit{{Action: "lookup", Max: 100, Per: day}}, "default", "default", 30 * time.Second, time.Minute})
 	for _, p := range []struct {
-		provider string
+		provider provider.Name
 		max      int
 	}{{"partoo", 300}, {"altegio", 100}} {
-		id, err := f.st.CreateAccount(ctx, store.NewAccount{Name: p.provider, Provider: p.provider, ProviderAccountID: "x"})
+		id, err := f.st.CreateAccount(ctx, store.NewAccount{Name: string(p.provider), Provider: p.provider, ProviderAccountID: "x"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(p.provider+" invite", get(id, store.ActionInvite), pace{
+		check(string(p.provider)+" invite", get(id, store.ActionInvite), pace{
 			[]store.Limit{{Action: "invite", Max: p.max, Per: time.Hour}}, "default", "default", 2 * time.Second, 3 * time.Second})
 	}
 	a, _ := f.st.Account(ctx, f.account)
@@ -243,7 +244,7 @@ func TestNoBurstWhenABacklogBecomesDue(t *testing.T) {
 		// reserve with.
 		before func(t *testing.T, f fixture, at time.Time) *store.Store
 		// answer is how the first call is answered.
-		answer string
+		answer store.Outcome
 	}{
 		{
 			name: "pause ends",

@@ -23,7 +23,7 @@ type AccountWork struct {
 	// time the gap lets the action's next call go: the answer to its
 	// latest call plus the gap drawn for it, or for a call still out, now
 	// plus the minimum gap.
-	NextCall map[string]time.Time
+	NextCall map[Action]time.Time
 }
 
 // ResumeExpiredPauses makes accounts whose pause has ended active again and
@@ -58,7 +58,7 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*
 	var out []*AccountWork
 	byID := map[int64]*AccountWork{}
 	var withLimits, gapAccounts []int64
-	var gapActions []string
+	var gapActions []Action
 	var gapMins []float64
 	for rows.Next() {
 		var w AccountWork
@@ -72,13 +72,13 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*
 		}
 		w.Account = a
 		w.Recent = map[Limit][]time.Time{}
-		w.NextCall = map[string]time.Time{}
+		w.NextCall = map[Action]time.Time{}
 		out = append(out, &w)
 		byID[a.ID] = &w
 		if len(a.Limits) > 0 {
 			withLimits = append(withLimits, a.ID)
 		}
-		for _, action := range []string{ActionInvite, ActionLookup} {
+		for _, action := range []Action{ActionInvite, ActionLookup} {
 			if g := a.Pace(action).Gap; !g.IsZero() {
 				gapAccounts, gapActions, gapMins = append(gapAccounts, a.ID), append(gapActions, action), append(gapMins, g.Min.Seconds())
 			}
@@ -121,7 +121,7 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*
 
 // nextCalls fills the NextCall of each (account, action) pair from the
 // ledger's latest call of the action, in one query.
-func (s *Store) nextCalls(ctx context.Context, byID map[int64]*AccountWork, accounts []int64, actions []string, mins []float64,
+func (s *Store) nextCalls(ctx context.Context, byID map[int64]*AccountWork, accounts []int64, actions []Action, mins []float64,
 	now time.Time) error {
 	if len(accounts) == 0 {
 		return nil
@@ -137,7 +137,7 @@ func (s *Store) nextCalls(ctx context.Context, byID map[int64]*AccountWork, acco
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var action string
+		var action Action
 		var inFlight bool
 		var next *time.Time
 		if err := rows.Scan(&id, &action, &inFlight, &next); err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/outreach-dev/outreach/provider"
 )
 
 // Normalized is the outcome of normalising one new target's identifier.
@@ -20,7 +22,7 @@ type Normalized struct {
 
 // NormalizeFunc normalises the identifier of a target of an account at
 // provider.
-type NormalizeFunc func(provider, identifier string) Normalized
+type NormalizeFunc func(p provider.Name, identifier string) Normalized
 
 // PrepareStats counts what PrepareTargets did.
 type PrepareStats struct {
@@ -45,11 +47,12 @@ func (s *Store) PrepareTargets(ctx context.Context, limit int, fn NormalizeFunc)
 			return err
 		}
 		type row struct {
-			id, account          int64
-			identifier, provider string
-			norm                 Normalized
-			status, reason       string
-			errType              string
+			id, account     int64
+			identifier      string
+			provider        provider.Name
+			norm            Normalized
+			status          TargetStatus
+			reason, errType string
 		}
 		var batch []*row
 		for rows.Next() {
@@ -78,7 +81,7 @@ func (s *Store) PrepareTargets(ctx context.Context, limit int, fn NormalizeFunc)
 				continue
 			}
 			if r.norm.ProviderID == "" {
-				provs = append(provs, r.provider)
+				provs = append(provs, string(r.provider))
 				idents = append(idents, r.norm.Identifier)
 			}
 		}
@@ -114,17 +117,18 @@ func (s *Store) PrepareTargets(ctx context.Context, limit int, fn NormalizeFunc)
 			if r.status != TargetPending || r.norm.ProviderID != "" {
 				continue
 			}
-			c, ok := cache[[2]string{r.provider, r.norm.Identifier}]
+			c, ok := cache[[2]string{string(r.provider), r.norm.Identifier}]
 			if !ok {
 				continue
 			}
 			st.CacheHits++
 			r.norm.ProviderID = c.providerID
 			if c.lookedUpBy == r.account {
+				prof := provider.Profile{NetworkDistance: c.distance, IsRelationship: c.relationship, InvitationStatus: c.invitation}
 				switch {
-				case c.relationship || c.distance == "FIRST_DEGREE":
+				case prof.Connected():
 					r.status, r.reason, r.errType = TargetSkipped, "already connected", "already_connected"
-				case c.invitation == "PENDING":
+				case prof.PendingInvitation():
 					r.status, r.reason, r.errType = TargetSkipped, "an invitation is already pending", "invitation_pending"
 				}
 			}
@@ -177,7 +181,7 @@ func (s *Store) PrepareTargets(ctx context.Context, limit int, fn NormalizeFunc)
 					taken[key] = r.id
 				}
 			}
-			ids[i], statuses[i], norms[i] = r.id, r.status, r.norm.Identifier
+			ids[i], statuses[i], norms[i] = r.id, string(r.status), r.norm.Identifier
 			if r.norm.ProviderID != "" {
 				p := r.norm.ProviderID
 				pidCol[i] = &p

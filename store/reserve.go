@@ -71,8 +71,8 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	if req.Action == ActionLookup && t.ProviderID != "" || req.Action == ActionInvite && t.ProviderID == "" {
 		return nil, ErrStale
 	}
-	if t.CampaignStatus != "active" {
-		return nil, &NotNowError{Until: now, Reason: "campaign " + t.CampaignStatus, Released: true}
+	if t.CampaignStatus != CampaignActive {
+		return nil, &NotNowError{Until: now, Reason: "campaign " + string(t.CampaignStatus), Released: true}
 	}
 	if req.Serves != nil {
 		if err := req.Serves(ar.account()); err != nil {
@@ -200,7 +200,7 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 // windowsFree checks every rolling window of the account for action in one
 // query: for each, the Max-th latest ledger row inside it. It returns when
 // the fullest window frees (zero if all have room) and why.
-func windowsFree(ctx context.Context, tx pgx.Tx, a *Account, action string, now time.Time) (time.Time, string, error) {
+func windowsFree(ctx context.Context, tx pgx.Tx, a *Account, action Action, now time.Time) (time.Time, string, error) {
 	limits := a.LimitsFor(action)
 	if len(limits) == 0 {
 		return time.Time{}, "", nil
@@ -244,7 +244,7 @@ func windowsFree(ctx context.Context, tx pgx.Tx, a *Account, action string, now 
 // counts reports whether a reservation of action must count anything on
 // the account: its pacing (limits or a gap, from any source), or for
 // invites a gap drawn after the last invitation, still running at now.
-func (a *Account) counts(action string, now time.Time) bool {
+func (a *Account) counts(action Action, now time.Time) bool {
 	if a.Pace(action).Paced() {
 		return true
 	}

@@ -8,20 +8,26 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/outreach-dev/outreach/provider"
 )
+
+// Outcome is the answer of one attempt as the ledger records it
+// (sends.outcome).
+type Outcome string
 
 // Send outcomes recorded in the ledger.
 const (
-	OutcomeInFlight = "in_flight" // reserved, provider not answered yet
-	OutcomeUnknown  = "unknown"   // the worker died while the request was out
-	OutcomeSent     = "sent"      // invitation sent
-	OutcomeResolved = "resolved"  // lookup answered
-	OutcomeRefused  = "refused"   // the provider said no (error_type says why)
-	OutcomeError    = "error"     // transport error or 5xx
+	OutcomeInFlight Outcome = "in_flight" // reserved, provider not answered yet
+	OutcomeUnknown  Outcome = "unknown"   // the worker died while the request was out
+	OutcomeSent     Outcome = "sent"      // invitation sent
+	OutcomeResolved Outcome = "resolved"  // lookup answered
+	OutcomeRefused  Outcome = "refused"   // the provider said no (error_type says why)
+	OutcomeError    Outcome = "error"     // transport error or 5xx
 	// OutcomeCached is a lookup answered from the people cache after all
 	// (another target resolved the person meanwhile): no call was made, so
 	// Finish removes the reservation from the ledger.
-	OutcomeCached = "cached"
+	OutcomeCached Outcome = "cached"
 )
 
 // NotNowError says a target cannot be sent yet, and from when it can.
@@ -46,7 +52,7 @@ func (e *NotNowError) Error() string {
 type BeginRequest struct {
 	TargetID int64
 	// Action is ActionInvite or ActionLookup.
-	Action string
+	Action Action
 	Now    time.Time
 	// Lease is how long the worker may hold the target; after it another
 	// worker may take it over.
@@ -98,7 +104,7 @@ type Attempt struct {
 
 // Person is a resolved profile in the cache.
 type Person struct {
-	Provider             string
+	Provider             provider.Name
 	NormalizedIdentifier string
 	ProviderID           string
 	FirstName, LastName  string
@@ -165,10 +171,10 @@ type Finish struct {
 
 	// Action is the reservation's action (ActionInvite, ActionLookup),
 	// used only if Postgres lost the reservation; empty means invite.
-	Action string
+	Action Action
 
 	// The ledger row.
-	Outcome      string
+	Outcome      Outcome
 	ErrorType    string
 	HTTPStatus   int
 	InvitationID string
@@ -177,7 +183,7 @@ type Finish struct {
 	// The target's new state: TargetSent, TargetSkipped, TargetFailed
 	// (terminal), TargetPending (handed back, due at NextAttemptAt) or
 	// TargetQueued (its task retries at NextAttemptAt).
-	TargetStatus  string
+	TargetStatus  TargetStatus
 	NextAttemptAt time.Time
 	LastError     string
 	// CountDeferral adds one to the target's deferrals; ResetDeferrals sets
@@ -228,7 +234,7 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		stale, done, lost = false, false, false
 		// The ledger row, if its answer is not recorded yet.
-		var prev string
+		var prev Outcome
 		err := tx.QueryRow(ctx, `SELECT outcome FROM sends WHERE id = $1 FOR UPDATE`, f.SendID).Scan(&prev)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):

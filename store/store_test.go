@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
+	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -62,7 +63,7 @@ func setupAccount(t *testing.T, na store.NewAccount) fixture {
 }
 
 // normalizeAsIs resolves every identifier to itself as a provider id.
-func normalizeAsIs(provider, id string) store.Normalized {
+func normalizeAsIs(_ provider.Name, id string) store.Normalized {
 	return store.Normalized{Identifier: id, ProviderID: id}
 }
 

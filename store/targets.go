@@ -9,14 +9,37 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Target statuses.
+// TargetStatus is the state of a target (targets.status).
+type TargetStatus string
+
+// Target statuses, in pipeline order (TargetStatuses lists them).
 const (
-	TargetPending = "pending" // waiting for next_attempt_at: a lookup, a slot, a deferral
-	TargetQueued  = "queued"  // a task for it is in Redis
-	TargetSending = "sending" // a worker holds it until locked_until
-	TargetSent    = "sent"
-	TargetSkipped = "skipped"
-	TargetFailed  = "failed"
+	TargetPending TargetStatus = "pending" // waiting for next_attempt_at: a lookup, a slot, a deferral
+	TargetQueued  TargetStatus = "queued"  // a task for it is in Redis
+	TargetSending TargetStatus = "sending" // a worker holds it until locked_until
+	TargetSent    TargetStatus = "sent"
+	TargetSkipped TargetStatus = "skipped"
+	TargetFailed  TargetStatus = "failed"
+)
+
+// TargetStatuses returns every target status in pipeline order.
+func TargetStatuses() []TargetStatus {
+	return []TargetStatus{TargetPending, TargetQueued, TargetSending, TargetSent, TargetSkipped, TargetFailed}
+}
+
+// Terminal reports whether the status is final: sent, skipped or failed.
+func (s TargetStatus) Terminal() bool {
+	return s == TargetSent || s == TargetSkipped || s == TargetFailed
+}
+
+// CampaignStatus is the state of a campaign (campaigns.status).
+type CampaignStatus string
+
+// Campaign statuses.
+const (
+	CampaignActive CampaignStatus = "active" // its targets are sent
+	CampaignPaused CampaignStatus = "paused" // its targets wait until it is active again
+	CampaignDone   CampaignStatus = "done"   // closed: its targets are no longer sent
 )
 
 // Target is one person to invite in one campaign, with what a worker needs
@@ -29,7 +52,7 @@ type Target struct {
 	NormalizedIdentifier string
 	ProviderID           string
 	Vars                 map[string]any
-	Status               string
+	Status               TargetStatus
 	Attempts             int // calls of the current action: lookups, then (reset by the resolving lookup) invitations
 	Deferrals            int
 	NextAttemptAt        time.Time
@@ -44,7 +67,7 @@ type Target struct {
 	TaskGen int
 
 	// From the campaign.
-	CampaignStatus  string
+	CampaignStatus  CampaignStatus
 	MessageTemplate string
 	ProviderOptions map[string]any
 }
@@ -115,7 +138,7 @@ type Campaign struct {
 	Name            string
 	AccountID       int64
 	MessageTemplate string
-	Status          string
+	Status          CampaignStatus
 	ProviderOptions map[string]any
 }
 
@@ -125,7 +148,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c Campaign) (int64, error) {
 		c.ProviderOptions = map[string]any{}
 	}
 	if c.Status == "" {
-		c.Status = "active"
+		c.Status = CampaignActive
 	}
 	var id int64
 	err := s.pool.QueryRow(ctx, `INSERT INTO campaigns (name, account_id, message_template, status, provider_options)
@@ -136,7 +159,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c Campaign) (int64, error) {
 // SetCampaignStatus sets a campaign active, paused or done. Tasks already
 // in Redis for a campaign that is no longer active are handed back by the
 // worker when they come up.
-func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status string) error {
+func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status CampaignStatus) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, id, status)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = pgx.ErrNoRows

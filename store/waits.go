@@ -20,7 +20,7 @@ const (
 // account has slots.
 type AccountWait struct {
 	AccountID int64
-	Action    string
+	Action    Action
 	Kind      string
 	Reason    string
 	// Until is when the next slot comes; zero when never (no working days).
@@ -40,10 +40,10 @@ func (s *Store) SetAccountWaits(ctx context.Context, waits []AccountWait) (int64
 	var untils []*time.Time
 	for _, w := range waits {
 		if w.Kind == "" {
-			clearIDs, clearActions = append(clearIDs, w.AccountID), append(clearActions, w.Action)
+			clearIDs, clearActions = append(clearIDs, w.AccountID), append(clearActions, string(w.Action))
 			continue
 		}
-		ids, actions, kinds, reasons = append(ids, w.AccountID), append(actions, w.Action), append(kinds, w.Kind), append(reasons, w.Reason)
+		ids, actions, kinds, reasons = append(ids, w.AccountID), append(actions, string(w.Action)), append(kinds, w.Kind), append(reasons, w.Reason)
 		untils = append(untils, nullTime(w.Until))
 	}
 	var n int64

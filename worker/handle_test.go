@@ -146,9 +146,10 @@ func (f *fixture) queue(id int64) {
 }
 
 type targetState struct {
-	Status, LastError, ProviderID string
-	Attempts                      int
-	Next                          time.Time
+	Status                store.TargetStatus
+	LastError, ProviderID string
+	Attempts              int
+	Next                  time.Time
 }
 
 func (f *fixture) state(id int64) targetState {

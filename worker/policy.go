@@ -89,132 +89,92 @@ type History struct {
 	ResendRefusals int
 }
 
-// Decision is what to do with an answer: the record to write and what the
-// task does next.
-type Decision struct {
-	Finish store.Finish
-	// RetryIn, when positive or Retry is set, makes the task run again
-	// after it (the target stays queued); otherwise the task is done.
-	Retry   bool
-	RetryIn time.Duration
-	// configRefused marks a refusal of this process's configuration
-	// (provider.KindConfig): the worker logs it loudly.
-	configRefused bool
-	// resendRefusal marks a recipient-level cannot_resend_yet deferral
-	// that did not escalate: once it is recorded, the worker counts again
-	// (see Worker.escalateResend).
-	resendRefusal bool
-}
-
-// decideError applies the outcome policy to a provider error.
-func (p Policy) decideError(at *store.Attempt, e *provider.Error, h History, now time.Time, holdFor time.Duration) Decision {
-	f := store.Finish{
-		SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
-		Outcome: store.OutcomeRefused, ErrorType: e.Type, HTTPStatus: e.HTTPStatus, Detail: e.Error(),
-		LastError: e.Error(),
-	}
+// decideError applies the outcome policy to a provider error: each case is
+// one row of the table in docs/outcome-policy.md.
+func (p Policy) decideError(at *store.Attempt, e *provider.Error, h History, now time.Time) Decision {
+	d := Decision{now: now, Outcome: store.OutcomeRefused, ErrorType: e.Type, HTTPStatus: e.HTTPStatus, Detail: e.Error()}
 	if e.Type == "" {
-		f.ErrorType = string(e.Kind)
+		d.ErrorType = string(e.Kind)
 	}
-	d := Decision{}
-	// wait defers the target until t: kept queued when soon, else handed
-	// back to the scheduler.
-	wait := func(t time.Time) {
-		if t.Sub(now) <= holdFor {
-			f.TargetStatus, f.NextAttemptAt = store.TargetQueued, t
-			d.Retry, d.RetryIn = true, t.Sub(now)
-		} else {
-			f.TargetStatus, f.NextAttemptAt = store.TargetPending, t
-		}
-	}
+	why := e.Error()
 	switch e.Kind {
 	case provider.KindRateLimited:
 		pause := e.RetryAfter
 		if pause <= 0 {
 			pause = backoff(max(h.RateLimited-1, 0), p.RateLimitBackoff, p.RateLimitMax, p.rand())
 		}
-		f.PauseUntil, f.PauseReason = now.Add(pause), fmt.Sprintf("rate limited by the provider (HTTP 429), backing off %s", pause.Round(time.Second))
-		wait(f.PauseUntil)
+		d.Account = PauseAccountUntil(now.Add(pause), fmt.Sprintf("rate limited by the provider (HTTP 429), backing off %s", pause.Round(time.Second)))
+		d.Next = WaitUntil(now.Add(pause), why)
 	case provider.KindLimitExceeded:
 		pause := doubling(p.LimitExceededPause, h.LimitExceeded-1, p.LimitExceededMax)
 		if e.RetryAfter > pause {
 			pause = e.RetryAfter
 		}
-		f.PauseUntil, f.PauseReason = now.Add(pause), "provider limit exceeded ("+e.Type+"), paused "+pause.Round(time.Second).String()
-		wait(f.PauseUntil)
+		d.Account = PauseAccountUntil(now.Add(pause), "provider limit exceeded ("+e.Type+"), paused "+pause.Round(time.Second).String())
+		d.Next = WaitUntil(now.Add(pause), why)
 	case provider.KindCannotResendYet:
 		if p.ResendMaxDeferrals > 0 && at.Target.Deferrals >= p.ResendMaxDeferrals {
-			f.TargetStatus = store.TargetFailed
-			f.LastError = fmt.Sprintf("still refused after %d deferrals: %s", at.Target.Deferrals, e.Error())
+			d.Next = Fail(fmt.Sprintf("still refused after %d deferrals: %s", at.Target.Deferrals, why))
 			break
 		}
-		f.CountDeferral = true
-		wait(now.Add(doubling(p.ResendDefer, at.Target.Deferrals, p.ResendDeferMax)))
+		d.Next = DeferTargetUntil(now.Add(doubling(p.ResendDefer, at.Target.Deferrals, p.ResendDeferMax)), why)
 		if p.ResendEscalateCount > 0 && h.ResendRefusals >= p.ResendEscalateCount {
-			f.PauseUntil = now.Add(p.ResendEscalatePause)
-			f.PauseReason = resendEscalationReason(h.ResendRefusals, e.Type, p.ResendEscalateWindow)
+			d.Account = PauseAccountUntil(now.Add(p.ResendEscalatePause), resendEscalationReason(h.ResendRefusals, e.Type, p.ResendEscalateWindow))
 		} else {
 			d.resendRefusal = true
 		}
 	case provider.KindAlreadyInvited:
 		if at.Orphaned {
 			// Our own earlier request went through before the worker died:
-			// this is that invitation.
-			f.Outcome, f.TargetStatus, f.LastError = store.OutcomeSent, store.TargetSent,
-				"sent (recognised on retry: "+e.Type+" after an unrecorded attempt)"
+			// this is that invitation (its deferrals are kept).
+			d.Outcome = store.OutcomeSent
+			d.Next = Next{kind: nextSent, reason: "sent (recognised on retry: " + e.Type + " after an unrecorded attempt)"}
 			break
 		}
 		if at.Target.Deferrals+1 > p.AlreadyInvitedMax {
-			f.TargetStatus, f.LastError = store.TargetSkipped, "skipped: already invited ("+e.Type+")"
+			d.Next = Skip("skipped: already invited (" + e.Type + ")")
 			break
 		}
-		f.CountDeferral = true
-		wait(now.Add(doubling(p.AlreadyInvitedDefer, at.Target.Deferrals, p.ResendDeferMax)))
+		d.Next = DeferTargetUntil(now.Add(doubling(p.AlreadyInvitedDefer, at.Target.Deferrals, p.ResendDeferMax)), why)
 	case provider.KindTooSoon:
 		after := e.RetryAfter
 		if after <= 0 {
 			after = 5 * time.Minute
 		}
-		wait(now.Add(after))
+		d.Next = WaitUntil(now.Add(after), why)
 	case provider.KindRecipient, provider.KindNotFound, provider.KindBadInput:
-		f.TargetStatus = store.TargetFailed
+		d.Next = Fail(why)
 	case provider.KindAccount:
-		f.Disable, f.PauseReason = true, "disabled by the provider's answer: "+e.Error()+" (resume it once fixed)"
-		f.TargetStatus, f.NextAttemptAt = store.TargetPending, now
+		d.Account = DisableAccount("disabled by the provider's answer: " + why + " (resume it once fixed)")
+		d.Next = HandBack(now, why)
 	default: // transient
-		f.Outcome = store.OutcomeError
+		d.Outcome = store.OutcomeError
 		if at.Target.Attempts >= p.TransientAttempts {
-			f.TargetStatus = store.TargetFailed
-			f.LastError = fmt.Sprintf("gave up after %d attempts: %s", at.Target.Attempts, e.Error())
+			d.Next = Fail(fmt.Sprintf("gave up after %d attempts: %s", at.Target.Attempts, why))
 			break
 		}
-		wait(now.Add(backoff(at.Target.Attempts-1, p.TransientBackoff, p.TransientBackoffMax, p.rand())))
+		d.Next = RetryAfter(now.Add(backoff(at.Target.Attempts-1, p.TransientBackoff, p.TransientBackoffMax, p.rand())), why)
 	}
-	d.Finish = f
 	return d
 }
 
 // decideSent applies the policy to a sent invitation.
 func (p Policy) decideSent(at *store.Attempt, sent provider.Sent, now time.Time) Decision {
 	a := at.Account
-	f := store.Finish{
-		SendID: at.SendID, TargetID: at.Target.ID, AccountID: a.ID, Now: now,
-		Outcome: store.OutcomeSent, InvitationID: sent.InvitationID,
-		TargetStatus: store.TargetSent, ResetDeferrals: true,
-	}
+	d := Decision{now: now, Outcome: store.OutcomeSent, InvitationID: sent.InvitationID, Next: Sent("")}
 	slow := a.SlowUntil.After(now)
 	switch {
 	case sent.Usage >= 95:
 		pause := longestWindow(a, p.UsagePause)
-		f.PauseUntil, f.PauseReason = now.Add(pause), fmt.Sprintf("provider reports %.0f%% of its limit used", sent.Usage)
-		f.SlowUntil, slow = now.Add(pause+p.UsageSlowdown), true
+		d.Account = PauseAccountUntil(now.Add(pause), fmt.Sprintf("provider reports %.0f%% of its limit used", sent.Usage))
+		d.Account.SlowUntil, slow = now.Add(pause+p.UsageSlowdown), true
 	case sent.Usage >= 90:
-		f.SlowUntil, slow = now.Add(max(p.UsageSlowdown, longestWindow(a, 0))), true
+		d.Account.SlowUntil, slow = now.Add(max(p.UsageSlowdown, longestWindow(a, 0))), true
 	}
 	if gap := nextGap(a, slow, p.rand()); gap > 0 {
-		f.NextSendAt = now.Add(gap)
+		d.Account.NextSendAt = now.Add(gap)
 	}
-	return Decision{Finish: f}
+	return d
 }
 
 // nextGap draws the gap before the account's next invitation: the minimum

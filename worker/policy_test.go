@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func TestDecideError(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	hold := time.Minute
 	type want struct {
-		status   string
+		status   store.TargetStatus
 		retry    bool
 		pause    time.Duration // account paused for exactly this (0: not paused)
 		disable  bool
@@ -94,13 +95,13 @@ func TestDecideError(t *testing.T) {
 			at := &store.Attempt{SendID: 1, Target: &store.Target{ID: 2, Deferrals: tc.deferrals, Attempts: tc.attempts},
 				Account: &store.Account{ID: 3}, Orphaned: tc.orphaned}
 			e := tc.err
-			d := p.decideError(at, &e, tc.history, now, hold)
-			f := d.Finish
+			d := p.decideError(at, &e, tc.history, now)
+			f, retry, retryIn := d.finish(at, hold)
 			if f.TargetStatus != tc.want.status {
 				t.Errorf("target status %q, want %q (%s)", f.TargetStatus, tc.want.status, f.LastError)
 			}
-			if d.Retry != tc.want.retry {
-				t.Errorf("retry %v, want %v", d.Retry, tc.want.retry)
+			if retry != tc.want.retry {
+				t.Errorf("retry %v, want %v", retry, tc.want.retry)
 			}
 			if f.Disable != tc.want.disable {
 				t.Errorf("disable %v, want %v", f.Disable, tc.want.disable)
@@ -116,8 +117,8 @@ func TestDecideError(t *testing.T) {
 					t.Errorf("target due in %s, want %s", got, tc.want.next)
 				}
 			}
-			if d.Retry && d.RetryIn != f.NextAttemptAt.Sub(now) {
-				t.Errorf("task retries in %s, target due in %s", d.RetryIn, f.NextAttemptAt.Sub(now))
+			if retry && retryIn != f.NextAttemptAt.Sub(now) {
+				t.Errorf("task retries in %s, target due in %s", retryIn, f.NextAttemptAt.Sub(now))
 			}
 			if d.resendRefusal != tc.want.recount {
 				t.Errorf("recount after recording %v, want %v", d.resendRefusal, tc.want.recount)
@@ -168,12 +169,12 @@ func TestDecideErrorUsesItsRandomSource(t *testing.T) {
 	p.Rand = highest
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	at := &store.Attempt{SendID: 1, Target: &store.Target{ID: 2, Attempts: 1}, Account: &store.Account{ID: 3}}
-	d := p.decideError(at, &provider.Error{Kind: provider.KindTransient, HTTPStatus: 503}, History{}, now, time.Minute)
-	if got, want := d.Finish.NextAttemptAt.Sub(now), 30*time.Second-1; got != want {
+	f, _, _ := p.decideError(at, &provider.Error{Kind: provider.KindTransient, HTTPStatus: 503}, History{}, now).finish(at, time.Minute)
+	if got, want := f.NextAttemptAt.Sub(now), 30*time.Second-1; got != want {
 		t.Errorf("first transient backoff %s, want %s", got, want)
 	}
-	d = p.decideError(at, &provider.Error{Kind: provider.KindRateLimited, HTTPStatus: 429}, History{RateLimited: 2}, now, time.Minute)
-	if got, want := d.Finish.PauseUntil.Sub(now), 10*time.Minute-1; got != want {
+	f, _, _ = p.decideError(at, &provider.Error{Kind: provider.KindRateLimited, HTTPStatus: 429}, History{RateLimited: 2}, now).finish(at, time.Minute)
+	if got, want := f.PauseUntil.Sub(now), 10*time.Minute-1; got != want {
 		t.Errorf("second 429 pause %s, want %s", got, want)
 	}
 }
@@ -186,23 +187,23 @@ func TestDecideSentUsage(t *testing.T) {
 		Limits: []store.Limit{{Action: store.ActionInvite, Max: 25, Per: 24 * time.Hour}}}
 	at := &store.Attempt{SendID: 1, Target: &store.Target{ID: 2}, Account: acc}
 
-	d := p.decideSent(at, provider.Sent{InvitationID: "i", Usage: 50}, now)
-	if d.Finish.TargetStatus != store.TargetSent || d.Finish.InvitationID != "i" || !d.Finish.PauseUntil.IsZero() {
-		t.Errorf("usage 50: %+v, want sent, no pause", d.Finish)
+	d := finished(p.decideSent(at, provider.Sent{InvitationID: "i", Usage: 50}, now), at)
+	if d.TargetStatus != store.TargetSent || d.InvitationID != "i" || !d.PauseUntil.IsZero() {
+		t.Errorf("usage 50: %+v, want sent, no pause", d)
 	}
-	if g := d.Finish.NextSendAt.Sub(now); g != time.Minute {
+	if g := d.NextSendAt.Sub(now); g != time.Minute {
 		t.Errorf("usage 50: gap %s, want the minimum gap", g)
 	}
-	d = p.decideSent(at, provider.Sent{Usage: 90}, now)
-	if g := d.Finish.NextSendAt.Sub(now); g != 24*time.Hour/25 {
+	d = finished(p.decideSent(at, provider.Sent{Usage: 90}, now), at)
+	if g := d.NextSendAt.Sub(now); g != 24*time.Hour/25 {
 		t.Errorf("usage 90: gap %s, want widened to an even spread of the window (%s)", g, 24*time.Hour/25)
 	}
-	if d.Finish.SlowUntil.IsZero() {
+	if d.SlowUntil.IsZero() {
 		t.Errorf("usage 90: no slowdown recorded")
 	}
-	d = p.decideSent(at, provider.Sent{Usage: 95}, now)
-	if d.Finish.PauseUntil.Sub(now) != 24*time.Hour {
-		t.Errorf("usage 95: paused until %s, want for the window", d.Finish.PauseUntil)
+	d = finished(p.decideSent(at, provider.Sent{Usage: 95}, now), at)
+	if d.PauseUntil.Sub(now) != 24*time.Hour {
+		t.Errorf("usage 95: paused until %s, want for the window", d.PauseUntil)
 	}
 }
 
@@ -230,9 +231,100 @@ func TestDecideSentGapJitter(t *testing.T) {
 		if tc.slow {
 			acc.SlowUntil = now.Add(time.Hour)
 		}
-		d := p.decideSent(at, provider.Sent{InvitationID: "i"}, now)
-		if got := d.Finish.NextSendAt.Sub(now); got != tc.want {
+		d := finished(p.decideSent(at, provider.Sent{InvitationID: "i"}, now), at)
+		if got := d.NextSendAt.Sub(now); got != tc.want {
 			t.Errorf("%s: gap %s, want %s", tc.name, got, tc.want)
 		}
 	}
+}
+
+// finished is the store.Finish that records d.
+func finished(d Decision, at *store.Attempt) store.Finish {
+	f, _, _ := d.finish(at, time.Minute)
+	return f
+}
+
+// TestOutcomeTable reads as the outcome policy table of
+// docs/outcome-policy.md: each answer, and what happens next as the
+// policy's Decision says it (the target's Next, then the account's
+// change), durations from the answer.
+func TestOutcomeTable(t *testing.T) {
+	p := DefaultPolicy()
+	p.Rand = lowest
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, err := New(Config{Store: &store.Store{}, Clients: func(provider.Name, string) (provider.Client, error) { return nil, nil }, Policy: &p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := &store.Account{ID: 3, Provider: provider.Unipile, CredentialsRef: "default",
+		Limits: []store.Limit{{Action: store.ActionInvite, Max: 25, Per: 24 * time.Hour}}}
+	attempt := func(deferrals, attempts int, orphaned bool) *store.Attempt {
+		return &store.Attempt{SendID: 1, Target: &store.Target{ID: 2, Deferrals: deferrals, Attempts: attempts}, Account: acc, Orphaned: orphaned}
+	}
+	refused := func(kind provider.Kind, typ string, status int, deferrals, attempts int, h History) Decision {
+		return p.decideError(attempt(deferrals, attempts, false), &provider.Error{Kind: kind, Type: typ, HTTPStatus: status}, h, now)
+	}
+	for _, row := range []struct {
+		answer string
+		d      Decision
+		want   string
+	}{
+		{"success", p.decideSent(attempt(0, 1, false), provider.Sent{InvitationID: "i"}, now), "sent"},
+		{"success, usage ≥ 95", p.decideSent(attempt(0, 1, false), provider.Sent{InvitationID: "i", Usage: 95}, now),
+			"sent; pause account +24h0m0s"},
+		{"HTTP 429 with Retry-After", p.decideError(attempt(0, 1, false),
+			&provider.Error{Kind: provider.KindRateLimited, HTTPStatus: 429, RetryAfter: 10 * time.Minute}, History{RateLimited: 1}, now),
+			"wait +10m0s; pause account +10m0s"},
+		{"limit_exceeded", refused(provider.KindLimitExceeded, "limit_exceeded", 422, 0, 1, History{LimitExceeded: 1}),
+			"wait +1h0m0s; pause account +1h0m0s"},
+		{"cannot_resend_yet", refused(provider.KindCannotResendYet, "cannot_resend_yet", 422, 0, 1, History{ResendRefusals: 1}),
+			"defer target +24h0m0s"},
+		{"cannot_resend_yet, 3 people within an hour", refused(provider.KindCannotResendYet, "cannot_resend_yet", 422, 0, 1, History{ResendRefusals: 3}),
+			"defer target +24h0m0s; pause account +24h0m0s"},
+		{"cannot_resend_yet after 6 deferrals", refused(provider.KindCannotResendYet, "cannot_resend_yet", 422, 6, 7, History{ResendRefusals: 1}),
+			"fail"},
+		{"already_invited_recently", refused(provider.KindAlreadyInvited, "already_invited_recently", 422, 0, 1, History{}),
+			"defer target +24h0m0s"},
+		{"already_invited_recently after 3 deferrals", refused(provider.KindAlreadyInvited, "already_invited_recently", 422, 3, 4, History{}),
+			"skip"},
+		{"already_invited_recently after an unrecorded attempt", p.decideError(attempt(0, 2, true),
+			&provider.Error{Kind: provider.KindAlreadyInvited, Type: "already_invited_recently"}, History{}, now), "sent"},
+		{"recipient refusal", refused(provider.KindRecipient, "blocked_recipient", 422, 0, 1, History{}), "fail"},
+		{"404", refused(provider.KindNotFound, "", 404, 0, 1, History{}), "fail"},
+		{"400", refused(provider.KindBadInput, "invalid_parameters", 400, 0, 1, History{}), "fail"},
+		{"401/403 about the account", refused(provider.KindAccount, "disconnected_account", 401, 0, 1, History{}),
+			"hand back +0s; disable account"},
+		{"our own configuration refused", w.configRefused(attempt(0, 1, false),
+			&provider.Error{Kind: provider.KindConfig, Type: "invalid_credentials", HTTPStatus: 401}, now),
+			"hand back +30s"},
+		{"no client any more for a reserved account", w.droppedClient(attempt(0, 1, false), errors.New("UNIPILE_API_KEY is not set"), now),
+			"requeue +30s"},
+		{"5xx", refused(provider.KindTransient, "", 503, 0, 1, History{}), "retry after +15s"},
+		{"5xx after 5 attempts", refused(provider.KindTransient, "", 503, 0, 5, History{}), "fail"},
+		{"Partoo: the same user within 5 minutes", refused(provider.KindTooSoon, "too_soon", 400, 0, 1, History{}), "wait +5m0s"},
+	} {
+		if got := describe(row.d, now); got != row.want {
+			t.Errorf("%s: %s, want %s", row.answer, got, row.want)
+		}
+	}
+}
+
+// describe says what a decision does next, as the outcome table does.
+func describe(d Decision, now time.Time) string {
+	n := d.Next
+	s := map[nextKind]string{nextSent: "sent", nextSkip: "skip", nextFail: "fail", nextWait: "wait", nextRetry: "retry after",
+		nextHandBack: "hand back", nextRequeue: "requeue"}[n.kind]
+	if n.kind == nextWait && n.deferrals > 0 {
+		s = "defer target"
+	}
+	if n.kind != nextSent && n.kind != nextSkip && n.kind != nextFail {
+		s += " +" + n.until.Sub(now).String()
+	}
+	switch a := d.Account; {
+	case a.Disable:
+		s += "; disable account"
+	case !a.PauseUntil.IsZero():
+		s += "; pause account +" + a.PauseUntil.Sub(now).String()
+	}
+	return s
 }

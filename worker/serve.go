@@ -42,12 +42,10 @@ func (w *Worker) configRefused(at *store.Attempt, pe *provider.Error, now time.T
 	if typ == "" {
 		typ = string(pe.Kind)
 	}
-	f := store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: a.ID, Now: now,
-		Outcome: store.OutcomeRefused, ErrorType: typ, HTTPStatus: pe.HTTPStatus, Detail: pe.Error(),
-		LastError: fmt.Sprintf("waiting: the provider refused this worker's configuration for %s/%s (%v); the account is unchanged, "+
-			"a worker configured right will take it", a.Provider, a.CredentialsRef, pe),
-		TargetStatus: store.TargetPending, NextAttemptAt: now.Add(coolOff)}
-	return Decision{Finish: f, configRefused: true}
+	return Decision{now: now, Outcome: store.OutcomeRefused, ErrorType: typ, HTTPStatus: pe.HTTPStatus, Detail: pe.Error(),
+		Next: HandBack(now.Add(coolOff), fmt.Sprintf("waiting: the provider refused this worker's configuration for %s/%s (%v); the account is unchanged, "+
+			"a worker configured right will take it", a.Provider, a.CredentialsRef, pe)),
+		configRefused: true}
 }
 
 // refusals remembers, per provider and credentials_ref, until when the
@@ -64,10 +62,10 @@ type refusal struct {
 	err    string
 }
 
-func (r *refusals) check(p, ref string, now time.Time) error {
+func (r *refusals) check(p provider.Name, ref string, now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if x, ok := r.m[p+"/"+ref]; ok && x.until.After(now) {
+	if x, ok := r.m[string(p)+"/"+ref]; ok && x.until.After(now) {
 		return fmt.Errorf("the provider refused this worker's configuration until %s: %s", x.until.UTC().Format(time.RFC3339), x.err)
 	}
 	return nil
@@ -75,23 +73,23 @@ func (r *refusals) check(p, ref string, now time.Time) error {
 
 // mark records a refusal and returns the cool-off: base, doubling with
 // each refusal in a row, up to max.
-func (r *refusals) mark(p, ref string, pe *provider.Error, now time.Time, base, max time.Duration) time.Duration {
+func (r *refusals) mark(p provider.Name, ref string, pe *provider.Error, now time.Time, base, max time.Duration) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
 		r.m = map[string]refusal{}
 	}
-	x := r.m[p+"/"+ref]
+	x := r.m[string(p)+"/"+ref]
 	d := doubling(base, x.streak, max)
-	r.m[p+"/"+ref] = refusal{until: now.Add(d), streak: x.streak + 1, err: pe.Error()}
+	r.m[string(p)+"/"+ref] = refusal{until: now.Add(d), streak: x.streak + 1, err: pe.Error()}
 	return d
 }
 
 // clear forgets the refusals of credentials the provider accepted again.
-func (r *refusals) clear(p, ref string) {
+func (r *refusals) clear(p provider.Name, ref string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.m, p+"/"+ref)
+	delete(r.m, string(p)+"/"+ref)
 }
 
 // notServedReason says why a target waits when this worker has no client
@@ -120,7 +118,7 @@ func (w *Worker) notServed(ctx context.Context, log *slog.Logger, targetID int64
 	log.WarnContext(ctx, "no credentials for this account in this worker: target handed back",
 		"account", a.Name, "provider", a.Provider, "credentials_ref", a.CredentialsRef, "error", ns.Err.Error(), "wait", wait)
 	if m := w.cfg.Metrics; m != nil {
-		m.Outcome(a.Provider, a.Name, "unserved", "no_credentials")
+		m.Outcome(string(a.Provider), a.Name, "unserved", "no_credentials")
 	}
 	return nil
 }
@@ -133,9 +131,7 @@ func (w *Worker) notServed(ctx context.Context, log *slog.Logger, targetID int64
 func (w *Worker) droppedClient(at *store.Attempt, err error, now time.Time) Decision {
 	wait := w.unserved.next(at.Target.ID, w.cfg.UnservedWait, w.cfg.UnservedWaitMax)
 	reason := "waiting: " + notServedReason(at.Account, err)
-	f := store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
-		Outcome: store.OutcomeCached, LastError: reason, TargetStatus: store.TargetQueued, NextAttemptAt: now.Add(wait)}
-	return Decision{Finish: f, Retry: true, RetryIn: wait}
+	return Decision{now: now, Outcome: store.OutcomeCached, Next: Requeue(now.Add(wait), reason)}
 }
 
 // unservedCounts counts, per target, the hand-backs of one worker. It

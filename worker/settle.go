@@ -39,20 +39,17 @@ func (w *Worker) settle(ctx context.Context, at *store.Attempt, c provider.Clien
 			pe.Kind, pe.Scope = provider.KindTransient, provider.ScopeTransient
 		}
 		h := w.history(ctx, at, pe, now)
-		dec := w.policy.decideError(at, pe, h, now, w.cfg.HoldFor)
-		dec.Finish.LastError = "settling an unrecorded invitation: " + dec.Finish.LastError
+		dec := w.policy.decideError(at, pe, h, now)
+		dec.Next.reason = "settling an unrecorded invitation: " + dec.Next.reason
 		return dec
 	}
-	f := store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
-		Outcome: store.OutcomeResolved, Detail: "settle: " + res.Detail, Settled: true}
+	d := Decision{now: now, Outcome: store.OutcomeResolved, Detail: "settle: " + res.Detail, Settled: true}
 	if res.Sent {
-		f.SettledSent, f.InvitationID = true, res.InvitationID
-		f.TargetStatus, f.ResetDeferrals = store.TargetSent, true
-		f.LastError = "sent (settled from the provider after an unrecorded attempt: " + res.Detail + ")"
-		return Decision{Finish: f}
+		d.SettledSent, d.InvitationID = true, res.InvitationID
+		d.Next = Sent("sent (settled from the provider after an unrecorded attempt: " + res.Detail + ")")
+		return d
 	}
 	// It did not go out: invite now, with the same task.
-	f.TargetStatus, f.NextAttemptAt = store.TargetQueued, now
-	f.LastError = "waiting: the unrecorded attempt did not reach the provider (" + res.Detail + "); inviting"
-	return Decision{Finish: f, Retry: true}
+	d.Next = Requeue(now, "waiting: the unrecorded attempt did not reach the provider ("+res.Detail+"); inviting")
+	return d
 }

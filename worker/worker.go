@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/outreach-dev/outreach/provider"
+	"github.com/outreach-dev/outreach/provider/registry"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -29,6 +30,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// Policy is the outcome policy; zero means DefaultPolicy().
 	Policy *Policy
+	// Rules are the providers' rules (which error types mean what); nil
+	// means registry.Default().
+	Rules provider.Registry
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// RequestTimeout bounds one provider call (default 30 s).
@@ -132,6 +136,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.RecordBackoffMax <= 0 {
 		cfg.RecordBackoffMax = 5 * time.Second
 	}
+	if cfg.Rules == nil {
+		cfg.Rules = registry.Default()
+	}
 	p := DefaultPolicy()
 	if cfg.Policy != nil {
 		p = *cfg.Policy
@@ -157,7 +164,7 @@ func (w *Worker) HandleResolve(ctx context.Context, t *asynq.Task) error {
 	return w.handle(ctx, t, store.ActionLookup)
 }
 
-func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error {
+func (w *Worker) handle(ctx context.Context, t *asynq.Task, action store.Action) error {
 	p, err := parsePayload(t)
 	if err != nil {
 		return err
@@ -230,13 +237,14 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 		}
 		cancel()
 	}
-	dec.Finish.Action = action
+	f, retry, retryIn := dec.finish(at, w.cfg.HoldFor)
+	f.Action = action
 	if at.Settle {
-		dec.Finish.Action = store.ActionLookup
+		f.Action = store.ActionLookup
 	}
-	if err := w.record(context.WithoutCancel(ctx), log, dec.Finish); err != nil {
+	if err := w.record(context.WithoutCancel(ctx), log, f); err != nil {
 		if errors.Is(err, store.ErrStale) {
-			log.WarnContext(ctx, "target changed while sending; answer recorded in the ledger only", "outcome", dec.Finish.Outcome)
+			log.WarnContext(ctx, "target changed while sending; answer recorded in the ledger only", "outcome", f.Outcome)
 			return nil
 		}
 		return fmt.Errorf("record outcome: %w", err)
@@ -244,26 +252,27 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action string) error
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if dec.resendRefusal {
-		w.escalateResend(fctx, at, dec.Finish)
+		w.escalateResend(fctx, at, f)
 	}
-	w.observe(at, dec)
+	w.observe(at, f)
 	if dec.configRefused {
 		log.ErrorContext(ctx, "the provider refused this worker's configuration: its accounts are left to other workers for a while; the account is unchanged",
 			"account", at.Account.Name, "provider", at.Account.Provider, "credentials_ref", at.Account.CredentialsRef,
-			"until", dec.Finish.NextAttemptAt, "error", dec.Finish.Detail)
-	} else if dec.Finish.Outcome == store.OutcomeSent || dec.Finish.Outcome == store.OutcomeResolved {
+			"until", f.NextAttemptAt, "error", f.Detail)
+	} else if f.Outcome == store.OutcomeSent || f.Outcome == store.OutcomeResolved {
 		w.refused.clear(at.Account.Provider, at.Account.CredentialsRef)
 	}
+	logAction := string(action)
 	if at.Settle {
-		action = "settle"
+		logAction = "settle"
 	}
-	log.InfoContext(ctx, "outcome", "action", action, "outcome", dec.Finish.Outcome, "target_status", dec.Finish.TargetStatus,
-		"error_type", dec.Finish.ErrorType, "http_status", dec.Finish.HTTPStatus, "invitation_id", dec.Finish.InvitationID)
-	if dec.Finish.Disable || !dec.Finish.PauseUntil.IsZero() {
-		log.WarnContext(ctx, "account paused", "until", dec.Finish.PauseUntil, "reason", dec.Finish.PauseReason)
+	log.InfoContext(ctx, "outcome", "action", logAction, "outcome", f.Outcome, "target_status", f.TargetStatus,
+		"error_type", f.ErrorType, "http_status", f.HTTPStatus, "invitation_id", f.InvitationID)
+	if f.Disable || !f.PauseUntil.IsZero() {
+		log.WarnContext(ctx, "account paused", "until", f.PauseUntil, "reason", f.PauseReason)
 	}
-	if dec.Retry {
-		return Snooze(dec.RetryIn, dec.Finish.ErrorType)
+	if retry {
+		return Snooze(retryIn, f.ErrorType)
 	}
 	return nil
 }
@@ -287,7 +296,7 @@ func (w *Worker) invite(ctx context.Context, at *store.Attempt, c provider.Clien
 			return w.configRefused(at, pe, now)
 		}
 		h := w.history(ctx, at, pe, now)
-		return w.policy.decideError(at, pe, h, now, w.cfg.HoldFor)
+		return w.policy.decideError(at, pe, h, now)
 	}
 	return w.policy.decideSent(at, sent, now)
 }
@@ -309,10 +318,9 @@ func (w *Worker) resolve(ctx context.Context, at *store.Attempt, c provider.Clie
 	r, ok := c.(provider.Resolver)
 	if !ok {
 		// Providers without a lookup take the identifier as the id.
-		return Decision{Finish: store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
-			Outcome: store.OutcomeResolved, TargetStatus: store.TargetPending, NextAttemptAt: now,
+		return Decision{now: now, Outcome: store.OutcomeResolved, Next: HandBack(now, ""),
 			Person: &store.Person{Provider: at.Account.Provider, NormalizedIdentifier: at.Target.NormalizedIdentifier,
-				ProviderID: at.Target.NormalizedIdentifier, LookedUpBy: at.Account.ID}}}
+				ProviderID: at.Target.NormalizedIdentifier, LookedUpBy: at.Account.ID}}
 	}
 	outcome := store.OutcomeResolved
 	var prof provider.Profile
@@ -337,32 +345,29 @@ func (w *Worker) resolve(ctx context.Context, at *store.Attempt, c provider.Clie
 			return w.configRefused(at, pe, now)
 		}
 		h := w.history(ctx, at, pe, now)
-		dec := w.policy.decideError(at, pe, h, now, w.cfg.HoldFor)
+		dec := w.policy.decideError(at, pe, h, now)
 		if pe.Kind == provider.KindNotFound {
-			dec.Finish.LastError = "profile not found: " + pe.Error()
+			dec.Next.reason = "profile not found: " + pe.Error()
 		}
 		return dec
 	}
-	f := store.Finish{SendID: at.SendID, TargetID: at.Target.ID, AccountID: at.Account.ID, Now: now,
-		Outcome: outcome, TargetStatus: store.TargetPending, NextAttemptAt: now,
+	// Ready for its invitation at once, unless the profile says otherwise.
+	d := Decision{now: now, Outcome: outcome, Next: HandBack(now, ""),
 		Person: &store.Person{Provider: at.Account.Provider, NormalizedIdentifier: at.Target.NormalizedIdentifier,
 			ProviderID: prof.ProviderID, FirstName: prof.FirstName, LastName: prof.LastName, Headline: prof.Headline,
 			LookedUpBy: at.Account.ID, NetworkDistance: prof.NetworkDistance, IsRelationship: prof.IsRelationship,
 			InvitationStatus: prof.InvitationStatus}}
 	switch {
 	case prof.ProviderID == "":
-		f.TargetStatus, f.ErrorType, f.LastError, f.Person = store.TargetFailed, "no_provider_id", "the profile has no provider id", nil
+		d.ErrorType, d.Next, d.Person = "no_provider_id", Fail("the profile has no provider id").stamped(now), nil
 	case prof.Connected():
-		f.TargetStatus, f.ErrorType, f.LastError = store.TargetSkipped, "already_connected", "already connected ("+prof.NetworkDistance+")"
+		// The person is cached with the id for the record; a skipped
+		// target takes no person's slot.
+		d.ErrorType, d.Next = "already_connected", Skip("already connected ("+prof.NetworkDistance+")").stamped(now)
 	case prof.PendingInvitation():
-		f.TargetStatus, f.ErrorType = store.TargetSkipped, "invitation_pending"
-		f.LastError = "an invitation is already pending (" + prof.InvitationType + ")"
+		d.ErrorType, d.Next = "invitation_pending", Skip("an invitation is already pending ("+prof.InvitationType+")").stamped(now)
 	}
-	if f.TargetStatus == store.TargetSkipped {
-		// Keep the id for the record, without taking the person's slot.
-		f.Person.ProviderID = prof.ProviderID
-	}
-	return Decision{Finish: f}
+	return d
 }
 
 // escalateResend counts the account's cannot_resend_yet refusals again
@@ -373,7 +378,7 @@ func (w *Worker) resolve(ctx context.Context, at *store.Attempt, c provider.Clie
 func (w *Worker) escalateResend(ctx context.Context, at *store.Attempt, f store.Finish) {
 	p := w.policy
 	n, err := w.cfg.Store.CountRefusals(ctx, at.Account.ID,
-		[]string{"cannot_resend_yet", "cannot_resend_within_24hrs", f.ErrorType}, 0, f.Now.Add(-p.ResendEscalateWindow), true)
+		w.errorTypes(at.Account.Provider, provider.KindCannotResendYet, f.ErrorType), 0, f.Now.Add(-p.ResendEscalateWindow), true)
 	if err != nil {
 		w.log.WarnContext(ctx, "reading the account's recent answers", "account_id", at.Account.ID, "error", err)
 		return
@@ -388,8 +393,19 @@ func (w *Worker) escalateResend(ctx context.Context, at *store.Attempt, f store.
 	}
 	w.log.WarnContext(ctx, "account paused", "account_id", at.Account.ID, "until", f.Now.Add(p.ResendEscalatePause), "reason", reason)
 	if m := w.cfg.Metrics; m != nil {
-		m.AccountPaused(at.Account.Provider, at.Account.Name, f.ErrorType)
+		m.AccountPaused(string(at.Account.Provider), at.Account.Name, f.ErrorType)
 	}
+}
+
+// errorTypes returns the error types the account's provider classifies as
+// kind (its provider.Rules), and typ, the type of the answer at hand: the
+// ledger's error types that count as answers of that kind.
+func (w *Worker) errorTypes(name provider.Name, kind provider.Kind, typ string) []string {
+	var types []string
+	if rules, err := w.cfg.Rules.Rules(name); err == nil && rules.ErrorTypes != nil {
+		types = rules.ErrorTypes(kind)
+	}
+	return append(types, typ)
 }
 
 // history reads the account's recent answers when the policy needs them.
@@ -398,14 +414,15 @@ func (w *Worker) history(ctx context.Context, at *store.Attempt, pe *provider.Er
 	var err error
 	switch pe.Kind {
 	case provider.KindRateLimited:
-		h.RateLimited, err = w.cfg.Store.CountRefusals(ctx, at.Account.ID, []string{pe.Type, "too_many_requests"}, 429, now.Add(-w.policy.RateLimitMax), false)
+		h.RateLimited, err = w.cfg.Store.CountRefusals(ctx, at.Account.ID,
+			w.errorTypes(at.Account.Provider, pe.Kind, pe.Type), 429, now.Add(-w.policy.RateLimitMax), false)
 		h.RateLimited++
 	case provider.KindLimitExceeded:
 		h.LimitExceeded, err = w.cfg.Store.CountRefusals(ctx, at.Account.ID, []string{pe.Type}, 0, now.Add(-24*time.Hour), false)
 		h.LimitExceeded++
 	case provider.KindCannotResendYet:
 		h.ResendRefusals, err = w.cfg.Store.CountRefusals(ctx, at.Account.ID,
-			[]string{"cannot_resend_yet", "cannot_resend_within_24hrs", pe.Type}, 0, now.Add(-w.policy.ResendEscalateWindow), true)
+			w.errorTypes(at.Account.Provider, pe.Kind, pe.Type), 0, now.Add(-w.policy.ResendEscalateWindow), true)
 		h.ResendRefusals++
 	}
 	if err != nil {
@@ -414,13 +431,12 @@ func (w *Worker) history(ctx context.Context, at *store.Attempt, pe *provider.Er
 	return h
 }
 
-func (w *Worker) observe(at *store.Attempt, dec Decision) {
+func (w *Worker) observe(at *store.Attempt, f store.Finish) {
 	m := w.cfg.Metrics
 	if m == nil {
 		return
 	}
-	f := dec.Finish
-	outcome := f.TargetStatus
+	outcome := string(f.TargetStatus)
 	switch {
 	case (f.Outcome == store.OutcomeResolved || f.Outcome == store.OutcomeCached) && f.TargetStatus == store.TargetPending:
 		outcome = "resolved"
@@ -429,13 +445,13 @@ func (w *Worker) observe(at *store.Attempt, dec Decision) {
 	case f.TargetStatus == store.TargetQueued || f.TargetStatus == store.TargetPending:
 		outcome = "deferred"
 	}
-	m.Outcome(at.Account.Provider, at.Account.Name, outcome, f.ErrorType)
+	m.Outcome(string(at.Account.Provider), at.Account.Name, outcome, f.ErrorType)
 	switch {
 	case f.Disable:
-		m.AccountPaused(at.Account.Provider, at.Account.Name, "disabled")
+		m.AccountPaused(string(at.Account.Provider), at.Account.Name, "disabled")
 	case !f.PauseUntil.IsZero() && f.ErrorType == "":
-		m.AccountPaused(at.Account.Provider, at.Account.Name, "usage")
+		m.AccountPaused(string(at.Account.Provider), at.Account.Name, "usage")
 	case !f.PauseUntil.IsZero():
-		m.AccountPaused(at.Account.Provider, at.Account.Name, f.ErrorType)
+		m.AccountPaused(string(at.Account.Provider), at.Account.Name, f.ErrorType)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -52,7 +53,7 @@ days) are refused with exit 2; docs/accounts.md lists the rules.`)
 		return err
 	}
 	defer st.Close()
-	id, err := st.CreateAccount(ctx, store.NewAccount{Name: pos[1], Provider: *prov, ProviderAccountID: *pid,
+	id, err := st.CreateAccount(ctx, store.NewAccount{Name: pos[1], Provider: provider.Name(*prov), ProviderAccountID: *pid,
 		CredentialsRef: *creds, Timezone: *tz, MinGap: *gap, GapJitter: *jitter, Limits: limits, Pacing: *pacing})
 	if err != nil {
 		return err

@@ -57,7 +57,7 @@ func parseWindow(s string) (time.Duration, error) {
 
 // parseLimit parses MAX/WINDOW ("25/24h", "100/7d") for action.
 func parseLimit(action, s string) (store.Limit, error) {
-	if action != store.ActionInvite && action != store.ActionLookup {
+	if a := store.Action(action); a != store.ActionInvite && a != store.ActionLookup {
 		return store.Limit{}, fmt.Errorf("action %q: want invite or lookup", action)
 	}
 	n, w, ok := strings.Cut(s, "/")
@@ -72,7 +72,7 @@ func parseLimit(action, s string) (store.Limit, error) {
 	if err != nil {
 		return store.Limit{}, err
 	}
-	return store.Limit{Action: action, Max: max, Per: per}, nil
+	return store.Limit{Action: store.Action(action), Max: max, Per: per}, nil
 }
 
 // parseLimits parses pairs of ACTION MAX/WINDOW ("invite 25/24h invite
@@ -100,7 +100,7 @@ func parseLimits(args []string) ([]store.Limit, error) {
 // parseGap parses a gap MIN[+JITTER] ("30s+1m", "2m", "0").
 func parseGap(action, s string) (store.Gap, error) {
 	minText, jitterText, _ := strings.Cut(s, "+")
-	g := store.Gap{Action: action}
+	g := store.Gap{Action: store.Action(action)}
 	for _, part := range []struct {
 		text string
 		d    *time.Duration
@@ -125,7 +125,7 @@ func parsePacing(args []string) ([]store.Limit, []store.Gap, error) {
 	var gaps []store.Gap
 	for i := 0; i < len(args); i++ {
 		if i+2 < len(args) && args[i+1] == "gap" {
-			if args[i] != store.ActionInvite && args[i] != store.ActionLookup {
+			if a := store.Action(args[i]); a != store.ActionInvite && a != store.ActionLookup {
 				return nil, nil, fmt.Errorf("action %q: want invite or lookup", args[i])
 			}
 			g, err := parseGap(args[i], args[i+2])

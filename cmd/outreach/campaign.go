@@ -49,9 +49,9 @@ field, is refused (exit 2). --options are provider options as a JSON object
 	if err != nil {
 		return err
 	}
-	status := "active"
+	status := store.CampaignActive
 	if *paused {
-		status = "paused"
+		status = store.CampaignPaused
 	}
 	id, err := st.CreateCampaign(ctx, store.Campaign{Name: pos[1], AccountID: a.ID, MessageTemplate: *message,
 		Status: status, ProviderOptions: opts})

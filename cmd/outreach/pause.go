@@ -39,7 +39,7 @@ it is active again by itself); without --until it is disabled until
 		if err != nil {
 			return err
 		}
-		if err := st.SetCampaignStatus(ctx, c.ID, "paused"); err != nil {
+		if err := st.SetCampaignStatus(ctx, c.ID, store.CampaignPaused); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "campaign %q paused\n", c.Name)

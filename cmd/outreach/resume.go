@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/outreach-dev/outreach/store"
 )
 
 func runResume(ctx context.Context, env *Env, args []string) error {
@@ -29,7 +31,7 @@ Makes a paused campaign active, or a paused or disabled account active
 		if err != nil {
 			return err
 		}
-		if err := st.SetCampaignStatus(ctx, c.ID, "active"); err != nil {
+		if err := st.SetCampaignStatus(ctx, c.ID, store.CampaignActive); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "campaign %q active\n", c.Name)

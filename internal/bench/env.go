@@ -159,7 +159,7 @@ type outcomes struct {
 }
 
 func (o *outcomes) Outcome(_, _, outcome, _ string) {
-	if outcome == store.TargetSent {
+	if outcome == string(store.TargetSent) {
 		o.sent.Add(1)
 	} else {
 		o.other.Add(1)

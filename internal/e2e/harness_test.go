@@ -244,7 +244,7 @@ func (h *harness) account(a accountSpec) int64 {
 	if a.pacing == "" {
 		a.pacing = store.PacingUnlimited
 	}
-	id, err := h.st.CreateAccount(h.ctx, store.NewAccount{Name: a.name, Provider: a.provider, ProviderAccountID: a.providerAccountID,
+	id, err := h.st.CreateAccount(h.ctx, store.NewAccount{Name: a.name, Provider: provider.Name(a.provider), ProviderAccountID: a.providerAccountID,
 		Limits: a.limits, MinGap: a.minGap, GapJitter: a.jitter, Gaps: a.gaps, Pacing: a.pacing})
 	if err != nil {
 		h.t.Fatal(err)
@@ -274,10 +274,11 @@ func (h *harness) targets(campaign int64, identifiers ...string) {
 
 // targetRow is a target's state as a user reads it.
 type targetRow struct {
-	ID                               int64
-	Identifier, Status, Err, ErrType string
-	InvitationID                     string
-	Attempts, Deferrals              int
+	ID                       int64
+	Identifier, Err, ErrType string
+	Status                   store.TargetStatus
+	InvitationID             string
+	Attempts, Deferrals      int
 }
 
 func (h *harness) rows() map[string]targetRow {

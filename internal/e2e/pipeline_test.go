@@ -34,7 +34,7 @@ func TestPipelineAllProviders(t *testing.T) {
 	h.start(2)
 	got := h.waitTerminal(30 * time.Second)
 
-	want := map[string]string{
+	want := map[string]store.TargetStatus{
 		"https://www.linkedin.com/in/jane-doe/?utm_source=share": "sent",
 		"connected-bob-smith":              "skipped",
 		"pending-carol-jones":              "skipped",

@@ -64,7 +64,7 @@ func checkExactlyOnce(t *testing.T, ctx context.Context, q interface {
 		}
 		n++
 		k := [2]string{acc, pid}
-		if status != store.TargetSent {
+		if status != string(store.TargetSent) {
 			t.Errorf("%s → %s: %s (%s), want sent", acc, pid, status, reason)
 		}
 		if reqs[k] != 1 {
@@ -345,7 +345,7 @@ func TestUncertainInvitationSettledFromProvider(t *testing.T) {
 	h.targets(h.campaign(ua, ""), pid("went-out"), pid("never-arrived"))
 	pa := h.account(accountSpec{name: "pa", provider: "partoo"})
 	h.targets(h.campaign(pa, ""), "u-uncertain")
-	if _, err := h.st.PrepareTargets(ctx, 100, func(p, id string) store.Normalized {
+	if _, err := h.st.PrepareTargets(ctx, 100, func(_ provider.Name, id string) store.Normalized {
 		return store.Normalized{Identifier: id, ProviderID: id}
 	}); err != nil {
 		t.Fatal(err)
