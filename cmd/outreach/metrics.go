@@ -27,7 +27,7 @@ func serveMetrics(ctx context.Context, env *Env, addr string, rdb redis.Universa
 	if addr == "" {
 		return func() {}, nil
 	}
-	h, err := processMetrics().HandlerWith(metrics.NewQueueCollector(rdb), metrics.NewBudgetCollector(st.Pool(), 0))
+	h, err := processMetrics().HandlerWith(metrics.NewQueueCollector(rdb), metrics.NewBudgetCollector(st, 0))
 	if err != nil {
 		return nil, err
 	}

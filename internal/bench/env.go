@@ -255,24 +255,34 @@ func (p *pipeline) stop() {
 	p.stores = nil
 }
 
+// seedPool opens a pool on the scenario's database for seeding and
+// checking rows in bulk, with SQL of the benchmark's own (the store
+// exports no pool). The caller closes it.
+func seedPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	db, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	return db, nil
+}
+
 // seedAccounts inserts n accounts named acct-1… with the windows as
 // invite limits, and a campaign each; it returns the campaign ids in
 // account order. The accounts opt out of the provider's default pacing
 // (pacing 'unlimited'): the benchmarks measure the pipeline and the
 // windows alone.
-func seedAccounts(ctx context.Context, st *store.Store, n int, windows []Window) ([]int64, error) {
-	pool := st.Pool()
-	if _, err := pool.Exec(ctx, `INSERT INTO accounts (name, provider, provider_account_id, pacing)
+func seedAccounts(ctx context.Context, db *pgxpool.Pool, n int, windows []Window) ([]int64, error) {
+	if _, err := db.Exec(ctx, `INSERT INTO accounts (name, provider, provider_account_id, pacing)
 		SELECT 'acct-' || i, 'unipile', 'acct-' || i, 'unlimited' FROM generate_series(1, $1) i`, n); err != nil {
 		return nil, fmt.Errorf("seed accounts: %w", err)
 	}
 	for _, w := range windows {
-		if _, err := pool.Exec(ctx, `INSERT INTO account_limits (account_id, action, max_count, per)
+		if _, err := db.Exec(ctx, `INSERT INTO account_limits (account_id, action, max_count, per)
 			SELECT id, 'invite', $1, make_interval(secs => $2) FROM accounts`, w.Max, w.Per.Seconds()); err != nil {
 			return nil, fmt.Errorf("seed limits: %w", err)
 		}
 	}
-	rows, err := pool.Query(ctx, `INSERT INTO campaigns (name, account_id, message_template)
+	rows, err := db.Query(ctx, `INSERT INTO campaigns (name, account_id, message_template)
 		SELECT 'camp-' || id, id, 'Hello {{.FirstName}}' FROM accounts ORDER BY id RETURNING id`)
 	if err != nil {
 		return nil, fmt.Errorf("seed campaigns: %w", err)
@@ -287,7 +297,7 @@ func seedAccounts(ctx context.Context, st *store.Store, n int, windows []Window)
 // seedTargets inserts n targets spread round-robin over the campaigns,
 // identified by LinkedIn member ids (no lookup needed). With resolved they
 // are inserted already normalised, as after the scheduler's first pass.
-func seedTargets(ctx context.Context, st *store.Store, campaigns []int64, n int, resolved bool, tag string) error {
+func seedTargets(ctx context.Context, db *pgxpool.Pool, campaigns []int64, n int, resolved bool, tag string) error {
 	q := `INSERT INTO targets (campaign_id, identifier)
 		SELECT ($1::bigint[])[1 + g % cardinality($1::bigint[])], 'ACoAA' || md5($3 || g::text) FROM generate_series(0, $2 - 1) g`
 	if resolved {
@@ -295,9 +305,9 @@ func seedTargets(ctx context.Context, st *store.Store, campaigns []int64, n int,
 		SELECT ($1::bigint[])[1 + g % cardinality($1::bigint[])], x.id, x.id, x.id
 		FROM generate_series(0, $2 - 1) g, LATERAL (SELECT 'ACoAA' || md5($3 || g::text) AS id) x`
 	}
-	if _, err := st.Pool().Exec(ctx, q, campaigns, n, tag); err != nil {
+	if _, err := db.Exec(ctx, q, campaigns, n, tag); err != nil {
 		return fmt.Errorf("seed targets: %w", err)
 	}
-	_, err := st.Pool().Exec(ctx, `ANALYZE`)
+	_, err := db.Exec(ctx, `ANALYZE`)
 	return err
 }

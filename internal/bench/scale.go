@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/outreach-dev/outreach/scheduler"
-	"github.com/outreach-dev/outreach/store"
 )
 
 // ScaleResult is the scheduler's cost at one table size.
@@ -37,17 +37,22 @@ const scaleLimit = 20
 func (e *env) scale(ctx context.Context, n int) (*ScaleResult, error) {
 	cfg := e.cfg
 	res := &ScaleResult{Targets: n, Pending: min(cfg.ScalePending, n), Accounts: cfg.ScaleAccounts}
-	st, _, cleanup, err := e.fresh(ctx, "scale")
+	st, dsn, cleanup, err := e.fresh(ctx, "scale")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	camps, err := seedAccounts(ctx, st, cfg.ScaleAccounts, []Window{{Max: scaleLimit, Per: 24 * time.Hour}})
+	db, err := seedPool(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	camps, err := seedAccounts(ctx, db, cfg.ScaleAccounts, []Window{{Max: scaleLimit, Per: 24 * time.Hour}})
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	if err := bulkLoad(ctx, st, camps, n, res.Pending, func(done int) {
+	if err := bulkLoad(ctx, db, camps, n, res.Pending, func(done int) {
 		e.progress("scale: loaded %d of %d targets", done, n)
 	}); err != nil {
 		return nil, err
@@ -82,7 +87,7 @@ func (e *env) scale(ctx context.Context, n int) (*ScaleResult, error) {
 			return nil, err
 		}
 		accs = append(accs, time.Since(t0))
-		d, err := dueQuery(ctx, st, camps[len(camps)/2])
+		d, err := dueQuery(ctx, db, camps[len(camps)/2])
 		if err != nil {
 			return nil, err
 		}
@@ -94,8 +99,8 @@ func (e *env) scale(ctx context.Context, n int) (*ScaleResult, error) {
 
 // dueQuery times the claim query of store.ClaimTargets (its SELECT, the
 // same text) for one campaign's account, in a transaction rolled back.
-func dueQuery(ctx context.Context, st *store.Store, campaign int64) (time.Duration, error) {
-	tx, err := st.Pool().Begin(ctx)
+func dueQuery(ctx context.Context, db *pgxpool.Pool, campaign int64) (time.Duration, error) {
+	tx, err := db.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -126,8 +131,8 @@ func dueQuery(ctx context.Context, st *store.Store, campaign int64) (time.Durati
 // their ledger rows two days old or more) but pending of them, which are
 // resolved and due now. It loads in chunks with triggers off
 // (session_replication_role = replica), then analyses.
-func bulkLoad(ctx context.Context, st *store.Store, camps []int64, n, pending int, progress func(int)) error {
-	conn, err := st.Pool().Acquire(ctx)
+func bulkLoad(ctx context.Context, db *pgxpool.Pool, camps []int64, n, pending int, progress func(int)) error {
+	conn, err := db.Acquire(ctx)
 	if err != nil {
 		return err
 	}

@@ -28,12 +28,17 @@ func (e *env) wakeup(ctx context.Context) (*WakeupResult, error) {
 	// (so a fast wake-up needs LISTEN/NOTIFY), new tasks looked for every
 	// 100 ms.
 	res := &WakeupResult{Samples: cfg.WakeSamples, PollInterval: 2 * time.Second, TaskCheckInterval: 100 * time.Millisecond}
-	st, dsn, cleanup, err := e.fresh(ctx, "wakeup")
+	_, dsn, cleanup, err := e.fresh(ctx, "wakeup")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	camps, err := seedAccounts(ctx, st, 1, nil)
+	db, err := seedPool(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	camps, err := seedAccounts(ctx, db, 1, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +54,7 @@ func (e *env) wakeup(ctx context.Context) (*WakeupResult, error) {
 	for i := 0; i < cfg.WakeSamples; i++ {
 		var id int64
 		var created time.Time
-		if err := st.Pool().QueryRow(ctx, `INSERT INTO targets (campaign_id, identifier) VALUES ($1, 'ACoAA' || md5('w' || $2))
+		if err := db.QueryRow(ctx, `INSERT INTO targets (campaign_id, identifier) VALUES ($1, 'ACoAA' || md5('w' || $2))
 			RETURNING id, created_at`, camps[0], fmt.Sprint(i)).Scan(&id, &created); err != nil {
 			return nil, err
 		}
@@ -64,7 +69,7 @@ func (e *env) wakeup(ctx context.Context) (*WakeupResult, error) {
 			case <-oc.each:
 			case <-time.After(time.Second):
 			}
-			if err := st.Pool().QueryRow(ctx, `SELECT finished_at FROM targets WHERE id = $1 AND status = 'sent'`, id).Scan(&finished); err != nil &&
+			if err := db.QueryRow(ctx, `SELECT finished_at FROM targets WHERE id = $1 AND status = 'sent'`, id).Scan(&finished); err != nil &&
 				!errors.Is(err, pgx.ErrNoRows) {
 				return nil, err
 			}
