@@ -266,14 +266,12 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 			if status == TargetPending {
 				p := f.Person.ProviderID
 				pid = &p
-				var other int64
-				err := tx.QueryRow(ctx, `SELECT id FROM targets WHERE account_id = $1 AND provider_id = $2
-					AND status NOT IN ('skipped', 'failed') AND id <> $3 LIMIT 1`, f.AccountID, p, f.TargetID).Scan(&other)
-				if err == nil {
-					status, errType = TargetSkipped, "duplicate"
-					lastErr = fmt.Sprintf("duplicate: this account already invites this person in target %d", other)
-				} else if !errors.Is(err, pgx.ErrNoRows) {
+				taken, err := livePersonTargets(ctx, tx, []int64{f.AccountID}, []string{p}, []int64{f.TargetID})
+				if err != nil {
 					return err
+				}
+				if other, dup := taken[personKey(f.AccountID, p)]; dup {
+					status, errType, lastErr = duplicate(other)
 				}
 			}
 		}
@@ -304,9 +302,7 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 			_, err = tx.Exec(ctx, `UPDATE accounts SET status = 'disabled', paused_until = NULL, pause_reason = $2, updated_at = now() WHERE id = $1`,
 				f.AccountID, f.PauseReason)
 		case f.PauseUntil.After(f.Now):
-			_, err = tx.Exec(ctx, `UPDATE accounts SET status = 'paused', pause_reason = $3, updated_at = now(),
-					paused_until = CASE WHEN status = 'paused' AND paused_until > $2 THEN paused_until ELSE $2 END
-				WHERE id = $1 AND status <> 'disabled'`, f.AccountID, f.PauseUntil, f.PauseReason)
+			_, err = pause(ctx, tx, f.AccountID, f.PauseUntil, f.PauseReason, pauseAtLeast)
 		}
 		if err != nil {
 			return err
@@ -323,7 +319,7 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 		// the same moment: this one is the duplicate.
 		f.Person = &Person{Provider: f.Person.Provider, NormalizedIdentifier: f.Person.NormalizedIdentifier, ProviderID: f.Person.ProviderID,
 			FirstName: f.Person.FirstName, LastName: f.Person.LastName, Headline: f.Person.Headline}
-		f.TargetStatus, f.ErrorType, f.LastError = TargetSkipped, "duplicate", "duplicate: this account already invites this person"
+		f.TargetStatus, f.ErrorType, f.LastError = duplicate(0)
 		return s.Finish(ctx, f)
 	}
 	if err != nil {

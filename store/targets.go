@@ -86,13 +86,19 @@ const targetColumns = `t.id, t.campaign_id, t.account_id, t.identifier, coalesce
 	coalesce(t.last_error, ''), coalesce(t.error_type, ''), coalesce(t.invitation_id, ''), coalesce(t.message, ''),
 	c.status, c.message_template, c.provider_options`
 
+// targetDest is where targetColumns scan into: t, and locked for its
+// locked_until (t.LockedUntil = finite(locked) after the scan).
+func targetDest(t *Target, locked **time.Time) []any {
+	return []any{&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
+		&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, locked,
+		&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
+		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions}
+}
+
 func scanTarget(row pgx.Row) (*Target, error) {
 	var t Target
 	var locked *time.Time
-	if err := row.Scan(&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
-		&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, &locked,
-		&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
-		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions); err != nil {
+	if err := row.Scan(targetDest(&t, &locked)...); err != nil {
 		return nil, err
 	}
 	t.LockedUntil = finite(locked)
