@@ -80,16 +80,14 @@ func (e *env) recovery(ctx context.Context) (*RecoveryResult, error) {
 				return nil, fmt.Errorf("no invitations in flight at the worker after 60 s")
 			}
 			time.Sleep(50 * time.Millisecond)
-			if err := db.QueryRow(ctx, `SELECT count(*) FROM sends s JOIN workers w ON w.id = s.worker_id
-				WHERE s.outcome = 'in_flight' AND s.action = 'invite' AND w.pid = $1`, pid).Scan(&n); err != nil {
+			if n, err = db.InFlightInvites(ctx, pid); err != nil {
 				return nil, err
 			}
 		}
 		_ = victim.Process.Kill()
 		_ = victim.Wait()
-		var killed time.Time
-		var wid int64
-		if err := db.QueryRow(ctx, `SELECT now(), (SELECT id FROM workers WHERE pid = $1 ORDER BY id DESC LIMIT 1)`, pid).Scan(&killed, &wid); err != nil {
+		killed, wid, err := db.LastWorker(ctx, pid)
+		if err != nil {
 			return nil, err
 		}
 		res.Orphans += n
@@ -105,8 +103,7 @@ func (e *env) recovery(ctx context.Context) (*RecoveryResult, error) {
 				return nil, fmt.Errorf("orphans of worker %d not settled after 60 s", wid)
 			}
 			time.Sleep(50 * time.Millisecond)
-			if err := db.QueryRow(ctx, `SELECT min(l.reserved_at) FROM sends o JOIN sends l ON l.target_id = o.target_id
-				WHERE o.worker_id = $1 AND l.action = 'lookup' AND l.detail LIKE 'settle:%'`, wid).Scan(&first); err != nil {
+			if first, err = db.FirstSettle(ctx, wid); err != nil {
 				return nil, err
 			}
 		}
