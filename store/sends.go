@@ -213,6 +213,22 @@ type Finish struct {
 const targetHeld = `((status = 'sending' AND current_send_id = $1) OR (status IN ('queued', 'pending') AND current_send_id IS NULL
 	AND %s AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.target_id = targets.id AND x.id > $1)))`
 
+// targetAnswerSet is the SET list of the UPDATE that records an answer on
+// its target (Finish, finishTarget, finishLost), given the statement's
+// placeholders or literals: %[1]s the status, %[2]s the next attempt
+// (NULL keeps it), %[3]s the last error, %[4]s the error type, %[5]s the
+// invitation id, %[6]s whether to count a deferral, %[7]s whether to reset
+// the deferrals, %[8]s the message, %[9]s the provider id (NULL keeps it;
+// a pending target that gets one starts its attempts over), %[10]s now.
+const targetAnswerSet = `status = %[1]s::text, next_attempt_at = coalesce(%[2]s, next_attempt_at),
+				last_error = nullif(%[3]s, ''), error_type = nullif(%[4]s, ''), invitation_id = coalesce(nullif(%[5]s, ''), invitation_id),
+				deferrals = CASE WHEN %[6]s THEN deferrals + 1 WHEN %[7]s THEN 0 ELSE deferrals END,
+				message = coalesce(nullif(%[8]s, ''), message), provider_id = coalesce(%[9]s, provider_id),
+				attempts = CASE WHEN %[9]s::text IS NOT NULL AND %[1]s::text = 'pending' THEN 0 ELSE attempts END,
+				locked_until = NULL, current_send_id = NULL, updated_at = %[10]s::timestamptz,
+				queued_at = CASE WHEN %[1]s::text = 'queued' THEN coalesce(queued_at, %[10]s::timestamptz) END,
+				finished_at = CASE WHEN %[1]s::text IN ('sent', 'skipped', 'failed') THEN %[10]s::timestamptz END`
+
 // Finish records an attempt's answer. It returns ErrStale if the target was
 // changed meanwhile by someone else (the ledger row is recorded anyway).
 // It is idempotent: an answer already recorded (a retry after a commit
@@ -275,14 +291,7 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 				}
 			}
 		}
-		tag, err := tx.Exec(ctx, `UPDATE targets SET status = $2::text, next_attempt_at = coalesce($3, next_attempt_at),
-				last_error = nullif($4, ''), error_type = nullif($5, ''), invitation_id = coalesce(nullif($6, ''), invitation_id),
-				deferrals = CASE WHEN $7 THEN deferrals + 1 WHEN $8 THEN 0 ELSE deferrals END,
-				message = coalesce(nullif($9, ''), message), provider_id = coalesce($10, provider_id),
-				attempts = CASE WHEN $10::text IS NOT NULL AND $2::text = 'pending' THEN 0 ELSE attempts END,
-				locked_until = NULL, current_send_id = NULL, updated_at = $11::timestamptz,
-				queued_at = CASE WHEN $2::text = 'queued' THEN coalesce(queued_at, $11::timestamptz) END,
-				finished_at = CASE WHEN $2::text IN ('sent', 'skipped', 'failed') THEN $11::timestamptz END
+		tag, err := tx.Exec(ctx, `UPDATE targets SET `+fmt.Sprintf(targetAnswerSet, "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11")+`
 			WHERE id = $12 AND `+fmt.Sprintf(targetHeld, "$13"),
 			f.SendID, status, nullTime(f.NextAttemptAt), lastErr, errType, f.InvitationID,
 			f.CountDeferral, f.ResetDeferrals, f.Message, pid, f.Now, f.TargetID, late)
@@ -352,11 +361,7 @@ func (s *Store) finishLost(ctx context.Context, op string, f Finish) error {
 			INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, error_type, http_status, invitation_id, detail)
 			VALUES ($1, $2, $3, $4, $4, $5, nullif($6, ''), nullif($7, 0), nullif($8, ''), $9) RETURNING id),
 		t AS (
-			UPDATE targets SET status = $10::text, next_attempt_at = coalesce($11, next_attempt_at),
-				last_error = nullif($12, ''), error_type = nullif($6, ''), invitation_id = coalesce(nullif($8, ''), invitation_id),
-				locked_until = NULL, current_send_id = NULL, updated_at = $4::timestamptz,
-				queued_at = CASE WHEN $10::text = 'queued' THEN coalesce(queued_at, $4::timestamptz) END,
-				finished_at = CASE WHEN $10::text IN ('sent', 'skipped', 'failed') THEN $4::timestamptz END
+			UPDATE targets SET `+fmt.Sprintf(targetAnswerSet, "$10", "$11", "$12", "$6", "$8", "false", "false", "''", "NULL", "$4")+`
 			WHERE id = $2 AND status IN ('queued', 'pending') AND current_send_id IS NULL
 				AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.target_id = $2 AND x.outcome = 'in_flight')
 			RETURNING 1)
@@ -401,13 +406,7 @@ func (s *Store) finishTarget(ctx context.Context, op string, f Finish) error {
 				http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
 			WHERE id = $1 AND (SELECT outcome FROM o) IN ('in_flight', 'unknown') RETURNING 1),
 		t AS (
-			UPDATE targets SET status = $9::text, next_attempt_at = coalesce($10, next_attempt_at),
-				last_error = nullif($11, ''), error_type = nullif($4, ''), invitation_id = coalesce(nullif($6, ''), invitation_id),
-				deferrals = CASE WHEN $12 THEN deferrals + 1 WHEN $13 THEN 0 ELSE deferrals END,
-				message = coalesce(nullif($14, ''), message),
-				locked_until = NULL, current_send_id = NULL, updated_at = $3::timestamptz,
-				queued_at = CASE WHEN $9::text = 'queued' THEN coalesce(queued_at, $3::timestamptz) END,
-				finished_at = CASE WHEN $9::text IN ('sent', 'skipped', 'failed') THEN $3::timestamptz END
+			UPDATE targets SET `+fmt.Sprintf(targetAnswerSet, "$9", "$10", "$11", "$4", "$6", "$12", "$13", "$14", "NULL", "$3")+`
 			WHERE id = $8 AND EXISTS (SELECT 1 FROM s) AND `+fmt.Sprintf(targetHeld, "(SELECT outcome FROM o) = 'unknown'")+`
 			RETURNING 1)
 		SELECT EXISTS (SELECT 1 FROM o), EXISTS (SELECT 1 FROM s), EXISTS (SELECT 1 FROM t)`,
