@@ -147,11 +147,16 @@ func minDur(a, b time.Duration) time.Duration {
 	return b
 }
 
+// handBackSQL gives target $1 back to the scheduler, due at $2, with last
+// error $3; its wait reason becomes $4 (NULL keeps it). Only a target in
+// one of the statuses $5 is changed.
+const handBackSQL = `UPDATE targets SET status = 'pending', next_attempt_at = $2, queued_at = NULL,
+		last_error = $3, wait_reason = coalesce($4, wait_reason), updated_at = now()
+		WHERE id = $1 AND status = ANY($5::text[])`
+
 // release hands a queued target back to the scheduler, due at until.
 func (s *Store) release(ctx context.Context, targetID int64, until time.Time, reason string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE targets SET status = 'pending', next_attempt_at = $2, queued_at = NULL,
-		last_error = $3, wait_reason = $4, updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'sending')`, targetID, until, "waiting: "+reason, reason)
+	_, err := s.pool.Exec(ctx, handBackSQL, targetID, until, "waiting: "+reason, reason, []string{TargetQueued, TargetSending})
 	return err
 }
 

@@ -53,7 +53,7 @@ func TestPostgresOutage(t *testing.T) {
 
 	limit := store.Limit{Action: store.ActionInvite, Max: 4, Per: 2 * time.Second}
 	h := newHarness(t, options{sim: simulator.Config{Latency: 50 * time.Millisecond}})
-	h.st, h.dsn = st, dsn // this test's own server, which it can take down
+	h.st, h.db, h.dsn = st, db, dsn // this test's own server, which it can take down
 	var ids []string
 	for i := 0; i < 40; i++ {
 		ids = append(ids, pid("o-"+string(rune('a'+i%26))+string(rune('a'+i/26))))

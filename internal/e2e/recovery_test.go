@@ -127,7 +127,7 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 	// Invitations take effect at once; their answers come 2 s later, so
 	// that some are on their way back when Postgres goes down.
 	h := newHarness(t, options{sim: simulator.Config{Latency: 20 * time.Millisecond, AnswerDelay: 2 * time.Second}})
-	h.st, h.dsn = st, dsn
+	h.st, h.db, h.dsn = st, db, dsn
 	limit := store.Limit{Action: store.ActionInvite, Max: 3, Per: time.Second}
 	for a := 0; a < 2; a++ {
 		name := fmt.Sprintf("r%d", a)
