@@ -137,7 +137,7 @@ func Accounts(ctx context.Context, st *store.Store, name string) ([]*Account, er
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Account, 0, len(progress))
+	var out []*Account
 	for _, p := range progress {
 		a := &Account{ID: p.ID, Name: p.Name, Provider: p.Provider, Status: p.Status, PauseReason: p.PauseReason,
 			PausedUntil: p.PausedUntil, Pacing: p.Pacing, Sent: p.Sent, Windows: []Window{}, Waits: []AccountWait{}}
@@ -169,7 +169,7 @@ func Campaigns(ctx context.Context, st *store.Store, name string) ([]*Campaign, 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Campaign, 0, len(progress))
+	var out []*Campaign
 	for _, p := range progress {
 		c := &Campaign{ID: p.ID, Name: p.Name, Account: p.Account, Status: p.Status, Total: p.Total,
 			Counts: map[string]int{}, Waiting: []WaitGroup{}}
