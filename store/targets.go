@@ -150,26 +150,32 @@ func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status string) 
 	return translate(fmt.Sprintf("set campaign %d %s", id, status), err)
 }
 
-// CampaignByName returns a campaign by name (the newest, if several share it).
-func (s *Store) CampaignByName(ctx context.Context, name string) (*Campaign, error) {
+const campaignColumns = `id, name, account_id, message_template, status, provider_options`
+
+func scanCampaign(row pgx.Row) (*Campaign, error) {
 	var c Campaign
-	err := s.pool.QueryRow(ctx, `SELECT id, name, account_id, message_template, status, provider_options
-		FROM campaigns WHERE name = $1 ORDER BY id DESC LIMIT 1`, name).
-		Scan(&c.ID, &c.Name, &c.AccountID, &c.MessageTemplate, &c.Status, &c.ProviderOptions)
-	if err != nil {
-		return nil, translate(fmt.Sprintf("campaign %q", name), err)
+	if err := row.Scan(&c.ID, &c.Name, &c.AccountID, &c.MessageTemplate, &c.Status, &c.ProviderOptions); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
 
+// CampaignByName returns a campaign by name (the newest, if several share it).
+func (s *Store) CampaignByName(ctx context.Context, name string) (*Campaign, error) {
+	c, err := scanCampaign(s.pool.QueryRow(ctx, `SELECT `+campaignColumns+`
+		FROM campaigns WHERE name = $1 ORDER BY id DESC LIMIT 1`, name))
+	if err != nil {
+		return nil, translate(fmt.Sprintf("campaign %q", name), err)
+	}
+	return c, nil
+}
+
 // Campaign returns a campaign by id.
 func (s *Store) Campaign(ctx context.Context, id int64) (*Campaign, error) {
-	var c Campaign
-	err := s.pool.QueryRow(ctx, `SELECT id, name, account_id, message_template, status, provider_options
-		FROM campaigns WHERE id = $1`, id).
-		Scan(&c.ID, &c.Name, &c.AccountID, &c.MessageTemplate, &c.Status, &c.ProviderOptions)
+	c, err := scanCampaign(s.pool.QueryRow(ctx, `SELECT `+campaignColumns+`
+		FROM campaigns WHERE id = $1`, id))
 	if err != nil {
 		return nil, translate(fmt.Sprintf("campaign %d", id), err)
 	}
-	return &c, nil
+	return c, nil
 }
