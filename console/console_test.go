@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/console"
 	"github.com/outreach-dev/outreach/dashboard"
@@ -31,6 +32,7 @@ const user, password = "ops", "s3cret-pass"
 // fixture is a seeded database behind a running dashboard with the console.
 type fixture struct {
 	st    *store.Store
+	db    *pgxpool.Pool // the test's own, for SQL setup and checks
 	srv   *httptest.Server
 	redis asynq.RedisConnOpt
 	// ids of the seeded rows
@@ -44,19 +46,19 @@ type fixture struct {
 // basic auth.
 func setup(t *testing.T, readOnly bool) *fixture {
 	t.Helper()
-	st, _ := testenv.Store(t)
+	st, db := testenv.StoreDB(t)
 	ctx := context.Background()
-	f := &fixture{st: st}
+	f := &fixture{st: st, db: db}
 	q := func(sql string, args ...any) {
 		t.Helper()
-		if _, err := st.Pool().Exec(ctx, sql, args...); err != nil {
+		if _, err := db.Exec(ctx, sql, args...); err != nil {
 			t.Fatalf("%v\n%s", err, sql)
 		}
 	}
 	one := func(sql string, args ...any) int64 {
 		t.Helper()
 		var id int64
-		if err := st.Pool().QueryRow(ctx, sql, args...).Scan(&id); err != nil {
+		if err := db.QueryRow(ctx, sql, args...).Scan(&id); err != nil {
 			t.Fatalf("%v\n%s", err, sql)
 		}
 		return id
@@ -136,7 +138,7 @@ func setup(t *testing.T, readOnly bool) *fixture {
 func (f *fixture) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := f.st.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := f.db.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
 		t.Fatalf("%v\n%s", err, sql)
 	}
 	return n
@@ -144,7 +146,7 @@ func (f *fixture) count(t *testing.T, sql string, args ...any) int {
 
 func (f *fixture) accountStatus(t *testing.T, id int64) (status store.AccountStatus, reason string) {
 	t.Helper()
-	if err := f.st.Pool().QueryRow(context.Background(), `SELECT status, coalesce(pause_reason, '') FROM accounts WHERE id = $1`, id).
+	if err := f.db.QueryRow(context.Background(), `SELECT status, coalesce(pause_reason, '') FROM accounts WHERE id = $1`, id).
 		Scan(&status, &reason); err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
-// Package csvimport streams targets from CSV into a campaign: rows go
-// through COPY into a temporary table, then into targets with INSERT …
+// Package csvimport streams targets from CSV into a campaign: it checks
+// the rows and hands them to the store (Store.ImportTargets), which copies
+// them into a temporary table, then into targets with INSERT …
 // ON CONFLICT DO NOTHING, so a file of millions of rows imports in one
 // pass with constant memory, and identifiers the campaign already has are
 // left alone. Bad rows are reported with their line numbers and skipped;
@@ -15,9 +16,6 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/store"
 )
@@ -81,7 +79,7 @@ var ErrHeader = errors.New("bad header")
 // campaign. It fails as a whole only on a bad header (ErrHeader), a
 // campaign that does not exist (store.ErrNotFound) or a database error;
 // bad rows are skipped and reported in the Result.
-func Import(ctx context.Context, db *pgxpool.Pool, r io.Reader, o Options) (*Result, error) {
+func Import(ctx context.Context, st *store.Store, r io.Reader, o Options) (*Result, error) {
 	if o.IdentifierColumn == "" {
 		o.IdentifierColumn = "identifier"
 	}
@@ -97,42 +95,13 @@ func Import(ctx context.Context, db *pgxpool.Pool, r io.Reader, o Options) (*Res
 		return nil, err
 	}
 	res := &src.res
-	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT true FROM campaigns WHERE id = $1`, o.CampaignID).Scan(&exists); errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("campaign %d: %w", o.CampaignID, store.ErrNotFound)
-		} else if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_targets (line integer NOT NULL, identifier text NOT NULL, vars jsonb NOT NULL)
-			ON COMMIT DROP`); err != nil {
-			return err
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_targets"}, []string{"line", "identifier", "vars"}, src); err != nil {
-			return err
-		}
-		if src.err != nil {
-			return src.err
-		}
+	res.Inserted, err = st.ImportTargets(ctx, o.CampaignID, src, func() {
 		if o.Progress != nil {
 			o.Progress(Progress{Phase: "inserting", Rows: res.Rows, Bad: res.Bad, Bytes: cr.n})
 		}
-		// The account is set here rather than by the per-row trigger.
-		tag, err := tx.Exec(ctx, `INSERT INTO targets (campaign_id, account_id, identifier, vars)
-			SELECT c.id, c.account_id, i.identifier, i.vars FROM import_targets i CROSS JOIN campaigns c
-			WHERE c.id = $1 ORDER BY i.line
-			ON CONFLICT (campaign_id, identifier) DO NOTHING`, o.CampaignID)
-		if err != nil {
-			return err
-		}
-		res.Inserted = tag.RowsAffected()
-		return nil
 	})
 	if err != nil {
-		if src.err != nil && errors.Is(err, src.err) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("import into campaign %d: %w", o.CampaignID, err)
+		return nil, err
 	}
 	res.Duplicates = res.Good - res.Inserted
 	if o.Progress != nil {

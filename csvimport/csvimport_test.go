@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/csvimport"
 	"github.com/outreach-dev/outreach/internal/testenv"
@@ -17,9 +18,11 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func setup(t *testing.T) (*store.Store, int64) {
+// setup makes an account and a campaign; it returns the store, a pool of
+// the test's own on its database (for checks) and the campaign.
+func setup(t *testing.T) (*store.Store, *pgxpool.Pool, int64) {
 	t.Helper()
-	st, _ := testenv.Store(t)
+	st, db := testenv.StoreDB(t)
 	ctx := context.Background()
 	acc, err := st.CreateAccount(ctx, store.NewAccount{Name: "li", Provider: "unipile", ProviderAccountID: "a1"})
 	if err != nil {
@@ -29,7 +32,7 @@ func setup(t *testing.T) (*store.Store, int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st, c
+	return st, db, c
 }
 
 type row struct {
@@ -37,9 +40,9 @@ type row struct {
 	Vars       map[string]string
 }
 
-func targets(t *testing.T, st *store.Store, campaign int64) []row {
+func targets(t *testing.T, db *pgxpool.Pool, campaign int64) []row {
 	t.Helper()
-	rows, err := st.Pool().Query(context.Background(), `SELECT identifier, vars FROM targets WHERE campaign_id = $1 ORDER BY id`, campaign)
+	rows, err := db.Query(context.Background(), `SELECT identifier, vars FROM targets WHERE campaign_id = $1 ORDER BY id`, campaign)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +60,7 @@ func targets(t *testing.T, st *store.Store, campaign int64) []row {
 
 func TestBadRowsSkippedWithLineNumbers(t *testing.T) {
 	t.Parallel()
-	st, c := setup(t)
+	st, db, c := setup(t)
 	in := "\ufeffidentifier,first_name,company\n" + // line 1, with a spreadsheet BOM
 		"https://www.linkedin.com/in/jane-doe/,Jane,Acme\n" + // 2 good
 		"john-smith,John\n" + // 3 too few fields
@@ -68,7 +71,7 @@ func TestBadRowsSkippedWithLineNumbers(t *testing.T) {
 		"john-smith,John,Initech\n" + // 9 good
 		"john-smith,John,Initech again\n" + // 10 duplicate in file
 		"a\"b,Quote,Acme\n" // 11 bare quote
-	res, err := csvimport.Import(context.Background(), st.Pool(), strings.NewReader(in), csvimport.Options{CampaignID: c})
+	res, err := csvimport.Import(context.Background(), st, strings.NewReader(in), csvimport.Options{CampaignID: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,13 +93,13 @@ func TestBadRowsSkippedWithLineNumbers(t *testing.T) {
 		{"multi\nline", map[string]string{"first_name": "Multi", "company": "Line, Inc"}},
 		{"john-smith", map[string]string{"first_name": "John", "company": "Initech"}},
 	}
-	got := targets(t, st, c)
+	got := targets(t, db, c)
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("targets (-want +got):\n%s", d)
 	}
 
 	// Importing again adds nothing and reports duplicates.
-	res, err = csvimport.Import(context.Background(), st.Pool(), strings.NewReader(in), csvimport.Options{CampaignID: c})
+	res, err = csvimport.Import(context.Background(), st, strings.NewReader(in), csvimport.Options{CampaignID: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,20 +110,20 @@ func TestBadRowsSkippedWithLineNumbers(t *testing.T) {
 
 func TestHeaderErrors(t *testing.T) {
 	t.Parallel()
-	st, c := setup(t)
+	st, _, c := setup(t)
 	for _, tc := range []struct{ name, in, col string }{
 		{"empty file", "", ""},
 		{"no identifier column", "email,name\na@b.c,A\n", ""},
 		{"repeated column", "identifier,name,name\nx,a,b\n", ""},
 		{"empty column name", "identifier,,name\nx,a,b\n", ""},
 	} {
-		_, err := csvimport.Import(context.Background(), st.Pool(), strings.NewReader(tc.in), csvimport.Options{CampaignID: c, IdentifierColumn: tc.col})
+		_, err := csvimport.Import(context.Background(), st, strings.NewReader(tc.in), csvimport.Options{CampaignID: c, IdentifierColumn: tc.col})
 		if !errors.Is(err, csvimport.ErrHeader) {
 			t.Errorf("%s: err = %v, want ErrHeader", tc.name, err)
 		}
 	}
 	// A custom identifier column.
-	res, err := csvimport.Import(context.Background(), st.Pool(), strings.NewReader("email,name\na@b.c,A\n"),
+	res, err := csvimport.Import(context.Background(), st, strings.NewReader("email,name\na@b.c,A\n"),
 		csvimport.Options{CampaignID: c, IdentifierColumn: "email"})
 	if err != nil || res.Inserted != 1 {
 		t.Errorf("--identifier-column email: %+v, %v", res, err)
@@ -146,13 +149,13 @@ func genCSV(n int, every int) io.Reader {
 
 func TestLargeImportStreams(t *testing.T) {
 	t.Parallel()
-	st, c := setup(t)
+	st, _, c := setup(t)
 	n := 100000
 	if testing.Short() {
 		n = 20000
 	}
 	var calls int
-	res, err := csvimport.Import(context.Background(), st.Pool(), genCSV(n, 50000), csvimport.Options{CampaignID: c,
+	res, err := csvimport.Import(context.Background(), st, genCSV(n, 50000), csvimport.Options{CampaignID: c,
 		Progress: func(csvimport.Progress) { calls++ }})
 	if err != nil {
 		t.Fatal(err)

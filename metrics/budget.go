@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/outreach-dev/outreach/report"
@@ -31,18 +30,18 @@ var (
 // budgetCollector reads every account's windows from Postgres at scrape
 // time: one query using the ledger's window index.
 type budgetCollector struct {
-	db      *pgxpool.Pool
+	st      *store.Store
 	timeout time.Duration
 }
 
 // NewBudgetCollector returns a collector of every account's status and
-// remaining budget per limit window, queried from db at each scrape with
+// remaining budget per limit window, read from st at each scrape with
 // the given timeout (default 5 s).
-func NewBudgetCollector(db *pgxpool.Pool, timeout time.Duration) prometheus.Collector {
+func NewBudgetCollector(st *store.Store, timeout time.Duration) prometheus.Collector {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	return &budgetCollector{db: db, timeout: timeout}
+	return &budgetCollector{st: st, timeout: timeout}
 }
 
 func (c *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -56,7 +55,7 @@ func (c *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	accounts, err := report.Accounts(ctx, c.db, "")
+	accounts, err := report.Accounts(ctx, c.st, "")
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(budgetUpDesc, prometheus.GaugeValue, 0)
 		return

@@ -50,7 +50,7 @@ func scrape(t *testing.T, h http.Handler) string {
 func TestScrapeAgainstPostgresAndRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, _ := testenv.Store(t)
+	st, db := testenv.StoreDB(t)
 	rs := testenv.Redis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	t.Cleanup(func() { rdb.Close() })
@@ -62,7 +62,7 @@ func TestScrapeAgainstPostgresAndRedis(t *testing.T) {
 	}
 	// Three sends in the day window (one still in flight), one older than
 	// a day but inside the week.
-	if _, err := st.Pool().Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome) VALUES
+	if _, err := db.Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome) VALUES
 		($1, 'invite', now(), now(), 'sent'), ($1, 'invite', now(), now(), 'refused'),
 		($1, 'invite', now(), 'infinity', 'in_flight'), ($1, 'invite', now() - interval '2 days', now() - interval '2 days', 'sent')`, id); err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestScrapeAgainstPostgresAndRedis(t *testing.T) {
 	}
 
 	m := metrics.New()
-	if err := m.Register(metrics.NewBudgetCollector(st.Pool(), 0)); err != nil {
+	if err := m.Register(metrics.NewBudgetCollector(st, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Register(metrics.NewQueueCollector(rdb)); err != nil {
@@ -134,7 +134,7 @@ func TestBudgetScrapeSurvivesPostgresDown(t *testing.T) {
 	t.Parallel()
 	st, _ := testenv.Store(t)
 	m := metrics.New()
-	if err := m.Register(metrics.NewBudgetCollector(st.Pool(), time.Second)); err != nil {
+	if err := m.Register(metrics.NewBudgetCollector(st, time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

@@ -1,18 +1,15 @@
-// Package report reads progress from Postgres for operators: per campaign
+// Package report gives operators the progress the store reads: per campaign
 // the targets by status and the main reasons for skips and failures, per
 // account its status and the budget used and left in each limit window,
 // and why targets and accounts wait (the target_waits view).
 // The status command, the demo summary and the metrics' budget collector
-// all read it. Every query is one round trip and uses the schema's indexes.
+// all read it. The queries live in the store (Store.AccountProgress,
+// Store.CampaignProgress); this package shapes them for people and JSON.
 package report
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/store"
 )
@@ -140,247 +137,64 @@ func Terminal(status string) bool { return store.TargetStatus(status).Terminal()
 // Done is how many targets reached a final status.
 func (c *Campaign) Done() int { return c.Counts["sent"] + c.Counts["skipped"] + c.Counts["failed"] }
 
-const accountsSQL = `SELECT a.id, a.name, a.provider, a.status, coalesce(a.pause_reason, ''), a.paused_until, a.pacing,
-	coalesce(l.action, ''), coalesce(l.max_count, 0), coalesce(extract(epoch from l.per)::float8, 0),
-	coalesce((SELECT count(*) FROM sends s WHERE s.account_id = a.id AND s.action = l.action
-		AND s.window_at > now() - l.per), 0), coalesce(l.source, '')
-	FROM accounts a LEFT JOIN account_limits_effective l ON l.account_id = a.id
-	WHERE $1 = '' OR a.name = $1
-	ORDER BY a.id, l.action, l.per`
-
 // Accounts returns every account (or the one named, if name is not
 // empty) with its windows, by id.
-func Accounts(ctx context.Context, db *pgxpool.Pool, name string) ([]*Account, error) {
-	rows, err := db.Query(ctx, accountsSQL, name)
+func Accounts(ctx context.Context, st *store.Store, name string) ([]*Account, error) {
+	progress, err := st.AccountProgress(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("report accounts: %w", err)
+		return nil, err
 	}
 	var out []*Account
-	byID := map[int64]*Account{}
-	for rows.Next() {
-		var a Account
-		var w Window
-		var per float64
-		if err := rows.Scan(&a.ID, &a.Name, &a.Provider, &a.Status, &a.PauseReason, &a.PausedUntil, &a.Pacing,
-			&w.Action, &w.Max, &per, &w.Used, &w.Source); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("report accounts: %w", err)
+	for _, p := range progress {
+		a := &Account{ID: p.ID, Name: p.Name, Provider: p.Provider, Status: p.Status, PauseReason: p.PauseReason,
+			PausedUntil: p.PausedUntil, Pacing: p.Pacing, Sent: p.Sent, Windows: []Window{}, Waits: []AccountWait{}}
+		for _, l := range p.Limits {
+			a.Windows = append(a.Windows, Window{Action: l.Action, Max: l.Max, Per: l.Per, PerSeconds: l.Per.Seconds(),
+				PerText: FormatDuration(l.Per), Used: l.Used, Left: max(l.Max-l.Used, 0), Source: l.Source})
 		}
-		cur := byID[a.ID]
-		if cur == nil {
-			cur = &a
-			cur.Windows = []Window{}
-			byID[a.ID] = cur
-			out = append(out, cur)
+		if sa := p.Account; sa != nil {
+			a.PacingSummary = sa.PacingSummary()
+			a.Paces = []Pace{}
+			for _, action := range sa.PacedActions() {
+				pc := sa.Pace(action)
+				a.Paces = append(a.Paces, Pace{Action: string(action), LimitSource: pc.LimitSource, GapSource: pc.Gap.Source,
+					MinGapSeconds: pc.Gap.Min.Seconds(), GapJitterSeconds: pc.Gap.Jitter.Seconds(), GapText: FormatGap(pc.Gap.Min, pc.Gap.Jitter)})
+			}
 		}
-		if w.Action != "" {
-			// Clamped as the store clamps intervals: a row from before
-			// migration 00002 can say '1000 years', more than a Duration holds.
-			w.Per = time.Duration(min(per, 10*366*86400) * float64(time.Second))
-			w.PerText, w.PerSeconds = FormatDuration(w.Per), w.Per.Seconds()
-			w.Left = max(w.Max-w.Used, 0)
-			cur.Windows = append(cur.Windows, w)
+		for _, w := range p.Waits {
+			a.Waits = append(a.Waits, AccountWait{Action: w.Action, Wait: w.Wait, Reason: w.Reason, Until: w.Until, UntilLocal: w.UntilLocal})
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("report accounts: %w", err)
-	}
-	if len(out) == 0 {
-		return out, nil
-	}
-	if err := addPaces(ctx, db, byID); err != nil {
-		return nil, err
-	}
-	sent, err := db.Query(ctx, `SELECT account_id, count(*) FROM sends WHERE action = 'invite' AND outcome = 'sent' GROUP BY 1`)
-	if err != nil {
-		return nil, fmt.Errorf("report accounts: %w", err)
-	}
-	var id int64
-	var n int
-	_, err = pgx.ForEachRow(sent, []any{&id, &n}, func() error {
-		if a := byID[id]; a != nil {
-			a.Sent = n
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("report accounts: %w", err)
-	}
-	if err := accountWaits(ctx, db, byID); err != nil {
-		return nil, err
+		out = append(out, a)
 	}
 	return out, nil
-}
-
-// accountWaitsSQL gives why each account sends nothing now: its own state,
-// else the planner's account_waits that still hold.
-const accountWaitsSQL = `SELECT a.id, '', CASE a.status WHEN 'disabled' THEN 'account_disabled' ELSE 'account_paused' END,
-		CASE a.status WHEN 'disabled' THEN 'account disabled (' || coalesce(nullif(a.pause_reason, ''), 'no reason given')
-			|| '); run ` + "`outreach resume account '" + ` || a.name || '` + "`'" + `
-		ELSE 'account paused (' || coalesce(nullif(a.pause_reason, ''), 'no reason given') || ')' END,
-		a.paused_until, outreach_local_time(a.paused_until, a.timezone)
-	FROM accounts a WHERE a.id = ANY($1) AND (a.status = 'disabled' OR (a.status = 'paused' AND a.paused_until > now()))
-	UNION ALL
-	SELECT w.account_id, w.action, w.kind, w.reason, w.until, outreach_local_time(w.until, a.timezone)
-	FROM account_waits w JOIN accounts a ON a.id = w.account_id
-	WHERE w.account_id = ANY($1) AND a.status = 'active' AND (w.until IS NULL OR w.until > now())
-	UNION ALL
-	SELECT a.id, '', 'due', 'targets are due since over a minute and none is queued: is a scheduler running?', NULL, NULL
-	FROM accounts a
-	WHERE a.id = ANY($1) AND a.status = 'active'
-		AND NOT EXISTS (SELECT 1 FROM account_waits w WHERE w.account_id = a.id AND (w.until IS NULL OR w.until > now()))
-		AND NOT EXISTS (SELECT 1 FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending'))
-		AND EXISTS (SELECT 1 FROM campaigns c JOIN targets t ON t.campaign_id = c.id
-			WHERE c.account_id = a.id AND c.status = 'active' AND t.status = 'pending'
-			AND t.normalized_identifier IS NOT NULL AND t.next_attempt_at < now() - interval '1 minute')
-	ORDER BY 1, 2`
-
-func accountWaits(ctx context.Context, db *pgxpool.Pool, byID map[int64]*Account) error {
-	ids := make([]int64, 0, len(byID))
-	for id, a := range byID {
-		ids = append(ids, id)
-		a.Waits = []AccountWait{}
-	}
-	rows, err := db.Query(ctx, accountWaitsSQL, ids)
-	if err != nil {
-		return fmt.Errorf("report account waits: %w", err)
-	}
-	var id int64
-	var w AccountWait
-	var local *string
-	_, err = pgx.ForEachRow(rows, []any{&id, &w.Action, &w.Wait, &w.Reason, &w.Until, &local}, func() error {
-		ww := w
-		if w.Until != nil {
-			u := *w.Until
-			ww.Until = &u
-		}
-		if local != nil {
-			ww.UntilLocal = *local
-		}
-		byID[id].Waits = append(byID[id].Waits, ww)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("report account waits: %w", err)
-	}
-	return nil
 }
 
 // Campaigns returns every campaign (or those named name, if not empty)
 // with its progress, by id.
-func Campaigns(ctx context.Context, db *pgxpool.Pool, name string) ([]*Campaign, error) {
-	rows, err := db.Query(ctx, `SELECT c.id, c.name, a.name, c.status FROM campaigns c JOIN accounts a ON a.id = c.account_id
-		WHERE $1 = '' OR c.name = $1 ORDER BY c.id`, name)
+func Campaigns(ctx context.Context, st *store.Store, name string) ([]*Campaign, error) {
+	progress, err := st.CampaignProgress(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("report campaigns: %w", err)
+		return nil, err
 	}
 	var out []*Campaign
-	byID := map[int64]*Campaign{}
-	var c Campaign
-	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Account, &c.Status}, func() error {
-		cc := c
-		cc.Counts = map[string]int{}
+	for _, p := range progress {
+		c := &Campaign{ID: p.ID, Name: p.Name, Account: p.Account, Status: p.Status, Total: p.Total,
+			Counts: map[string]int{}, Waiting: []WaitGroup{}}
 		for _, s := range Statuses {
-			cc.Counts[s] = 0
+			c.Counts[s] = 0
 		}
-		out = append(out, &cc)
-		byID[cc.ID] = &cc
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("report campaigns: %w", err)
-	}
-	if len(out) == 0 {
-		return out, nil
-	}
-	ids := make([]int64, len(out))
-	for i, c := range out {
-		ids[i] = c.ID
-	}
-	rows, err = db.Query(ctx, `SELECT campaign_id, status, count(*) FROM targets WHERE campaign_id = ANY($1) GROUP BY 1, 2`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("report campaigns: %w", err)
-	}
-	var id int64
-	var status string
-	var n int
-	_, err = pgx.ForEachRow(rows, []any{&id, &status, &n}, func() error {
-		byID[id].Counts[status] = n
-		byID[id].Total += n
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("report campaigns: %w", err)
-	}
-	rows, err = db.Query(ctx, `SELECT campaign_id, status, reason, n FROM (
-			SELECT campaign_id, status, reason, n, row_number() OVER (PARTITION BY campaign_id, status ORDER BY n DESC, reason) AS rank
-			FROM (SELECT campaign_id, status, coalesce(nullif(error_type, ''), nullif(last_error, ''), 'unknown') AS reason, count(*) AS n
-				FROM targets WHERE campaign_id = ANY($1) AND status IN ('skipped', 'failed') GROUP BY 1, 2, 3) g) r
-		WHERE rank <= 5 ORDER BY campaign_id, status DESC, n DESC, reason`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("report campaigns: %w", err)
-	}
-	var r Reason
-	_, err = pgx.ForEachRow(rows, []any{&id, &r.Status, &r.Reason, &r.Count}, func() error {
-		byID[id].Reasons = append(byID[id].Reasons, r)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("report campaigns: %w", err)
-	}
-	for _, c := range out {
-		c.Waiting = []WaitGroup{}
-	}
-	rows, err = db.Query(ctx, `SELECT g.campaign_id, g.wait, g.reason, g.n, g.until, outreach_local_time(g.until, a.timezone)
-		FROM (SELECT campaign_id, account_id, wait, reason, count(*) AS n, min(until) AS until
-			FROM target_waits WHERE campaign_id = ANY($1) GROUP BY 1, 2, 3, 4) g
-		JOIN accounts a ON a.id = g.account_id
-		ORDER BY g.campaign_id, g.n DESC, g.wait, g.reason`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("report campaign waits: %w", err)
-	}
-	var g WaitGroup
-	var local *string
-	_, err = pgx.ForEachRow(rows, []any{&id, &g.Wait, &g.Reason, &g.Count, &g.Until, &local}, func() error {
-		gg := g
-		if g.Until != nil {
-			u := *g.Until
-			gg.Until = &u
+		for s, n := range p.Counts {
+			c.Counts[s] = n
 		}
-		if local != nil {
-			gg.UntilLocal = *local
+		for _, r := range p.Reasons {
+			c.Reasons = append(c.Reasons, Reason{Status: r.Status, Reason: r.Reason, Count: r.Count})
 		}
-		byID[id].Waiting = append(byID[id].Waiting, gg)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("report campaign waits: %w", err)
+		for _, g := range p.Waiting {
+			c.Waiting = append(c.Waiting, WaitGroup{Wait: g.Wait, Reason: g.Reason, Count: g.Count, Until: g.Until, UntilLocal: g.UntilLocal})
+		}
+		out = append(out, c)
 	}
 	return out, nil
-}
-
-// addPaces fills each account's pacing summary and paces from the store's
-// view of the account (store.Account.Pace).
-func addPaces(ctx context.Context, db *pgxpool.Pool, byID map[int64]*Account) error {
-	accounts, err := store.New(db).Accounts(ctx)
-	if err != nil {
-		return fmt.Errorf("report accounts: %w", err)
-	}
-	for _, a := range accounts {
-		r := byID[a.ID]
-		if r == nil {
-			continue
-		}
-		r.PacingSummary = a.PacingSummary()
-		r.Paces = []Pace{}
-		for _, action := range a.PacedActions() {
-			p := a.Pace(action)
-			r.Paces = append(r.Paces, Pace{Action: string(action), LimitSource: p.LimitSource, GapSource: p.Gap.Source,
-				MinGapSeconds: p.Gap.Min.Seconds(), GapJitterSeconds: p.Gap.Jitter.Seconds(), GapText: FormatGap(p.Gap.Min, p.Gap.Jitter)})
-		}
-	}
-	return nil
 }
 
 // FormatGap renders a gap as users write it: "1m30s + up to 2m30s",

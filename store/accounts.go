@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/outreach-dev/outreach/provider"
 )
@@ -273,11 +274,42 @@ func setLimits(ctx context.Context, tx pgx.Tx, accountID int64, limits []Limit) 
 	return nil
 }
 
+// pauseSQL pauses account $1 until $2 with reason $3; a disabled account
+// stays disabled. With $4 (keep longer) a longer pause it has stays; with
+// $5 (only longer) an account already paused at least until $2 is not
+// written at all, its reason included.
+const pauseSQL = `UPDATE accounts SET status = 'paused', pause_reason = $3, updated_at = now(),
+		paused_until = CASE WHEN $4 AND status = 'paused' AND paused_until > $2 THEN paused_until ELSE $2 END
+	WHERE id = $1 AND status <> 'disabled' AND NOT ($5 AND status = 'paused' AND paused_until >= $2)`
+
+// execer runs a statement: a pool or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// pauseHow says how a pause meets a pause the account already has.
+type pauseHow int
+
+const (
+	// pauseExactly is an operator's pause: until is the new end.
+	pauseExactly pauseHow = iota
+	// pauseAtLeast is a provider's answer (Finish): the reason is the
+	// latest, a longer pause stays.
+	pauseAtLeast
+	// pauseExtend is ExtendPause: a pause only ever gets longer, and
+	// nothing is written when it would not.
+	pauseExtend
+)
+
+// pause pauses an account (pauseSQL) through db.
+func pause(ctx context.Context, db execer, id int64, until time.Time, reason string, how pauseHow) (pgconn.CommandTag, error) {
+	return db.Exec(ctx, pauseSQL, id, until, reason, how != pauseExactly, how == pauseExtend)
+}
+
 // PauseAccount pauses an account until a time, with a reason. A disabled
 // account stays disabled.
 func (s *Store) PauseAccount(ctx context.Context, id int64, until time.Time, reason string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET status = 'paused', paused_until = $2, pause_reason = $3, updated_at = now()
-		WHERE id = $1 AND status <> 'disabled'`, id, until, reason)
+	tag, err := pause(ctx, s.pool, id, until, reason, pauseExactly)
 	if err == nil && tag.RowsAffected() == 0 {
 		if _, err := s.Account(ctx, id); err != nil {
 			return err

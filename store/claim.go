@@ -59,11 +59,9 @@ func (s *Store) ClaimTargetsBatch(ctx context.Context, lookup bool, wants []Clai
 			var locked *time.Time
 			var hasPerson bool
 			var p Person
-			if err := rows.Scan(&n, &t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
-				&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, &locked,
-				&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
-				&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions,
-				&hasPerson, &p.FirstName, &p.LastName, &p.Headline, &p.ProviderID, &t.TaskGen); err != nil {
+			dest := append([]any{&n}, targetDest(&t, &locked)...)
+			dest = append(dest, &hasPerson, &p.FirstName, &p.LastName, &p.Headline, &p.ProviderID, &t.TaskGen)
+			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
 				return err
 			}

@@ -16,7 +16,7 @@ func TestConsoleAccountWindowsCountTheLedger(t *testing.T) {
 	f := setupAccount(t, store.NewAccount{Limits: []store.Limit{{Action: store.ActionInvite, Max: 25, Per: 24 * time.Hour}}})
 	ctx := context.Background()
 	now := time.Now()
-	if _, err := f.st.Pool().Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome)
+	if _, err := f.db.Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome)
 		SELECT $1, a, $2::timestamptz - interval '1 minute', $2::timestamptz - interval '1 minute', 'sent'
 		FROM unnest(ARRAY['invite', 'lookup', 'lookup', 'lookup']) a`, f.account, now); err != nil {
 		t.Fatal(err)

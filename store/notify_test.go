@@ -16,7 +16,7 @@ func TestNotifyOnlyOnChange(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	conn, err := f.st.Pool().Acquire(ctx)
+	conn, err := f.db.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,7 +174,7 @@ func TestLookupsArePaced(t *testing.T) {
 	_, err = beginAction(f.st, ts[1].ID, store.ActionLookup, answered.Add(time.Millisecond))
 	nn := notNow(t, "a lookup just after the first's answer", err, "minimum gap between profile lookups (provider default pacing)")
 	var gap time.Duration
-	if err := f.st.Pool().QueryRow(context.Background(), `SELECT extract(epoch from gap)::float8 * interval '1 second' FROM sends WHERE id = $1`,
+	if err := f.db.QueryRow(context.Background(), `SELECT extract(epoch from gap)::float8 * interval '1 second' FROM sends WHERE id = $1`,
 		at.SendID).Scan(&gap); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestNoBurstWhenABacklogBecomesDue(t *testing.T) {
 			name: "working hours open",
 			na:   store.NewAccount{Limits: []store.Limit{{Action: store.ActionInvite, Max: 100, Per: time.Hour}}},
 			before: func(t *testing.T, f fixture, at time.Time) *store.Store {
-				if _, err := f.st.Pool().Exec(ctx, `UPDATE accounts SET work_start = $2::time WHERE id = $1`,
+				if _, err := f.db.Exec(ctx, `UPDATE accounts SET work_start = $2::time WHERE id = $1`,
 					f.account, at.Format("15:04")); err != nil {
 					t.Fatal(err)
 				}
@@ -273,7 +273,7 @@ func TestNoBurstWhenABacklogBecomesDue(t *testing.T) {
 			before: func(t *testing.T, f fixture, at time.Time) *store.Store {
 				// The window is full of one invitation, long ago enough
 				// for any gap; the limit is then raised.
-				if _, err := f.st.Pool().Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome, gap)
+				if _, err := f.db.Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome, gap)
 					VALUES ($1, 'invite', $2, $2, 'sent', '4 minutes')`, f.account, at.Add(-30*time.Minute)); err != nil {
 					t.Fatal(err)
 				}

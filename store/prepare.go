@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -143,27 +142,9 @@ func (s *Store) PrepareTargets(ctx context.Context, limit int, fn NormalizeFunc)
 				pids = append(pids, r.norm.ProviderID)
 			}
 		}
-		taken := map[string]int64{}
-		if len(pids) > 0 {
-			drow, err := tx.Query(ctx, `SELECT t.account_id, t.provider_id, t.id FROM targets t
-				JOIN unnest($1::bigint[], $2::text[]) AS k(account_id, provider_id)
-				ON t.account_id = k.account_id AND t.provider_id = k.provider_id
-				WHERE t.status NOT IN ('skipped', 'failed')`, accs, pids)
-			if err != nil {
-				return err
-			}
-			for drow.Next() {
-				var acc, id int64
-				var pid string
-				if err := drow.Scan(&acc, &pid, &id); err != nil {
-					drow.Close()
-					return err
-				}
-				taken[fmt.Sprint(acc, "\x00", pid)] = id
-			}
-			if err := drow.Err(); err != nil {
-				return err
-			}
+		taken, err := livePersonTargets(ctx, tx, accs, pids, nil)
+		if err != nil {
+			return err
 		}
 		ids := make([]int64, len(batch))
 		statuses := make([]string, len(batch))
@@ -173,10 +154,9 @@ func (s *Store) PrepareTargets(ctx context.Context, limit int, fn NormalizeFunc)
 		types := make([]*string, len(batch))
 		for i, r := range batch {
 			if r.status == TargetPending && r.norm.ProviderID != "" {
-				key := fmt.Sprint(r.account, "\x00", r.norm.ProviderID)
+				key := personKey(r.account, r.norm.ProviderID)
 				if other, dup := taken[key]; dup && other != r.id {
-					r.status, r.errType = TargetSkipped, "duplicate"
-					r.reason = fmt.Sprintf("duplicate: this account already invites this person in target %d", other)
+					r.status, r.errType, r.reason = duplicate(other)
 				} else {
 					taken[key] = r.id
 				}

@@ -32,10 +32,7 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	var locked *time.Time
 	var hasPerson bool
 	var p Person
-	dest := []any{&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
-		&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, &locked,
-		&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
-		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions}
+	dest := targetDest(&t, &locked)
 	dest = append(dest, ar.dest()...)
 	dest = append(dest, &hasPerson, &p.ProviderID, &p.FirstName, &p.LastName, &p.Headline,
 		&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus, &t.TaskGen)
@@ -254,8 +251,6 @@ func (a *Account) counts(action Action, now time.Time) bool {
 // ExtendPause pauses an active or paused account until at least until,
 // with a reason; a longer pause stays, a disabled account stays disabled.
 func (s *Store) ExtendPause(ctx context.Context, id int64, until time.Time, reason string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE accounts SET status = 'paused', pause_reason = $3, updated_at = now(),
-			paused_until = CASE WHEN status = 'paused' AND paused_until > $2 THEN paused_until ELSE $2 END
-		WHERE id = $1 AND status <> 'disabled' AND NOT (status = 'paused' AND paused_until >= $2)`, id, until, reason)
+	_, err := pause(ctx, s.pool, id, until, reason, pauseExtend)
 	return translate(fmt.Sprintf("pause account %d", id), err)
 }

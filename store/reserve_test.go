@@ -34,7 +34,7 @@ func TestReservationLockModes(t *testing.T) {
 			if tc.parallel {
 				lock = "FOR SHARE"
 			}
-			tx, err := f.st.Pool().Begin(ctx)
+			tx, err := f.db.Begin(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,10 +24,10 @@ import (
 // takes the sensible values at the edges.
 func TestAccountRules(t *testing.T) {
 	t.Parallel()
-	st, _ := testenv.Store(t)
+	st, pool := testenv.StoreDB(t)
 	ctx := context.Background()
 	exec := func(sql string) error {
-		_, err := st.Pool().Exec(ctx, sql)
+		_, err := pool.Exec(ctx, sql)
 		return err
 	}
 	if err := exec(`INSERT INTO accounts (name, provider, provider_account_id) VALUES ('ok', 'unipile', 'u-ok')`); err != nil {
@@ -80,7 +80,7 @@ func TestAccountRules(t *testing.T) {
 	}
 	// Checking a time zone leaves the session's own alone.
 	var tz string
-	if err := st.Pool().QueryRow(ctx, `SELECT outreach_timezone_known('Asia/Tokyo')::text || current_setting('timezone')`).Scan(&tz); err != nil ||
+	if err := pool.QueryRow(ctx, `SELECT outreach_timezone_known('Asia/Tokyo')::text || current_setting('timezone')`).Scan(&tz); err != nil ||
 		strings.Contains(tz, "Tokyo") || !strings.HasPrefix(tz, "true") {
 		t.Errorf("outreach_timezone_known('Asia/Tokyo') then the session's time zone: %q, %v", tz, err)
 	}
@@ -145,6 +145,7 @@ func TestRulesMigrationKeepsBadRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	pool := testenv.DB(t, dsn)
 
 	want := map[string]string{
 		"good":  "",
@@ -186,7 +187,7 @@ func TestRulesMigrationKeepsBadRows(t *testing.T) {
 			}
 		}
 	}
-	reports, err := report.Accounts(ctx, st.Pool(), "slow")
+	reports, err := report.Accounts(ctx, st, "slow")
 	var custom []report.Window
 	if err == nil && len(reports) == 1 {
 		for _, w := range reports[0].Windows {
@@ -199,21 +200,21 @@ func TestRulesMigrationKeepsBadRows(t *testing.T) {
 		t.Errorf("status of the account limited to 1 per 1000 years: %+v, %v; want a window of at least 5 years", reports, err)
 	}
 	var n int
-	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM targets WHERE identifier = $1`, long).Scan(&n); err != nil || n != 1 {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM targets WHERE identifier = $1`, long).Scan(&n); err != nil || n != 1 {
 		t.Errorf("the long identifier from before: %d rows, %v; want kept", n, err)
 	}
 	// Updates that do not touch a bad value still work.
-	if _, err := st.Pool().Exec(ctx, `UPDATE targets SET status = 'failed', last_error = 'x'`); err != nil {
+	if _, err := pool.Exec(ctx, `UPDATE targets SET status = 'failed', last_error = 'x'`); err != nil {
 		t.Errorf("update of a target with an old long identifier: %v", err)
 	}
-	if _, err := st.Pool().Exec(ctx, `UPDATE accounts SET next_send_at = now(), slow_until = now()`); err != nil {
+	if _, err := pool.Exec(ctx, `UPDATE accounts SET next_send_at = now(), slow_until = now()`); err != nil {
 		t.Errorf("workers' update of all accounts: %v", err)
 	}
 	if _, err := st.ResumeExpiredPauses(ctx, time.Now()); err != nil {
 		t.Errorf("ResumeExpiredPauses: %v", err)
 	}
 	// New values are checked.
-	if _, err := st.Pool().Exec(ctx, `INSERT INTO targets (campaign_id, identifier) SELECT id, $1 FROM campaigns`, long+"y"); err == nil ||
+	if _, err := pool.Exec(ctx, `INSERT INTO targets (campaign_id, identifier) SELECT id, $1 FROM campaigns`, long+"y"); err == nil ||
 		!strings.Contains(err.Error(), "targets.identifier: 2101 bytes") {
 		t.Errorf("new identifier of 2101 bytes: %v, want refused naming targets.identifier", err)
 	}
@@ -225,7 +226,7 @@ func TestRulesMigrationKeepsBadRows(t *testing.T) {
 	if err := st.ResumeAccount(ctx, mars.ID); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "accounts.timezone") {
 		t.Errorf("resume of an account in Mars/Phobos: %v, want ErrInvalid naming accounts.timezone", err)
 	}
-	if _, err := st.Pool().Exec(ctx, `UPDATE accounts SET timezone = 'Europe/Berlin' WHERE id = $1`, mars.ID); err != nil {
+	if _, err := pool.Exec(ctx, `UPDATE accounts SET timezone = 'Europe/Berlin' WHERE id = $1`, mars.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.ResumeAccount(ctx, mars.ID); err != nil {

@@ -153,11 +153,16 @@ func minDur(a, b time.Duration) time.Duration {
 	return b
 }
 
+// handBackSQL gives target $1 back to the scheduler, due at $2, with last
+// error $3; its wait reason becomes $4 (NULL keeps it). Only a target in
+// one of the statuses $5 is changed.
+const handBackSQL = `UPDATE targets SET status = 'pending', next_attempt_at = $2, queued_at = NULL,
+		last_error = $3, wait_reason = coalesce($4, wait_reason), updated_at = now()
+		WHERE id = $1 AND status = ANY($5::text[])`
+
 // release hands a queued target back to the scheduler, due at until.
 func (s *Store) release(ctx context.Context, targetID int64, until time.Time, reason string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE targets SET status = 'pending', next_attempt_at = $2, queued_at = NULL,
-		last_error = $3, wait_reason = $4, updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'sending')`, targetID, until, "waiting: "+reason, reason)
+	_, err := s.pool.Exec(ctx, handBackSQL, targetID, until, "waiting: "+reason, reason, []string{string(TargetQueued), string(TargetSending)})
 	return err
 }
 
@@ -219,6 +224,22 @@ type Finish struct {
 const targetHeld = `((status = 'sending' AND current_send_id = $1) OR (status IN ('queued', 'pending') AND current_send_id IS NULL
 	AND %s AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.target_id = targets.id AND x.id > $1)))`
 
+// targetAnswerSet is the SET list of the UPDATE that records an answer on
+// its target (Finish, finishTarget, finishLost), given the statement's
+// placeholders or literals: %[1]s the status, %[2]s the next attempt
+// (NULL keeps it), %[3]s the last error, %[4]s the error type, %[5]s the
+// invitation id, %[6]s whether to count a deferral, %[7]s whether to reset
+// the deferrals, %[8]s the message, %[9]s the provider id (NULL keeps it;
+// a pending target that gets one starts its attempts over), %[10]s now.
+const targetAnswerSet = `status = %[1]s::text, next_attempt_at = coalesce(%[2]s, next_attempt_at),
+				last_error = nullif(%[3]s, ''), error_type = nullif(%[4]s, ''), invitation_id = coalesce(nullif(%[5]s, ''), invitation_id),
+				deferrals = CASE WHEN %[6]s THEN deferrals + 1 WHEN %[7]s THEN 0 ELSE deferrals END,
+				message = coalesce(nullif(%[8]s, ''), message), provider_id = coalesce(%[9]s, provider_id),
+				attempts = CASE WHEN %[9]s::text IS NOT NULL AND %[1]s::text = 'pending' THEN 0 ELSE attempts END,
+				locked_until = NULL, current_send_id = NULL, updated_at = %[10]s::timestamptz,
+				queued_at = CASE WHEN %[1]s::text = 'queued' THEN coalesce(queued_at, %[10]s::timestamptz) END,
+				finished_at = CASE WHEN %[1]s::text IN ('sent', 'skipped', 'failed') THEN %[10]s::timestamptz END`
+
 // Finish records an attempt's answer. It returns ErrStale if the target was
 // changed meanwhile by someone else (the ledger row is recorded anyway).
 // It is idempotent: an answer already recorded (a retry after a commit
@@ -272,25 +293,16 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 			if status == TargetPending {
 				p := f.Person.ProviderID
 				pid = &p
-				var other int64
-				err := tx.QueryRow(ctx, `SELECT id FROM targets WHERE account_id = $1 AND provider_id = $2
-					AND status NOT IN ('skipped', 'failed') AND id <> $3 LIMIT 1`, f.AccountID, p, f.TargetID).Scan(&other)
-				if err == nil {
-					status, errType = TargetSkipped, "duplicate"
-					lastErr = fmt.Sprintf("duplicate: this account already invites this person in target %d", other)
-				} else if !errors.Is(err, pgx.ErrNoRows) {
+				taken, err := livePersonTargets(ctx, tx, []int64{f.AccountID}, []string{p}, []int64{f.TargetID})
+				if err != nil {
 					return err
+				}
+				if other, dup := taken[personKey(f.AccountID, p)]; dup {
+					status, errType, lastErr = duplicate(other)
 				}
 			}
 		}
-		tag, err := tx.Exec(ctx, `UPDATE targets SET status = $2::text, next_attempt_at = coalesce($3, next_attempt_at),
-				last_error = nullif($4, ''), error_type = nullif($5, ''), invitation_id = coalesce(nullif($6, ''), invitation_id),
-				deferrals = CASE WHEN $7 THEN deferrals + 1 WHEN $8 THEN 0 ELSE deferrals END,
-				message = coalesce(nullif($9, ''), message), provider_id = coalesce($10, provider_id),
-				attempts = CASE WHEN $10::text IS NOT NULL AND $2::text = 'pending' THEN 0 ELSE attempts END,
-				locked_until = NULL, current_send_id = NULL, updated_at = $11::timestamptz,
-				queued_at = CASE WHEN $2::text = 'queued' THEN coalesce(queued_at, $11::timestamptz) END,
-				finished_at = CASE WHEN $2::text IN ('sent', 'skipped', 'failed') THEN $11::timestamptz END
+		tag, err := tx.Exec(ctx, `UPDATE targets SET `+fmt.Sprintf(targetAnswerSet, "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11")+`
 			WHERE id = $12 AND `+fmt.Sprintf(targetHeld, "$13"),
 			f.SendID, status, nullTime(f.NextAttemptAt), lastErr, errType, f.InvitationID,
 			f.CountDeferral, f.ResetDeferrals, f.Message, pid, f.Now, f.TargetID, late)
@@ -310,9 +322,7 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 			_, err = tx.Exec(ctx, `UPDATE accounts SET status = 'disabled', paused_until = NULL, pause_reason = $2, updated_at = now() WHERE id = $1`,
 				f.AccountID, f.PauseReason)
 		case f.PauseUntil.After(f.Now):
-			_, err = tx.Exec(ctx, `UPDATE accounts SET status = 'paused', pause_reason = $3, updated_at = now(),
-					paused_until = CASE WHEN status = 'paused' AND paused_until > $2 THEN paused_until ELSE $2 END
-				WHERE id = $1 AND status <> 'disabled'`, f.AccountID, f.PauseUntil, f.PauseReason)
+			_, err = pause(ctx, tx, f.AccountID, f.PauseUntil, f.PauseReason, pauseAtLeast)
 		}
 		if err != nil {
 			return err
@@ -329,7 +339,7 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 		// the same moment: this one is the duplicate.
 		f.Person = &Person{Provider: f.Person.Provider, NormalizedIdentifier: f.Person.NormalizedIdentifier, ProviderID: f.Person.ProviderID,
 			FirstName: f.Person.FirstName, LastName: f.Person.LastName, Headline: f.Person.Headline}
-		f.TargetStatus, f.ErrorType, f.LastError = TargetSkipped, "duplicate", "duplicate: this account already invites this person"
+		f.TargetStatus, f.ErrorType, f.LastError = duplicate(0)
 		return s.Finish(ctx, f)
 	}
 	if err != nil {
@@ -362,11 +372,7 @@ func (s *Store) finishLost(ctx context.Context, op string, f Finish) error {
 			INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, error_type, http_status, invitation_id, detail)
 			VALUES ($1, $2, $3, $4, $4, $5, nullif($6, ''), nullif($7, 0), nullif($8, ''), $9) RETURNING id),
 		t AS (
-			UPDATE targets SET status = $10::text, next_attempt_at = coalesce($11, next_attempt_at),
-				last_error = nullif($12, ''), error_type = nullif($6, ''), invitation_id = coalesce(nullif($8, ''), invitation_id),
-				locked_until = NULL, current_send_id = NULL, updated_at = $4::timestamptz,
-				queued_at = CASE WHEN $10::text = 'queued' THEN coalesce(queued_at, $4::timestamptz) END,
-				finished_at = CASE WHEN $10::text IN ('sent', 'skipped', 'failed') THEN $4::timestamptz END
+			UPDATE targets SET `+fmt.Sprintf(targetAnswerSet, "$10", "$11", "$12", "$6", "$8", "false", "false", "''", "NULL", "$4")+`
 			WHERE id = $2 AND status IN ('queued', 'pending') AND current_send_id IS NULL
 				AND NOT EXISTS (SELECT 1 FROM sends x WHERE x.target_id = $2 AND x.outcome = 'in_flight')
 			RETURNING 1)
@@ -411,13 +417,7 @@ func (s *Store) finishTarget(ctx context.Context, op string, f Finish) error {
 				http_status = nullif($5, 0), invitation_id = nullif($6, ''), detail = nullif($7, '')
 			WHERE id = $1 AND (SELECT outcome FROM o) IN ('in_flight', 'unknown') RETURNING 1),
 		t AS (
-			UPDATE targets SET status = $9::text, next_attempt_at = coalesce($10, next_attempt_at),
-				last_error = nullif($11, ''), error_type = nullif($4, ''), invitation_id = coalesce(nullif($6, ''), invitation_id),
-				deferrals = CASE WHEN $12 THEN deferrals + 1 WHEN $13 THEN 0 ELSE deferrals END,
-				message = coalesce(nullif($14, ''), message),
-				locked_until = NULL, current_send_id = NULL, updated_at = $3::timestamptz,
-				queued_at = CASE WHEN $9::text = 'queued' THEN coalesce(queued_at, $3::timestamptz) END,
-				finished_at = CASE WHEN $9::text IN ('sent', 'skipped', 'failed') THEN $3::timestamptz END
+			UPDATE targets SET `+fmt.Sprintf(targetAnswerSet, "$9", "$10", "$11", "$4", "$6", "$12", "$13", "$14", "NULL", "$3")+`
 			WHERE id = $8 AND EXISTS (SELECT 1 FROM s) AND `+fmt.Sprintf(targetHeld, "(SELECT outcome FROM o) = 'unknown'")+`
 			RETURNING 1)
 		SELECT EXISTS (SELECT 1 FROM o), EXISTS (SELECT 1 FROM s), EXISTS (SELECT 1 FROM t)`,

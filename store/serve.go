@@ -27,9 +27,7 @@ func (e *NotServedError) Unwrap() error { return e.Err }
 // and its account are left as they are. It returns ErrStale when the
 // target is no longer queued (another worker or an operator took it).
 func (s *Store) HandBack(ctx context.Context, targetID int64, until time.Time, reason string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE targets SET status = 'pending', next_attempt_at = $2, queued_at = NULL,
-		last_error = $3, updated_at = now()
-		WHERE id = $1 AND status = 'queued'`, targetID, until, "waiting: "+reason)
+	tag, err := s.pool.Exec(ctx, handBackSQL, targetID, until, "waiting: "+reason, nil, []string{string(TargetQueued)})
 	op := fmt.Sprintf("hand back target %d", targetID)
 	if err != nil {
 		return translate(op, err)

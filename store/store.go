@@ -78,9 +78,6 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 // New wraps an existing pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// Pool returns the underlying pool.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 

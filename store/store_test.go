@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/store"
@@ -32,6 +34,8 @@ type fixture struct {
 	account  int64
 	campaign int64
 	dsn      string
+	// db is a pool of the test's own for SQL setup and checks.
+	db *pgxpool.Pool
 }
 
 // setup makes an account with limits and nothing else: it opts out of the
@@ -59,7 +63,7 @@ func setupAccount(t *testing.T, na store.NewAccount) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{st, acc, camp, dsn}
+	return fixture{st, acc, camp, dsn, testenv.DB(t, dsn)}
 }
 
 // normalizeAsIs resolves every identifier to itself as a provider id.

@@ -109,13 +109,19 @@ const targetColumns = `t.id, t.campaign_id, t.account_id, t.identifier, coalesce
 	coalesce(t.last_error, ''), coalesce(t.error_type, ''), coalesce(t.invitation_id, ''), coalesce(t.message, ''),
 	c.status, c.message_template, c.provider_options`
 
+// targetDest is where targetColumns scan into: t, and locked for its
+// locked_until (t.LockedUntil = finite(locked) after the scan).
+func targetDest(t *Target, locked **time.Time) []any {
+	return []any{&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
+		&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, locked,
+		&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
+		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions}
+}
+
 func scanTarget(row pgx.Row) (*Target, error) {
 	var t Target
 	var locked *time.Time
-	if err := row.Scan(&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
-		&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, &locked,
-		&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
-		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions); err != nil {
+	if err := row.Scan(targetDest(&t, &locked)...); err != nil {
 		return nil, err
 	}
 	t.LockedUntil = finite(locked)
@@ -167,26 +173,32 @@ func (s *Store) SetCampaignStatus(ctx context.Context, id int64, status Campaign
 	return translate(fmt.Sprintf("set campaign %d %s", id, status), err)
 }
 
-// CampaignByName returns a campaign by name (the newest, if several share it).
-func (s *Store) CampaignByName(ctx context.Context, name string) (*Campaign, error) {
+const campaignColumns = `id, name, account_id, message_template, status, provider_options`
+
+func scanCampaign(row pgx.Row) (*Campaign, error) {
 	var c Campaign
-	err := s.pool.QueryRow(ctx, `SELECT id, name, account_id, message_template, status, provider_options
-		FROM campaigns WHERE name = $1 ORDER BY id DESC LIMIT 1`, name).
-		Scan(&c.ID, &c.Name, &c.AccountID, &c.MessageTemplate, &c.Status, &c.ProviderOptions)
-	if err != nil {
-		return nil, translate(fmt.Sprintf("campaign %q", name), err)
+	if err := row.Scan(&c.ID, &c.Name, &c.AccountID, &c.MessageTemplate, &c.Status, &c.ProviderOptions); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
 
+// CampaignByName returns a campaign by name (the newest, if several share it).
+func (s *Store) CampaignByName(ctx context.Context, name string) (*Campaign, error) {
+	c, err := scanCampaign(s.pool.QueryRow(ctx, `SELECT `+campaignColumns+`
+		FROM campaigns WHERE name = $1 ORDER BY id DESC LIMIT 1`, name))
+	if err != nil {
+		return nil, translate(fmt.Sprintf("campaign %q", name), err)
+	}
+	return c, nil
+}
+
 // Campaign returns a campaign by id.
 func (s *Store) Campaign(ctx context.Context, id int64) (*Campaign, error) {
-	var c Campaign
-	err := s.pool.QueryRow(ctx, `SELECT id, name, account_id, message_template, status, provider_options
-		FROM campaigns WHERE id = $1`, id).
-		Scan(&c.ID, &c.Name, &c.AccountID, &c.MessageTemplate, &c.Status, &c.ProviderOptions)
+	c, err := scanCampaign(s.pool.QueryRow(ctx, `SELECT `+campaignColumns+`
+		FROM campaigns WHERE id = $1`, id))
 	if err != nil {
 		return nil, translate(fmt.Sprintf("campaign %d", id), err)
 	}
-	return &c, nil
+	return c, nil
 }

@@ -85,12 +85,12 @@ func TestTargetWaitsExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.op("report.Campaigns")
-	cs, err := report.Campaigns(ctx, pool, "camp-3")
+	cs, err := report.Campaigns(ctx, st, "camp-3")
 	if err != nil || len(cs) != 1 || len(cs[0].Waiting) == 0 {
 		t.Fatalf("report.Campaigns = %v, %v; want camp-3 with waiting targets", cs, err)
 	}
 	rec.op("report.Accounts")
-	if _, err := report.Accounts(ctx, pool, "acct-2"); err != nil {
+	if _, err := report.Accounts(ctx, st, "acct-2"); err != nil {
 		t.Fatal(err)
 	}
 	rec.op("ResumeAccount")

@@ -39,7 +39,7 @@ func TestTargetWaitsStates(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	pool := f.st.Pool()
+	pool := f.db
 	if _, err := f.st.AddTargets(ctx, f.campaign, []store.NewTarget{{Identifier: "a"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestResumeClearsHandedBackWaits(t *testing.T) {
 	// While paused, the account's state says it; the handed-back reason
 	// is kept for after.
 	wantWait(t, f.st, ts[0].ID, "account_paused", "limit_exceeded", pauseEnd)
-	if _, err := f.st.Pool().Exec(ctx, `UPDATE accounts SET status = 'active', paused_until = NULL`); err != nil {
+	if _, err := f.db.Exec(ctx, `UPDATE accounts SET status = 'active', paused_until = NULL`); err != nil {
 		t.Fatal(err)
 	}
 	wantWait(t, f.st, ts[0].ID, "handed_back", "account paused: limit_exceeded", pauseEnd)
@@ -197,7 +197,7 @@ func TestResumeClearsHandedBackWaits(t *testing.T) {
 	wantWait(t, f.st, ts[0].ID, "due", "its turn", time.Time{})
 	var reason *string
 	var due bool
-	if err := f.st.Pool().QueryRow(ctx, `SELECT wait_reason, next_attempt_at <= now() FROM targets WHERE id = $1`, ts[0].ID).
+	if err := f.db.QueryRow(ctx, `SELECT wait_reason, next_attempt_at <= now() FROM targets WHERE id = $1`, ts[0].ID).
 		Scan(&reason, &due); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestResumeClearsHandedBackWaits(t *testing.T) {
 		t.Errorf("after resume: wait_reason %v, due %v; want none and due", reason, due)
 	}
 	var waits int
-	if err := f.st.Pool().QueryRow(ctx, `SELECT count(*) FROM account_waits`).Scan(&waits); err != nil || waits != 0 {
+	if err := f.db.QueryRow(ctx, `SELECT count(*) FROM account_waits`).Scan(&waits); err != nil || waits != 0 {
 		t.Errorf("after resume: %d account waits (%v), want none", waits, err)
 	}
 }

@@ -42,7 +42,7 @@ func TestRecoverDeadWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The dead worker's heartbeat is 20 s old; the live one's fresh.
-	if _, err := f.st.Pool().Exec(ctx, `UPDATE workers SET heartbeat_at = now() - interval '20 seconds' WHERE id = $1`, dead); err != nil {
+	if _, err := f.db.Exec(ctx, `UPDATE workers SET heartbeat_at = now() - interval '20 seconds' WHERE id = $1`, dead); err != nil {
 		t.Fatal(err)
 	}
 	if err := hb.Heartbeat(ctx, live); err != nil {
@@ -66,7 +66,7 @@ func TestRecoverDeadWorker(t *testing.T) {
 		t.Errorf("heartbeat of a recovered worker: %v, want ErrRecovered", err)
 	}
 	var outcome string
-	if err := f.st.Pool().QueryRow(ctx, `SELECT outcome FROM sends WHERE id = $1`, a1.SendID).Scan(&outcome); err != nil || outcome != "unknown" {
+	if err := f.db.QueryRow(ctx, `SELECT outcome FROM sends WHERE id = $1`, a1.SendID).Scan(&outcome); err != nil || outcome != "unknown" {
 		t.Fatalf("the dead worker's send: %q %v, want unknown", outcome, err)
 	}
 	// The dead worker's task (generation 0) is refused.
@@ -84,7 +84,7 @@ func TestRecoverDeadWorker(t *testing.T) {
 		t.Fatalf("attempt %+v, want orphaned and settling", at)
 	}
 	var action string
-	if err := f.st.Pool().QueryRow(ctx, `SELECT action FROM sends WHERE id = $1`, at.SendID).Scan(&action); err != nil || action != "lookup" {
+	if err := f.db.QueryRow(ctx, `SELECT action FROM sends WHERE id = $1`, at.SendID).Scan(&action); err != nil || action != "lookup" {
 		t.Errorf("settling reservation: %q %v, want a lookup", action, err)
 	}
 }
@@ -146,10 +146,10 @@ func TestFinishAfterLostReservation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a lost commit leaves: no ledger row, the target queued again.
-	if _, err := f.st.Pool().Exec(ctx, `UPDATE targets SET status = 'queued', current_send_id = NULL, locked_until = NULL WHERE id = $1;`, ts[0].ID); err != nil {
+	if _, err := f.db.Exec(ctx, `UPDATE targets SET status = 'queued', current_send_id = NULL, locked_until = NULL WHERE id = $1;`, ts[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.st.Pool().Exec(ctx, `DELETE FROM sends WHERE id = $1`, at.SendID); err != nil {
+	if _, err := f.db.Exec(ctx, `DELETE FROM sends WHERE id = $1`, at.SendID); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.st.Finish(ctx, store.Finish{SendID: at.SendID, TargetID: ts[0].ID, AccountID: f.account, Now: now,
@@ -161,7 +161,7 @@ func TestFinishAfterLostReservation(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := f.st.Pool().QueryRow(ctx, `SELECT count(*) FROM sends WHERE target_id = $1 AND outcome = 'sent' AND invitation_id = 'inv-lost'`,
+	if err := f.db.QueryRow(ctx, `SELECT count(*) FROM sends WHERE target_id = $1 AND outcome = 'sent' AND invitation_id = 'inv-lost'`,
 		ts[0].ID).Scan(&n); err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestWorkerWithoutCredentialsLeavesAccountToOthers(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, _ := testenv.Store(t)
+	st, db := testenv.StoreDB(t)
 	rs := testenv.Redis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	t.Cleanup(func() { rdb.Close() })
@@ -127,7 +127,7 @@ func TestWorkerWithoutCredentialsLeavesAccountToOthers(t *testing.T) {
 	count := func(q string) int {
 		t.Helper()
 		var n int
-		if err := st.Pool().QueryRow(ctx, q).Scan(&n); err != nil {
+		if err := db.QueryRow(ctx, q).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
@@ -32,6 +34,7 @@ type fixture struct {
 	t      *testing.T
 	ctx    context.Context
 	st     *store.Store
+	db     *pgxpool.Pool // the test's own, for SQL setup and checks
 	sim    *simulator.Simulator
 	simURL string
 	logs   *syncBuffer
@@ -43,13 +46,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, sim simulator.Config) *fixture {
 	t.Helper()
-	st, _ := testenv.Store(t)
+	st, db := testenv.StoreDB(t)
 	sim.UnipileAPIKeys = []string{testUnipileKey}
 	s := simulator.New(sim)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	logs := &syncBuffer{}
-	f := &fixture{t: t, ctx: context.Background(), st: st, sim: s, simURL: srv.URL, logs: logs,
+	f := &fixture{t: t, ctx: context.Background(), st: st, db: db, sim: s, simURL: srv.URL, logs: logs,
 		log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		now: time.Now().Truncate(time.Millisecond)}
 	t.Cleanup(func() {
@@ -117,7 +120,7 @@ func (f *fixture) account(name, ref string) int64 {
 func (f *fixture) target(account int64, slug string, resolved bool) int64 {
 	f.t.Helper()
 	var campaign int64
-	err := f.st.Pool().QueryRow(f.ctx, `SELECT id FROM campaigns WHERE account_id = $1`, account).Scan(&campaign)
+	err := f.db.QueryRow(f.ctx, `SELECT id FROM campaigns WHERE account_id = $1`, account).Scan(&campaign)
 	if err != nil {
 		campaign, err = f.st.CreateCampaign(f.ctx, store.Campaign{Name: fmt.Sprintf("c-%d", account), AccountID: account})
 		if err != nil {
@@ -130,7 +133,7 @@ func (f *fixture) target(account int64, slug string, resolved bool) int64 {
 		pid = &p
 	}
 	var id int64
-	if err := f.st.Pool().QueryRow(f.ctx, `INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id, status, queued_at, next_attempt_at)
+	if err := f.db.QueryRow(f.ctx, `INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id, status, queued_at, next_attempt_at)
 		VALUES ($1, $2, $2, $3, 'queued', $4, $4) RETURNING id`, campaign, slug, pid, f.clock()).Scan(&id); err != nil {
 		f.t.Fatal(err)
 	}
@@ -140,7 +143,7 @@ func (f *fixture) target(account int64, slug string, resolved bool) int64 {
 // queue plays the scheduler: a pending target is queued again.
 func (f *fixture) queue(id int64) {
 	f.t.Helper()
-	if _, err := f.st.Pool().Exec(f.ctx, `UPDATE targets SET status = 'queued', queued_at = now() WHERE id = $1 AND status = 'pending'`, id); err != nil {
+	if _, err := f.db.Exec(f.ctx, `UPDATE targets SET status = 'queued', queued_at = now() WHERE id = $1 AND status = 'pending'`, id); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -155,7 +158,7 @@ type targetState struct {
 func (f *fixture) state(id int64) targetState {
 	f.t.Helper()
 	var s targetState
-	if err := f.st.Pool().QueryRow(f.ctx, `SELECT status, coalesce(last_error, ''), coalesce(provider_id, ''), attempts, next_attempt_at
+	if err := f.db.QueryRow(f.ctx, `SELECT status, coalesce(last_error, ''), coalesce(provider_id, ''), attempts, next_attempt_at
 		FROM targets WHERE id = $1`, id).Scan(&s.Status, &s.LastError, &s.ProviderID, &s.Attempts, &s.Next); err != nil {
 		f.t.Fatal(err)
 	}
@@ -165,7 +168,7 @@ func (f *fixture) state(id int64) targetState {
 func (f *fixture) ledger() int {
 	f.t.Helper()
 	var n int
-	if err := f.st.Pool().QueryRow(f.ctx, `SELECT count(*) FROM sends`).Scan(&n); err != nil {
+	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends`).Scan(&n); err != nil {
 		f.t.Fatal(err)
 	}
 	return n

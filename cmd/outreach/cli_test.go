@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
 )
@@ -33,6 +34,13 @@ func cliEnv(t *testing.T) *store.Store {
 	t.Setenv("DATABASE_URL", dsn)
 	t.Setenv("LOG_FORMAT", "text")
 	return st
+}
+
+// cliDB opens a pool of the test's own on cliEnv's database, for SQL
+// setup and checks (the store exports none).
+func cliDB(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	return testenv.DB(t, os.Getenv("DATABASE_URL"))
 }
 
 func mustRun(t *testing.T, args ...string) string {
@@ -130,6 +138,7 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestImportAndStatus(t *testing.T) {
 	st := cliEnv(t)
+	db := cliDB(t)
 	ctx := context.Background()
 	mustRun(t, "account", "add", "li-bob", "--provider", "unipile", "--provider-account-id", "acc2", "--limit", "invite:5/10s")
 	mustRun(t, "campaign", "add", "autumn", "--account", "li-bob")
@@ -161,7 +170,7 @@ func TestImportAndStatus(t *testing.T) {
 	}
 	var n int
 	var vars map[string]string
-	if err := st.Pool().QueryRow(ctx, `SELECT count(*) OVER (), vars FROM targets WHERE identifier = 'amelie-dubois'`).Scan(&n, &vars); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*) OVER (), vars FROM targets WHERE identifier = 'amelie-dubois'`).Scan(&n, &vars); err != nil {
 		t.Fatal(err)
 	}
 	if vars["company"] != "Société Générale" {
@@ -184,13 +193,13 @@ func TestImportAndStatus(t *testing.T) {
 
 	// Make some progress by hand, then read it back.
 	a, _ := st.AccountByName(ctx, "li-bob")
-	if _, err := st.Pool().Exec(ctx, `UPDATE targets SET status = 'sent' WHERE identifier = 'jane-doe'`); err != nil {
+	if _, err := db.Exec(ctx, `UPDATE targets SET status = 'sent' WHERE identifier = 'jane-doe'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Pool().Exec(ctx, `UPDATE targets SET status = 'failed', error_type = 'invalid_recipient' WHERE identifier = 'john-smith'`); err != nil {
+	if _, err := db.Exec(ctx, `UPDATE targets SET status = 'failed', error_type = 'invalid_recipient' WHERE identifier = 'john-smith'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Pool().Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome) VALUES ($1, 'invite', now(), now(), 'sent')`, a.ID); err != nil {
+	if _, err := db.Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome) VALUES ($1, 'invite', now(), now(), 'sent')`, a.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.PauseAccount(ctx, a.ID, time.Now().Add(time.Hour), "limit_exceeded"); err != nil {

@@ -117,8 +117,8 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 	if c.useEnv {
 		// The demo's workers send to the simulator and record the answers:
 		// against real campaigns that would mark real targets sent.
-		var others int
-		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM accounts WHERE name NOT LIKE 'demo-%'`).Scan(&others); err != nil {
+		others, err := st.AccountsNotNamed(ctx, "demo-")
+		if err != nil {
 			return err
 		}
 		if others > 0 {
@@ -240,7 +240,7 @@ loop:
 // demoReport reads the progress of this run's campaigns and accounts only
 // (a database given with --use-env may hold earlier demos).
 func demoReport(ctx context.Context, st *store.Store, ids []int64) ([]*report.Campaign, []*report.Account, error) {
-	all, err := report.Campaigns(ctx, st.Pool(), "")
+	all, err := report.Campaigns(ctx, st, "")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -252,7 +252,7 @@ func demoReport(ctx context.Context, st *store.Store, ids []int64) ([]*report.Ca
 			names[c.Account] = true
 		}
 	}
-	allAccounts, err := report.Accounts(ctx, st.Pool(), "")
+	allAccounts, err := report.Accounts(ctx, st, "")
 	if err != nil {
 		return nil, nil, err
 	}

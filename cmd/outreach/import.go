@@ -73,7 +73,7 @@ imported), 3 no such campaign, 2 usage or a bad header, 1 other errors.`)
 	}
 	p := newProgress(env.Stderr, *quiet)
 	start := time.Now()
-	res, err := csvimport.Import(ctx, st.Pool(), in, csvimport.Options{
+	res, err := csvimport.Import(ctx, st, in, csvimport.Options{
 		CampaignID:       c.ID,
 		IdentifierColumn: *idCol,
 		ProgressEvery:    5000,

@@ -78,7 +78,7 @@ Workers use new limits from their next reservation.`)
 			return err
 		}
 	}
-	accounts, err := report.Accounts(ctx, st.Pool(), a.Name)
+	accounts, err := report.Accounts(ctx, st, a.Name)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,8 @@ func TestAccountRulesAtTheDoor(t *testing.T) {
 // for Postgres' index (random, so it does not compress): it is a bad row
 // reported by its line, and the rest is imported.
 func TestImportOverlongIdentifier(t *testing.T) {
-	st := cliEnv(t)
+	cliEnv(t)
+	db := cliDB(t)
 	mustRun(t, "account", "add", "li-long", "--provider", "unipile", "--provider-account-id", "acc-long")
 	mustRun(t, "campaign", "add", "long", "--account", "li-long")
 	huge := "https://www.linkedin.com/in/" + rand.Text() // 26 random characters, then more
@@ -74,7 +75,7 @@ func TestImportOverlongIdentifier(t *testing.T) {
 		t.Errorf("stdout: %s", out)
 	}
 	var n int
-	if err := st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM targets WHERE identifier IN ('jane-doe', 'john-smith', $1)`, edge).Scan(&n); err != nil || n != 3 {
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM targets WHERE identifier IN ('jane-doe', 'john-smith', $1)`, edge).Scan(&n); err != nil || n != 3 {
 		t.Errorf("good rows imported: %d, %v; want 3", n, err)
 	}
 }

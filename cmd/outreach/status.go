@@ -78,7 +78,7 @@ func loadStatus(ctx context.Context, st *store.Store, campaign, account string) 
 		}
 	}
 	var err error
-	if r.Campaigns, err = report.Campaigns(ctx, st.Pool(), name); err != nil {
+	if r.Campaigns, err = report.Campaigns(ctx, st, name); err != nil {
 		return nil, err
 	}
 	if campaign != "" {
@@ -86,7 +86,7 @@ func loadStatus(ctx context.Context, st *store.Store, campaign, account string) 
 			return c.ID != campaignID
 		})
 	}
-	if r.Accounts, err = report.Accounts(ctx, st.Pool(), account); err != nil {
+	if r.Accounts, err = report.Accounts(ctx, st, account); err != nil {
 		return nil, err
 	}
 	if account != "" && campaign == "" {

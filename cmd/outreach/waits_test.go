@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
@@ -20,6 +21,7 @@ import (
 // campaign spring with one target, and a scheduler whose clock is now.
 type waitEnv struct {
 	st       *store.Store
+	db       *pgxpool.Pool // the test's own, for SQL setup and checks
 	sched    *scheduler.Scheduler
 	now      time.Time
 	account  int64
@@ -34,13 +36,13 @@ func newWaitEnv(t *testing.T, accountFlags ...string) *waitEnv {
 	mustRun(t, append([]string{"account", "add", "li", "--provider", "unipile", "--provider-account-id", "acc1",
 		"--timezone", "Europe/Paris"}, accountFlags...)...)
 	mustRun(t, "campaign", "add", "spring", "--account", "li")
-	e := &waitEnv{st: st, now: time.Now()}
-	if err := st.Pool().QueryRow(ctx, `SELECT a.id, c.id FROM accounts a, campaigns c`).Scan(&e.account, &e.campaign); err != nil {
+	e := &waitEnv{st: st, db: cliDB(t), now: time.Now()}
+	if err := e.db.QueryRow(ctx, `SELECT a.id, c.id FROM accounts a, campaigns c`).Scan(&e.account, &e.campaign); err != nil {
 		t.Fatal(err)
 	}
 	// A LinkedIn member id needs no lookup: the target waits for an
 	// invitation slot.
-	if err := st.Pool().QueryRow(ctx, `INSERT INTO targets (campaign_id, identifier, next_attempt_at)
+	if err := e.db.QueryRow(ctx, `INSERT INTO targets (campaign_id, identifier, next_attempt_at)
 		VALUES ($1, 'ACoAAAcDMMQBODyLwZrRcgYhrkCafURGqva0U4E', $2) RETURNING id`, e.campaign, e.now.Add(-time.Second)).Scan(&e.target); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +59,7 @@ func newWaitEnv(t *testing.T, accountFlags ...string) *waitEnv {
 
 func (e *waitEnv) exec(t *testing.T, sql string, args ...any) {
 	t.Helper()
-	if _, err := e.st.Pool().Exec(context.Background(), sql, args...); err != nil {
+	if _, err := e.db.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("%v\n%s", err, sql)
 	}
 }
@@ -78,7 +80,7 @@ func (e *waitEnv) check(t *testing.T, wait, reason string, until time.Time, acco
 	var gotWait, gotReason string
 	var gotUntil *time.Time
 	var local *string
-	if err := e.st.Pool().QueryRow(ctx, `SELECT wait, reason, until, until_local FROM target_waits WHERE target_id = $1`, e.target).
+	if err := e.db.QueryRow(ctx, `SELECT wait, reason, until, until_local FROM target_waits WHERE target_id = $1`, e.target).
 		Scan(&gotWait, &gotReason, &gotUntil, &local); err != nil {
 		t.Fatalf("target_waits: %v", err)
 	}
@@ -159,7 +161,7 @@ func TestWaitOutsideWorkingHours(t *testing.T) {
 	// xmin stays), even when the planner refreshes what it wrote.
 	xmin := func() string {
 		var x string
-		if err := e.st.Pool().QueryRow(context.Background(), `SELECT xmin::text FROM account_waits`).Scan(&x); err != nil {
+		if err := e.db.QueryRow(context.Background(), `SELECT xmin::text FROM account_waits`).Scan(&x); err != nil {
 			t.Fatal(err)
 		}
 		return x

@@ -58,18 +58,23 @@ func (e *env) accuracy(ctx context.Context) (*AccuracyResult, error) {
 	cfg := e.cfg
 	res := &AccuracyResult{Accounts: cfg.AccuracyAccounts, Workers: cfg.AccuracyWorkers, Concurrency: cfg.AccuracyConcurrency,
 		Windows: cfg.Windows, Duration: cfg.AccuracyDuration}
-	st, dsn, cleanup, err := e.fresh(ctx, "accuracy")
+	_, dsn, cleanup, err := e.fresh(ctx, "accuracy")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	camps, err := seedAccounts(ctx, st, cfg.AccuracyAccounts, cfg.Windows)
+	db, err := seedPool(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	camps, err := seedAccounts(ctx, db, cfg.AccuracyAccounts, cfg.Windows)
 	if err != nil {
 		return nil, err
 	}
 	// More work than the windows let any account do in the run.
 	per := GreedyMax(cfg.Windows, cfg.AccuracyDuration+30*time.Second) + 10
-	if err := seedTargets(ctx, st, camps, per*cfg.AccuracyAccounts, true, "a"); err != nil {
+	if err := seedTargets(ctx, db, camps, per*cfg.AccuracyAccounts, true, "a"); err != nil {
 		return nil, err
 	}
 	// The provider's limits are twice the accounts' budget, as users set

@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/internal/system"
@@ -22,6 +20,7 @@ import (
 	"github.com/outreach-dev/outreach/provider/unipile"
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/benchdb"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -75,21 +74,13 @@ func (e *env) database(ctx context.Context, name string) (string, func(), error)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	db := "outreach_bench_" + name + "_" + hex.EncodeToString(b)
-	conn, err := pgxpool.New(ctx, e.cfg.DatabaseURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to postgres: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		return "", nil, fmt.Errorf("create database: %w", err)
+	if err := benchdb.CreateDatabase(ctx, e.cfg.DatabaseURL, db); err != nil {
+		return "", nil, err
 	}
 	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if c, err := pgxpool.New(ctx, e.cfg.DatabaseURL); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
-			c.Close()
-		}
+		_ = benchdb.DropDatabase(ctx, e.cfg.DatabaseURL, db)
 	}
 	u, err := url.Parse(e.cfg.DatabaseURL)
 	if err != nil || u.Scheme == "" {
@@ -213,49 +204,29 @@ func (e *env) startPipeline(ctx context.Context, pc pipelineConfig) (*pipeline, 
 
 func (p *pipeline) stop() { p.sys.Close() }
 
+// seedPool opens a pool on the scenario's database for seeding and
+// checking rows in bulk (benchdb; the store exports no pool). The caller
+// closes it.
+func seedPool(ctx context.Context, dsn string) (*benchdb.DB, error) {
+	return benchdb.Open(ctx, dsn)
+}
+
 // seedAccounts inserts n accounts named acct-1… with the windows as
 // invite limits, and a campaign each; it returns the campaign ids in
 // account order. The accounts opt out of the provider's default pacing
 // (pacing 'unlimited'): the benchmarks measure the pipeline and the
 // windows alone.
-func seedAccounts(ctx context.Context, st *store.Store, n int, windows []Window) ([]int64, error) {
-	pool := st.Pool()
-	if _, err := pool.Exec(ctx, `INSERT INTO accounts (name, provider, provider_account_id, pacing)
-		SELECT 'acct-' || i, 'unipile', 'acct-' || i, 'unlimited' FROM generate_series(1, $1) i`, n); err != nil {
-		return nil, fmt.Errorf("seed accounts: %w", err)
+func seedAccounts(ctx context.Context, db *benchdb.DB, n int, windows []Window) ([]int64, error) {
+	ws := make([]benchdb.Window, len(windows))
+	for i, w := range windows {
+		ws[i] = benchdb.Window{Max: w.Max, Per: w.Per}
 	}
-	for _, w := range windows {
-		if _, err := pool.Exec(ctx, `INSERT INTO account_limits (account_id, action, max_count, per)
-			SELECT id, 'invite', $1, make_interval(secs => $2) FROM accounts`, w.Max, w.Per.Seconds()); err != nil {
-			return nil, fmt.Errorf("seed limits: %w", err)
-		}
-	}
-	rows, err := pool.Query(ctx, `INSERT INTO campaigns (name, account_id, message_template)
-		SELECT 'camp-' || id, id, 'Hello {{.FirstName}}' FROM accounts ORDER BY id RETURNING id`)
-	if err != nil {
-		return nil, fmt.Errorf("seed campaigns: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("seed campaigns: %w", err)
-	}
-	return ids, nil
+	return db.SeedAccounts(ctx, n, ws)
 }
 
 // seedTargets inserts n targets spread round-robin over the campaigns,
 // identified by LinkedIn member ids (no lookup needed). With resolved they
 // are inserted already normalised, as after the scheduler's first pass.
-func seedTargets(ctx context.Context, st *store.Store, campaigns []int64, n int, resolved bool, tag string) error {
-	q := `INSERT INTO targets (campaign_id, identifier)
-		SELECT ($1::bigint[])[1 + g % cardinality($1::bigint[])], 'ACoAA' || md5($3 || g::text) FROM generate_series(0, $2 - 1) g`
-	if resolved {
-		q = `INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id)
-		SELECT ($1::bigint[])[1 + g % cardinality($1::bigint[])], x.id, x.id, x.id
-		FROM generate_series(0, $2 - 1) g, LATERAL (SELECT 'ACoAA' || md5($3 || g::text) AS id) x`
-	}
-	if _, err := st.Pool().Exec(ctx, q, campaigns, n, tag); err != nil {
-		return fmt.Errorf("seed targets: %w", err)
-	}
-	_, err := st.Pool().Exec(ctx, `ANALYZE`)
-	return err
+func seedTargets(ctx context.Context, db *benchdb.DB, campaigns []int64, n int, resolved bool, tag string) error {
+	return db.SeedTargets(ctx, campaigns, n, resolved, tag)
 }

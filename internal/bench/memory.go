@@ -27,17 +27,22 @@ type MemoryResult struct {
 func (e *env) memory(ctx context.Context) (*MemoryResult, error) {
 	cfg := e.cfg
 	res := &MemoryResult{Accounts: cfg.MemoryAccounts, Duration: cfg.MemoryDuration}
-	st, dsn, cleanup, err := e.fresh(ctx, "memory")
+	_, dsn, cleanup, err := e.fresh(ctx, "memory")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	camps, err := seedAccounts(ctx, st, cfg.MemoryAccounts, cfg.Windows)
+	db, err := seedPool(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	camps, err := seedAccounts(ctx, db, cfg.MemoryAccounts, cfg.Windows)
 	if err != nil {
 		return nil, err
 	}
 	res.Targets = 50 * cfg.MemoryAccounts
-	if err := seedTargets(ctx, st, camps, res.Targets, false, "m"); err != nil {
+	if err := seedTargets(ctx, db, camps, res.Targets, false, "m"); err != nil {
 		return nil, err
 	}
 	sim := simulator.New(simulator.Config{})

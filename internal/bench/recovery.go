@@ -28,12 +28,17 @@ func (e *env) recovery(ctx context.Context) (*RecoveryResult, error) {
 	cfg := e.cfg
 	const timeout = 5 * time.Minute
 	res := &RecoveryResult{Samples: cfg.RecoverySamples, Lease: 2*timeout + 5*time.Second, ProviderDelay: 2 * time.Second}
-	st, dsn, cleanup, err := e.fresh(ctx, "recovery")
+	_, dsn, cleanup, err := e.fresh(ctx, "recovery")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	camps, err := seedAccounts(ctx, st, 4, nil)
+	db, err := seedPool(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	camps, err := seedAccounts(ctx, db, 4, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -54,13 +59,12 @@ func (e *env) recovery(ctx context.Context) (*RecoveryResult, error) {
 		return nil, fmt.Errorf("start scheduler: %w", err)
 	}
 	defer stopProcess(sched)
-	pool := st.Pool()
 	var lat []time.Duration
 	for i := 0; i < cfg.RecoverySamples; i++ {
 		// Four new invitations, all taken by the victim: the worker that
 		// takes over has nothing else to do, so the figure is the recovery
 		// alone, not a backlog.
-		if err := seedTargets(ctx, st, camps, 4, false, fmt.Sprintf("r%d-", i)); err != nil {
+		if err := seedTargets(ctx, db, camps, 4, false, fmt.Sprintf("r%d-", i)); err != nil {
 			return nil, err
 		}
 		victim, err := start("worker", "--concurrency", "4")
@@ -76,16 +80,14 @@ func (e *env) recovery(ctx context.Context) (*RecoveryResult, error) {
 				return nil, fmt.Errorf("no invitations in flight at the worker after 60 s")
 			}
 			time.Sleep(50 * time.Millisecond)
-			if err := pool.QueryRow(ctx, `SELECT count(*) FROM sends s JOIN workers w ON w.id = s.worker_id
-				WHERE s.outcome = 'in_flight' AND s.action = 'invite' AND w.pid = $1`, pid).Scan(&n); err != nil {
+			if n, err = db.InFlightInvites(ctx, pid); err != nil {
 				return nil, err
 			}
 		}
 		_ = victim.Process.Kill()
 		_ = victim.Wait()
-		var killed time.Time
-		var wid int64
-		if err := pool.QueryRow(ctx, `SELECT now(), (SELECT id FROM workers WHERE pid = $1 ORDER BY id DESC LIMIT 1)`, pid).Scan(&killed, &wid); err != nil {
+		killed, wid, err := db.LastWorker(ctx, pid)
+		if err != nil {
 			return nil, err
 		}
 		res.Orphans += n
@@ -101,8 +103,7 @@ func (e *env) recovery(ctx context.Context) (*RecoveryResult, error) {
 				return nil, fmt.Errorf("orphans of worker %d not settled after 60 s", wid)
 			}
 			time.Sleep(50 * time.Millisecond)
-			if err := pool.QueryRow(ctx, `SELECT min(l.reserved_at) FROM sends o JOIN sends l ON l.target_id = o.target_id
-				WHERE o.worker_id = $1 AND l.action = 'lookup' AND l.detail LIKE 'settle:%'`, wid).Scan(&first); err != nil {
+			if first, err = db.FirstSettle(ctx, wid); err != nil {
 				return nil, err
 			}
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/scheduler"
+	"github.com/outreach-dev/outreach/store"
 )
 
 // ThroughputResult compares the pipeline with bare asynq on the same Redis.
@@ -57,11 +58,16 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 		return nil, err
 	}
 	defer cleanup()
-	camps, err := seedAccounts(ctx, st, cfg.Accounts, nil)
+	db, err := seedPool(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
-	if err := seedTargets(ctx, st, camps, cfg.Targets, false, "t"); err != nil {
+	defer db.Close()
+	camps, err := seedAccounts(ctx, db, cfg.Accounts, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := seedTargets(ctx, db, camps, cfg.Targets, false, "t"); err != nil {
 		return nil, err
 	}
 	sim := simulator.New(simulator.Config{})
@@ -103,7 +109,7 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 		pprof.StopCPUProfile()
 	}
 	p.stop()
-	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&res.Sent); err != nil {
+	if res.Sent, err = st.CountTargets(ctx, store.TargetSent); err != nil {
 		return nil, err
 	}
 	if res.Sent != cfg.Targets || sim.SentCount() != cfg.Targets || len(sim.DuplicateInvites()) > 0 {

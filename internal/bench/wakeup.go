@@ -2,12 +2,9 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/scheduler"
@@ -28,12 +25,17 @@ func (e *env) wakeup(ctx context.Context) (*WakeupResult, error) {
 	// (so a fast wake-up needs LISTEN/NOTIFY), new tasks looked for every
 	// 100 ms.
 	res := &WakeupResult{Samples: cfg.WakeSamples, PollInterval: 2 * time.Second, TaskCheckInterval: 100 * time.Millisecond}
-	st, dsn, cleanup, err := e.fresh(ctx, "wakeup")
+	_, dsn, cleanup, err := e.fresh(ctx, "wakeup")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	camps, err := seedAccounts(ctx, st, 1, nil)
+	db, err := seedPool(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	camps, err := seedAccounts(ctx, db, 1, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -47,10 +49,8 @@ func (e *env) wakeup(ctx context.Context) (*WakeupResult, error) {
 	time.Sleep(500 * time.Millisecond) // let the scheduler listen
 	var lat []time.Duration
 	for i := 0; i < cfg.WakeSamples; i++ {
-		var id int64
-		var created time.Time
-		if err := st.Pool().QueryRow(ctx, `INSERT INTO targets (campaign_id, identifier) VALUES ($1, 'ACoAA' || md5('w' || $2))
-			RETURNING id, created_at`, camps[0], fmt.Sprint(i)).Scan(&id, &created); err != nil {
+		id, created, err := db.AddTarget(ctx, camps[0], fmt.Sprint(i))
+		if err != nil {
 			return nil, err
 		}
 		deadline := time.After(30 * time.Second)
@@ -64,8 +64,7 @@ func (e *env) wakeup(ctx context.Context) (*WakeupResult, error) {
 			case <-oc.each:
 			case <-time.After(time.Second):
 			}
-			if err := st.Pool().QueryRow(ctx, `SELECT finished_at FROM targets WHERE id = $1 AND status = 'sent'`, id).Scan(&finished); err != nil &&
-				!errors.Is(err, pgx.ErrNoRows) {
+			if finished, err = db.SentAt(ctx, id); err != nil {
 				return nil, err
 			}
 		}

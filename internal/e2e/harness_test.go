@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/internal/system"
@@ -90,6 +91,7 @@ type harness struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	st     *store.Store
+	db     *pgxpool.Pool // the test's own, for SQL setup and checks
 	dsn    string
 	rdb    redis.UniversalClient
 	sim    *simulator.Simulator
@@ -132,7 +134,7 @@ func newHarness(t *testing.T, o options) *harness {
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	logs := &syncBuffer{}
-	h := &harness{t: t, ctx: ctx, cancel: cancel, st: st, dsn: dsn, rdb: rdb, sim: sim, simURL: srv.URL, logs: logs,
+	h := &harness{t: t, ctx: ctx, cancel: cancel, st: st, db: testenv.DB(t, dsn), dsn: dsn, rdb: rdb, sim: sim, simURL: srv.URL, logs: logs,
 		log:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		policy: o.policy, wrap: o.wrap, clients: map[string]provider.Client{}, timeout: o.requestTimeout}
 	if h.timeout <= 0 {
@@ -283,7 +285,7 @@ type targetRow struct {
 
 func (h *harness) rows() map[string]targetRow {
 	h.t.Helper()
-	rows, err := h.st.Pool().Query(h.ctx, `SELECT id, identifier, status, coalesce(last_error, ''), coalesce(error_type, ''),
+	rows, err := h.db.Query(h.ctx, `SELECT id, identifier, status, coalesce(last_error, ''), coalesce(error_type, ''),
 		coalesce(invitation_id, ''), attempts, deferrals FROM targets ORDER BY id`)
 	if err != nil {
 		h.t.Fatal(err)
@@ -319,7 +321,7 @@ func (h *harness) waitTerminal(timeout time.Duration) map[string]targetRow {
 	h.t.Helper()
 	h.waitFor("every target to end", timeout, func() bool {
 		var n int
-		if err := h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status NOT IN ('sent', 'skipped', 'failed')`).Scan(&n); err != nil {
+		if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status NOT IN ('sent', 'skipped', 'failed')`).Scan(&n); err != nil {
 			h.t.Fatal(err)
 		}
 		return n == 0

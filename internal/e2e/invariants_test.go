@@ -85,7 +85,7 @@ func TestInvariantOneInvitePerPersonAcrossCampaigns(t *testing.T) {
 	// The others are skipped: as duplicates, or, if looked up after the
 	// invitation went out, because one is pending.
 	var sent, skipped int
-	if err := h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FILTER (WHERE status = 'sent'),
+	if err := h.db.QueryRow(h.ctx, `SELECT count(*) FILTER (WHERE status = 'sent'),
 		count(*) FILTER (WHERE status = 'skipped' AND error_type IN ('duplicate', 'invitation_pending')) FROM targets`).Scan(&sent, &skipped); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestInvariantSecretsStaySecret(t *testing.T) {
 	h.start(1)
 	h.waitFor("the errors to be recorded", 20*time.Second, func() bool {
 		var n int
-		_ = h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status IN ('sent', 'failed', 'skipped')`).Scan(&n)
+		_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status IN ('sent', 'failed', 'skipped')`).Scan(&n)
 		return n >= 6 && h.accountRow(bad).Status == store.AccountDisabled
 	})
 	// Snapshot every task payload in Redis while work is still queued.
@@ -133,7 +133,7 @@ func TestInvariantSecretsStaySecret(t *testing.T) {
 		}
 	}
 	var stored strings.Builder
-	rows, err := h.st.Pool().Query(h.ctx, `SELECT coalesce(last_error, '') || coalesce(message, '') FROM targets
+	rows, err := h.db.Query(h.ctx, `SELECT coalesce(last_error, '') || coalesce(message, '') FROM targets
 		UNION ALL SELECT coalesce(detail, '') || coalesce(error_type, '') FROM sends
 		UNION ALL SELECT coalesce(pause_reason, '') || credentials_ref FROM accounts`)
 	if err != nil {
@@ -191,7 +191,7 @@ func TestInvariantGracefulShutdownFinishesInFlight(t *testing.T) {
 		t.Errorf("%d calls left in flight after shutdown, want 0 (finished and recorded)", n)
 	}
 	var sending int
-	_ = h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'sending'`).Scan(&sending)
+	_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'sending'`).Scan(&sending)
 	if sending != 0 {
 		t.Errorf("%d targets still held after shutdown", sending)
 	}
@@ -223,23 +223,23 @@ func TestControlPauseCampaignWithTasksInRedis(t *testing.T) {
 	h.start(1)
 	h.waitFor("the first sent and more queued", 10*time.Second, func() bool {
 		var queued int
-		_ = h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'queued'`).Scan(&queued)
+		_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'queued'`).Scan(&queued)
 		return len(h.requestsOf("li")) >= 1 && queued >= 2
 	})
-	if _, err := h.st.Pool().Exec(h.ctx, `UPDATE campaigns SET status = 'paused' WHERE id = $1`, c); err != nil {
+	if _, err := h.db.Exec(h.ctx, `UPDATE campaigns SET status = 'paused' WHERE id = $1`, c); err != nil {
 		t.Fatal(err)
 	}
 	pausedAt := len(h.requestsOf("li"))
 	h.waitFor("queued targets handed back", 10*time.Second, func() bool {
 		var n int
-		_ = h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status IN ('queued', 'sending')`).Scan(&n)
+		_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status IN ('queued', 'sending')`).Scan(&n)
 		return n == 0
 	})
 	// At most a call already under way when the pause was written.
 	if n := len(h.requestsOf("li")); n > pausedAt+1 {
 		t.Errorf("%d requests after pausing, want at most 1", n-pausedAt)
 	}
-	if _, err := h.st.Pool().Exec(h.ctx, `UPDATE campaigns SET status = 'active' WHERE id = $1`, c); err != nil {
+	if _, err := h.db.Exec(h.ctx, `UPDATE campaigns SET status = 'active' WHERE id = $1`, c); err != nil {
 		t.Fatal(err)
 	}
 	h.waitTerminal(20 * time.Second)
@@ -261,16 +261,16 @@ func TestControlLimitChangeTakesEffect(t *testing.T) {
 	h.start(1)
 	h.waitFor("the first two sent", 10*time.Second, func() bool {
 		var n int
-		_ = h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&n)
+		_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&n)
 		return n == 2
 	})
 	var waiting int
-	_ = h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status NOT IN ('sent', 'skipped', 'failed')`).Scan(&waiting)
+	_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status NOT IN ('sent', 'skipped', 'failed')`).Scan(&waiting)
 	if waiting != 4 {
 		t.Fatalf("%d targets waiting under the limit, want 4", waiting)
 	}
 	start := time.Now()
-	if _, err := h.st.Pool().Exec(h.ctx, `UPDATE account_limits SET max_count = 100 WHERE account_id = $1`, li); err != nil {
+	if _, err := h.db.Exec(h.ctx, `UPDATE account_limits SET max_count = 100 WHERE account_id = $1`, li); err != nil {
 		t.Fatal(err)
 	}
 	h.waitTerminal(10 * time.Second)

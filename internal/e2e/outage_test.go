@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/internal/throwaway"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
@@ -48,10 +49,11 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
+	db := testenv.DB(t, dsn)
 
 	limit := store.Limit{Action: store.ActionInvite, Max: 4, Per: 2 * time.Second}
 	h := newHarness(t, options{sim: simulator.Config{Latency: 50 * time.Millisecond}})
-	h.st, h.dsn = st, dsn // this test's own server, which it can take down
+	h.st, h.db, h.dsn = st, db, dsn // this test's own server, which it can take down
 	var ids []string
 	for i := 0; i < 40; i++ {
 		ids = append(ids, pid("o-"+string(rune('a'+i%26))+string(rune('a'+i/26))))
@@ -68,7 +70,7 @@ func TestPostgresOutage(t *testing.T) {
 	h.start(2)
 	h.waitFor("some sent", 20*time.Second, func() bool {
 		var n int
-		_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&n)
+		_ = db.QueryRow(ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&n)
 		return n >= 8
 	})
 	mark := len(h.logs.String())

@@ -65,7 +65,7 @@ func TestPipelineAllProviders(t *testing.T) {
 	}
 	// The message was rendered with the profile's first name.
 	var msg string
-	if err := h.st.Pool().QueryRow(h.ctx, `SELECT message FROM targets WHERE identifier LIKE '%jane-doe%'`).Scan(&msg); err != nil {
+	if err := h.db.QueryRow(h.ctx, `SELECT message FROM targets WHERE identifier LIKE '%jane-doe%'`).Scan(&msg); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(msg, "Hi Jane,") {

@@ -47,7 +47,7 @@ func (h *harness) gapAfter(account, outcome string) time.Duration {
 func (h *harness) sends(where string) int {
 	h.t.Helper()
 	var n int
-	if err := h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FROM sends WHERE `+where).Scan(&n); err != nil {
+	if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM sends WHERE `+where).Scan(&n); err != nil {
 		h.t.Fatal(err)
 	}
 	return n
@@ -121,7 +121,7 @@ func TestPolicyRateLimited429(t *testing.T) {
 				t.Errorf("ledger has %d 429 rows, want 1", n)
 			}
 			var attempts int
-			if err := h.st.Pool().QueryRow(h.ctx, `SELECT deferrals FROM targets`).Scan(&attempts); err != nil {
+			if err := h.db.QueryRow(h.ctx, `SELECT deferrals FROM targets`).Scan(&attempts); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -302,7 +302,7 @@ func TestPolicyAccountErrorDisablesUntilResumed(t *testing.T) {
 			// Its targets wait, and nothing more is sent.
 			h.waitFor("every target to be handed back", 20*time.Second, func() bool {
 				var n int
-				_ = h.st.Pool().QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'pending'`).Scan(&n)
+				_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'pending'`).Scan(&n)
 				return n == 3
 			})
 			before := len(h.requestsOf("li"))

@@ -122,11 +122,12 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
+	db := testenv.DB(t, dsn)
 
 	// Invitations take effect at once; their answers come 2 s later, so
 	// that some are on their way back when Postgres goes down.
 	h := newHarness(t, options{sim: simulator.Config{Latency: 20 * time.Millisecond, AnswerDelay: 2 * time.Second}})
-	h.st, h.dsn = st, dsn
+	h.st, h.db, h.dsn = st, db, dsn
 	limit := store.Limit{Action: store.ActionInvite, Max: 3, Per: time.Second}
 	for a := 0; a < 2; a++ {
 		name := fmt.Sprintf("r%d", a)
@@ -146,7 +147,7 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 	// recorded yet (they are in flight back to the workers).
 	h.waitFor("answers in flight", 30*time.Second, func() bool {
 		var n int
-		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&n); err != nil {
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n >= 3 && h.sim.SentCount() >= n+2
@@ -170,9 +171,9 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 	}
 	t.Logf("postgres was down for %s", time.Since(down).Round(time.Millisecond))
 	h.waitTerminal(90 * time.Second)
-	checkExactlyOnce(t, ctx, st.Pool(), h.sim)
+	checkExactlyOnce(t, ctx, db, h.sim)
 	var unknown int
-	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM sends WHERE outcome = 'unknown'`).Scan(&unknown); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM sends WHERE outcome = 'unknown'`).Scan(&unknown); err != nil {
 		t.Fatal(err)
 	}
 	if unknown > 0 {
@@ -183,12 +184,12 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 	}
 	// The answers were kept, not recovered by asking the provider again.
 	var lookups int
-	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM sends WHERE action = 'lookup'`).Scan(&lookups); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM sends WHERE action = 'lookup'`).Scan(&lookups); err != nil {
 		t.Fatal(err)
 	}
 	if lookups > 0 {
 		t.Errorf("%d settling lookups, want 0: every answer should have been kept", lookups)
-		rows, _ := st.Pool().Query(ctx, `SELECT id, target_id, action, outcome, coalesce(worker_id, 0), coalesce(detail, ''), reserved_at, window_at
+		rows, _ := db.Query(ctx, `SELECT id, target_id, action, outcome, coalesce(worker_id, 0), coalesce(detail, ''), reserved_at, window_at
 			FROM sends WHERE target_id IN (SELECT target_id FROM sends WHERE action = 'lookup') ORDER BY id`)
 		for rows.Next() {
 			var id, target, worker int64
@@ -360,7 +361,7 @@ func TestUncertainInvitationSettledFromProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a dead worker's recovery leaves: a row whose answer is unknown.
-	if _, err := h.st.Pool().Exec(ctx, `INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, detail)
+	if _, err := h.db.Exec(ctx, `INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, detail)
 		SELECT account_id, id, 'invite', now() - interval '10 seconds', now() - interval '9 seconds', 'unknown',
 			'worker 1 stopped heartbeating before recording the answer' FROM targets`); err != nil {
 		t.Fatal(err)
@@ -382,7 +383,7 @@ func TestUncertainInvitationSettledFromProvider(t *testing.T) {
 		}
 	}
 	var lookups, settledSent, settledNot int
-	if err := h.st.Pool().QueryRow(ctx, `SELECT
+	if err := h.db.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM sends WHERE action = 'lookup' AND detail LIKE 'settle:%'),
 			(SELECT count(*) FROM sends WHERE action = 'invite' AND outcome = 'sent' AND settled_at IS NOT NULL AND invitation_id = $1),
 			(SELECT count(*) FROM sends WHERE action = 'invite' AND outcome = 'unknown' AND settled_at IS NOT NULL)`,
@@ -408,9 +409,9 @@ func TestSlowCallIsNotTakenForDead(t *testing.T) {
 	h.targets(h.campaign(acc, ""), pid("slow-1"), pid("slow-2"))
 	h.start(1)
 	h.waitTerminal(60 * time.Second)
-	checkExactlyOnce(t, h.ctx, h.st.Pool(), h.sim)
+	checkExactlyOnce(t, h.ctx, h.db, h.sim)
 	var recovered, lookups int
-	if err := h.st.Pool().QueryRow(h.ctx, `SELECT (SELECT count(*) FROM workers WHERE recovered_at IS NOT NULL),
+	if err := h.db.QueryRow(h.ctx, `SELECT (SELECT count(*) FROM workers WHERE recovered_at IS NOT NULL),
 		(SELECT count(*) FROM sends WHERE action = 'lookup')`).Scan(&recovered, &lookups); err != nil {
 		t.Fatal(err)
 	}

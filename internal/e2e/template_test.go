@@ -18,11 +18,11 @@ func TestBrokenTemplateFromSQLFailsTargets(t *testing.T) {
 		{"li-typo", "Hi {{.Firstname}}"},
 	} {
 		id := h.account(accountSpec{name: tc.account})
-		if _, err := h.st.Pool().Exec(h.ctx, `INSERT INTO campaigns (name, account_id, message_template) VALUES ($1, $2, $3)`,
+		if _, err := h.db.Exec(h.ctx, `INSERT INTO campaigns (name, account_id, message_template) VALUES ($1, $2, $3)`,
 			tc.account, id, tc.template); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.st.Pool().Exec(h.ctx, `INSERT INTO targets (campaign_id, identifier)
+		if _, err := h.db.Exec(h.ctx, `INSERT INTO targets (campaign_id, identifier)
 			SELECT id, $2 FROM campaigns WHERE name = $1`, tc.account, pid(tc.account+"-target")); err != nil {
 			t.Fatal(err)
 		}

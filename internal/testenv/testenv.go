@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/internal/throwaway"
 	"github.com/outreach-dev/outreach/store"
@@ -245,6 +246,32 @@ func Store(t testing.TB) (*store.Store, string) {
 	}
 	t.Cleanup(st.Close)
 	return st, dsn
+}
+
+// DB opens a pool of its own on the test database dsn, for tests that set
+// up or check rows with SQL of their own (the store exports no pool). It
+// is closed when the test ends.
+func DB(t testing.TB, dsn string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("test database URL: %v", err)
+	}
+	cfg.MaxConns = 4
+	db, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+// StoreDB opens a store on a fresh migrated database for the test, as
+// Store does, and a pool of the test's own on the same database (DB).
+func StoreDB(t testing.TB) (*store.Store, *pgxpool.Pool) {
+	t.Helper()
+	st, dsn := Store(t)
+	return st, DB(t, dsn)
 }
 
 // Redis starts a redis-server for the test and returns it; it is stopped
