@@ -98,8 +98,10 @@ func TestPostgresOutage(t *testing.T) {
 	}
 }
 
-// waitLogged waits until each component has logged an error (a failed
-// call) after the first mark bytes of logs.
+// waitLogged waits until each component has logged a failed call (an
+// error, or a warning with an error: a worker holding an answer it could
+// not record, or whose heartbeat failed, warns and retries) after the
+// first mark bytes of logs.
 func waitLogged(t *testing.T, logs *syncBuffer, mark int, timeout time.Duration, components ...string) {
 	t.Helper()
 	changed := logs.Changed()
@@ -108,7 +110,7 @@ func waitLogged(t *testing.T, logs *syncBuffer, mark int, timeout time.Duration,
 	for {
 		for _, line := range strings.Split(logs.String()[mark:], "\n") {
 			var e struct{ Level, Component, Error string }
-			if json.Unmarshal([]byte(line), &e) == nil && e.Level == "ERROR" && e.Error != "" && !failed[e.Component] {
+			if json.Unmarshal([]byte(line), &e) == nil && (e.Level == "ERROR" || e.Level == "WARN") && e.Error != "" && !failed[e.Component] {
 				failed[e.Component] = true
 				t.Logf("%s failed: %s", e.Component, line)
 			}
