@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/internal/throwaway"
@@ -25,31 +26,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	pg, err := throwaway.StartPostgres(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Stop() })
-	admin, err := pgx.Connect(ctx, pg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE outage"); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close(ctx)
-	u, _ := url.Parse(pg.URL)
-	u.Path = "/outage"
-	dsn := u.String()
-	if _, err := store.Migrate(ctx, dsn); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	db := testenv.DB(t, dsn)
+	pg, st, db, dsn := ownPostgres(t, "outage", false)
 
 	limit := store.Limit{Action: store.ActionInvite, Max: 4, Per: 2 * time.Second}
 	h := newHarness(t, options{sim: simulator.Config{Latency: 50 * time.Millisecond}})
@@ -130,4 +107,48 @@ func waitLogged(t *testing.T, logs *syncBuffer, mark int, timeout time.Duration,
 			t.Fatalf("timed out after %s waiting for %v to log a failure; logs:\n%s", timeout, missing, tail(logs.String()[mark:], 4000))
 		}
 	}
+}
+
+// ownPostgres starts a throwaway Postgres server that the test may take
+// down, with one migrated database of that name, and returns the server, a
+// store and a pool of the test's own on it, and its URL. The throwaway
+// server trades durability for speed (synchronous_commit off: a crash
+// would undo commits already acknowledged, which no production server
+// does); durable makes the database commit as production does.
+func ownPostgres(t *testing.T, name string, durable bool) (*throwaway.Server, *store.Store, *pgxpool.Pool, string) {
+	t.Helper()
+	ctx := context.Background()
+	pg, err := throwaway.StartPostgres(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Stop() })
+	admin, err := pgx.Connect(ctx, pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	if durable {
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+name+" SET synchronous_commit = on"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := url.Parse(pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	dsn := u.String()
+	if _, err := store.Migrate(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return pg, st, testenv.DB(t, dsn), dsn
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
-	"github.com/outreach-dev/outreach/internal/throwaway"
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
@@ -92,37 +90,8 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	pg, err := throwaway.StartPostgres(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Stop() })
-	admin, err := pgx.Connect(ctx, pg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE restart"); err != nil {
-		t.Fatal(err)
-	}
-	// The throwaway server trades durability for speed (synchronous_commit
-	// off): a crash would undo commits already acknowledged, which no
-	// production server does. This database commits as production does.
-	if _, err := admin.Exec(ctx, "ALTER DATABASE restart SET synchronous_commit = on"); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close(ctx)
-	u, _ := url.Parse(pg.URL)
-	u.Path = "/restart"
-	dsn := u.String()
-	if _, err := store.Migrate(ctx, dsn); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	db := testenv.DB(t, dsn)
+	// Durable: a crash must not undo commits already acknowledged.
+	pg, st, db, dsn := ownPostgres(t, "restart", true)
 
 	// Invitations take effect at once; their answers come 2 s later, so
 	// that some are on their way back when Postgres goes down.
