@@ -32,6 +32,9 @@ func (w *Worker) settle(ctx context.Context, at *store.Attempt, c provider.Clien
 	now := w.cfg.Now()
 	if err != nil {
 		pe := asProviderError(provider.Name(at.Account.Provider), "settle", err)
+		if pe.Kind == provider.KindConfig {
+			return w.configRefused(at, pe, now)
+		}
 		if pe.Kind == provider.KindAlreadyInvited || pe.Kind == provider.KindCannotResendYet || pe.Kind == provider.KindTooSoon ||
 			pe.Kind == provider.KindNotFound || pe.Kind == provider.KindRecipient || pe.Kind == provider.KindBadInput {
 			// A lookup answers none of these for a person being invited:
