@@ -27,6 +27,58 @@ import (
 //     with the target's update in one statement.
 func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error) {
 	now := req.Now
+	t, ar, person, err := lockTarget(ctx, tx, req.TargetID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTargetState(t, req); err != nil {
+		return nil, err
+	}
+	if req.Serves != nil {
+		if err := req.Serves(ar.account()); err != nil {
+			return nil, &NotServedError{Account: ar.account(), Err: err}
+		}
+	}
+	orphans, unanswered, err := closeOrphans(ctx, tx, t, req)
+	if err != nil {
+		return nil, err
+	}
+
+	settle := unanswered > 0 && req.Action == ActionInvite && req.Settle != nil && req.Settle(ar.account())
+	if settle {
+		// Ask the provider before sending again: this reservation is the
+		// lookup that settles the uncertain attempt, paced and counted as
+		// a lookup.
+		req.Action = ActionLookup
+	}
+
+	a, err := lockAccount(ctx, tx, ar, t.AccountID, req.Action, now)
+	if err != nil {
+		return nil, err
+	}
+	pace := a.Pace(req.Action)
+	if err := checkPacing(ctx, tx, t, a, pace, req); err != nil {
+		return nil, err
+	}
+	sendID, err := insertReservation(ctx, tx, t, a, pace, req)
+	if err != nil {
+		return nil, err
+	}
+	at := &Attempt{SendID: sendID, Target: t, Account: a, Orphaned: orphans > 0, Settle: settle}
+	if person != nil {
+		person.Provider, person.NormalizedIdentifier = a.Provider, t.NormalizedIdentifier
+		at.Person = person
+	}
+	t.Status = TargetSending
+	t.Attempts++
+	return at, nil
+}
+
+// lockTarget locks the target FOR UPDATE and reads it with its campaign,
+// its account (as first read, unlocked) and the cached profile of its
+// person (nil when the people cache has none) in one query. A target that
+// no longer exists is ErrStale.
+func lockTarget(ctx context.Context, tx pgx.Tx, targetID int64) (*Target, *accountRow, *Person, error) {
 	var t Target
 	var ar accountRow
 	var locked *time.Time
@@ -42,51 +94,69 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 			coalesce(p.invitation_status, ''), t.task_gen
 		FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
 		LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
-		WHERE t.id = $1 FOR UPDATE OF t`, req.TargetID).Scan(dest...)
+		WHERE t.id = $1 FOR UPDATE OF t`, targetID).Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrStale
+		return nil, nil, nil, ErrStale
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	t.LockedUntil = finite(locked)
+	var person *Person
+	if hasPerson {
+		person = &p
+	}
+	return &t, &ar, person, nil
+}
+
+// checkTargetState checks that the target is still this task's to send: queued,
+// or sending under an expired lease (its worker died), of the task's
+// generation, needing the task's action, in an active campaign. Otherwise
+// the task is ErrStale, or a NotNowError (held by another worker; the
+// campaign not active, handing the target back).
+func checkTargetState(t *Target, req BeginRequest) error {
+	now := req.Now
 	switch {
 	case t.Status == TargetQueued:
 	case t.Status == TargetSending && !t.LockedUntil.After(now):
 		// Its worker died; take it over.
 	case t.Status == TargetSending:
-		return nil, &NotNowError{Until: t.LockedUntil, Reason: "held by another worker"}
+		return &NotNowError{Until: t.LockedUntil, Reason: "held by another worker"}
 	default:
-		return nil, ErrStale
+		return ErrStale
 	}
 	if req.TaskGen != t.TaskGen {
 		// A task of an earlier generation, such as the one asynq still
 		// held for a worker that died: the target was queued again under
 		// a new task.
-		return nil, ErrStale
+		return ErrStale
 	}
 	if req.Action == ActionLookup && t.ProviderID != "" || req.Action == ActionInvite && t.ProviderID == "" {
-		return nil, ErrStale
+		return ErrStale
 	}
 	if t.CampaignStatus != CampaignActive {
-		return nil, &NotNowError{Until: now, Reason: "campaign " + string(t.CampaignStatus), Released: true}
+		return &NotNowError{Until: now, Reason: "campaign " + string(t.CampaignStatus), Released: true}
 	}
-	if req.Serves != nil {
-		if err := req.Serves(ar.account()); err != nil {
-			return nil, &NotServedError{Account: ar.account(), Err: err}
-		}
-	}
-	// Attempts of this target whose worker died: the provider may have
-	// seen them, at the latest when they timed out or now. Without any, an
-	// earlier invite whose answer never came (a timeout, a dropped
-	// connection, a 5xx) may have reached the provider as well, unless it
-	// was settled since. (The counts read the ledger as it was before the
-	// update.) Those with no answer at all (the worker died, the answer was
-	// lost, a transport error such as a timeout) are settled with the
-	// provider first when it can tell (unanswered); a 5xx, an answer most
-	// likely not processed, keeps the rule that already_invited_recently
-	// then means sent.
-	var orphans, unclear, unanswered int
+	return nil
+}
+
+// closeOrphans closes the target's attempts whose worker died and counts
+// them as orphans (an expired sending lease counts as one), and counts the
+// attempts still unanswered, to be settled with the provider first.
+//
+// Attempts of this target whose worker died: the provider may have
+// seen them, at the latest when they timed out or now. Without any, an
+// earlier invite whose answer never came (a timeout, a dropped
+// connection, a 5xx) may have reached the provider as well, unless it
+// was settled since. (The counts read the ledger as it was before the
+// update.) Those with no answer at all (the worker died, the answer was
+// lost, a transport error such as a timeout) are settled with the
+// provider first when it can tell (unanswered); a 5xx, an answer most
+// likely not processed, keeps the rule that already_invited_recently
+// then means sent.
+func closeOrphans(ctx context.Context, tx pgx.Tx, t *Target, req BeginRequest) (orphans, unanswered int, err error) {
+	now := req.Now
+	var unclear int
 	if err := tx.QueryRow(ctx, `WITH o AS (
 			UPDATE sends SET outcome = 'unknown', window_at = least($2::timestamptz, reserved_at + make_interval(secs => $3)),
 				detail = 'worker stopped before recording the answer'
@@ -96,7 +166,7 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 		SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM u),
 			(SELECT count(*) FROM u WHERE outcome = 'unknown' OR http_status IS NULL)`,
 		t.ID, now, req.RequestTimeout.Seconds(), req.Action == ActionInvite).Scan(&orphans, &unclear, &unanswered); err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	if t.Status == TargetSending {
 		orphans++ // held and expired: the call may have gone out even if no row says so
@@ -105,75 +175,89 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	if orphans == 0 && req.Action == ActionInvite {
 		orphans = unclear
 	}
+	return orphans, unanswered, nil
+}
 
-	settle := unanswered > 0 && req.Action == ActionInvite && req.Settle != nil && req.Settle(ar.account())
-	if settle {
-		// Ask the provider before sending again: this reservation is the
-		// lookup that settles the uncertain attempt, paced and counted as
-		// a lookup.
-		req.Action = ActionLookup
-	}
-
-	// Lock the account: reservations of an account with something to
-	// count are serialised.
-	counted := ar.account().counts(req.Action, now)
+// lockAccount locks the account and reads it again: reservations of an
+// account with something to count for action are serialised (FOR
+// UPDATE), the others only hold it FOR SHARE. If the account as first read
+// (ar) had nothing to count but now has, it is a NotNowError until now:
+// the task tries again at once, under the lock it needs.
+func lockAccount(ctx context.Context, tx pgx.Tx, ar *accountRow, accountID int64, action Action, now time.Time) (*Account, error) {
+	counted := ar.account().counts(action, now)
 	lock := "FOR SHARE"
 	if counted {
 		lock = "FOR UPDATE"
 	}
-	a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1 `+lock, t.AccountID))
+	a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1 `+lock, accountID))
 	if err != nil {
 		return nil, err
 	}
-	if !counted && a.counts(req.Action, now) {
+	if !counted && a.counts(action, now) {
 		// Limits or a gap were set since the first read: try again at
 		// once, under the lock they need.
 		return nil, &NotNowError{Until: now, Reason: "the account's limits changed"}
 	}
+	return a, nil
+}
+
+// checkPacing checks that the target is due and the account may act now:
+// not disabled or paused, within working hours, past its invitation gap,
+// with room in every window and past the gap of pace. Otherwise it is a
+// NotNowError until then, which hands the target back when that is
+// further than req.HoldFor.
+func checkPacing(ctx context.Context, tx pgx.Tx, t *Target, a *Account, pace Pace, req BeginRequest) error {
+	now := req.Now
 	hold := func(until time.Time, reason string) error {
 		return &NotNowError{Until: until, Reason: reason, Released: until.Sub(now) > req.HoldFor}
 	}
 	if t.NextAttemptAt.After(now) {
 		// asynq schedules to the second: a task may come up to a second
 		// before its target is due.
-		return nil, hold(t.NextAttemptAt, "not due yet")
+		return hold(t.NextAttemptAt, "not due yet")
 	}
 	switch a.Status {
 	case AccountDisabled:
-		return nil, &NotNowError{Until: now, Reason: "account disabled: " + a.PauseReason, Released: true}
+		return &NotNowError{Until: now, Reason: "account disabled: " + a.PauseReason, Released: true}
 	case AccountPaused:
 		if a.PausedUntil.After(now) {
-			return nil, hold(a.PausedUntil, "account paused: "+a.PauseReason)
+			return hold(a.PausedUntil, "account paused: "+a.PauseReason)
 		}
 	}
 	if open := a.NextOpen(now); open.IsZero() {
-		return nil, &NotNowError{Until: now.Add(24 * time.Hour), Reason: "account has no working days", Released: true}
+		return &NotNowError{Until: now.Add(24 * time.Hour), Reason: "account has no working days", Released: true}
 	} else if open.After(now) {
-		return nil, hold(open, "outside working hours")
+		return hold(open, "outside working hours")
 	}
 
 	if req.Action == ActionInvite && a.NextSendAt.After(now) {
-		return nil, hold(a.NextSendAt, "minimum gap between invitations")
+		return hold(a.NextSendAt, "minimum gap between invitations")
 	}
 	if until, reason, err := windowsFree(ctx, tx, a, req.Action, now); err != nil {
-		return nil, err
+		return err
 	} else if !until.IsZero() {
-		return nil, hold(until, reason)
+		return hold(until, reason)
 	}
 	// The action's gap, counted in the ledger from the answer to its
 	// latest call, whatever that answer was: one call at a time, each
 	// after the gap drawn for the one before. (After the windows: a full
 	// window is the longer wait, and the clearer reason.)
-	pace := a.Pace(req.Action)
 	if !pace.Gap.IsZero() {
 		if until, reason, err := gapFree(ctx, tx, a, pace.Gap, now); err != nil {
-			return nil, err
+			return err
 		} else if !until.IsZero() {
-			return nil, hold(until, reason)
+			return hold(until, reason)
 		}
 	}
+	return nil
+}
 
-	// The gap after this call is drawn now and kept in its ledger row.
+// insertReservation inserts the attempt's ledger row (in flight) and marks
+// the target sending under a lease, in one statement, and returns the
+// row's id. The gap after this call is drawn now and kept in its ledger
+// row.
+func insertReservation(ctx context.Context, tx pgx.Tx, t *Target, a *Account, pace Pace, req BeginRequest) (int64, error) {
+	now := req.Now
 	var sendID int64
 	if err := tx.QueryRow(ctx, `WITH s AS (
 			INSERT INTO sends (account_id, target_id, action, reserved_at, gap, worker_id) VALUES ($1, $2, $3, $4,
@@ -182,16 +266,9 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 			current_send_id = s.id FROM s WHERE t.id = $2 RETURNING s.id`,
 		a.ID, t.ID, req.Action, now, now.Add(req.Lease),
 		!pace.Gap.IsZero(), pace.Gap.Min.Seconds(), pace.Gap.Jitter.Seconds(), req.WorkerID).Scan(&sendID); err != nil {
-		return nil, err
+		return 0, err
 	}
-	at := &Attempt{SendID: sendID, Target: &t, Account: a, Orphaned: orphans > 0, Settle: settle}
-	if hasPerson {
-		p.Provider, p.NormalizedIdentifier = a.Provider, t.NormalizedIdentifier
-		at.Person = &p
-	}
-	t.Status = TargetSending
-	t.Attempts++
-	return at, nil
+	return sendID, nil
 }
 
 // windowsFree checks every rolling window of the account for action in one

@@ -164,16 +164,48 @@ func (w *Worker) HandleResolve(ctx context.Context, t *asynq.Task) error {
 	return w.handle(ctx, t, store.ActionLookup)
 }
 
+// handle runs one task: begin the attempt, make the provider call, record
+// its outcome and follow it up.
 func (w *Worker) handle(ctx context.Context, t *asynq.Task, action store.Action) error {
 	p, err := parsePayload(t)
 	if err != nil {
 		return err
 	}
 	log := w.log.With("task", t.Type(), "target_id", p.TargetID)
+	at, now, err := w.begin(ctx, p, action)
+	if err != nil {
+		return w.notBegun(ctx, log, p.TargetID, err, now)
+	}
+	log = log.With("account_id", at.Account.ID, "campaign_id", at.Target.CampaignID)
+	dec := w.call(ctx, at, action, now)
+	f, retry, retryIn := dec.finish(at, w.cfg.HoldFor)
+	f.Action = action
+	if at.Settle {
+		f.Action = store.ActionLookup
+	}
+	if err := w.record(context.WithoutCancel(ctx), log, f); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			log.WarnContext(ctx, "target changed while sending; answer recorded in the ledger only", "outcome", f.Outcome)
+			return nil
+		}
+		return fmt.Errorf("record outcome: %w", err)
+	}
+	w.afterRecord(ctx, log, at, action, dec, f)
+	if retry {
+		return Snooze(retryIn, f.ErrorType)
+	}
+	return nil
+}
+
+// begin asks the store to begin the attempt (reserve the target and a slot
+// on its account) at the time it returns as now. A slot due within
+// ShortWait is waited for here, up to three times; when ctx ends during
+// such a wait, the error is the Snooze the handler returns.
+func (w *Worker) begin(ctx context.Context, p Payload, action store.Action) (*store.Attempt, time.Time, error) {
 	var now time.Time
 	var at *store.Attempt
+	var err error
 	var nn *store.NotNowError
-	var ns *store.NotServedError
 	for try := 0; ; try++ {
 		now = w.cfg.Now()
 		at, err = w.cfg.Store.Begin(ctx, store.BeginRequest{
@@ -196,26 +228,40 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action store.Action)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return Snooze(wait, nn.Reason)
+			return nil, now, Snooze(wait, nn.Reason)
 		case <-t.C:
 		}
 	}
+	return at, now, err
+}
+
+// notBegun turns the error of begin into the handler's result: nothing
+// for a stale task or a target handed back, a snooze until the slot for a
+// target that is not due, the hand-back of notServed, and any other error
+// (Postgres trouble, a snooze) as it is.
+func (w *Worker) notBegun(ctx context.Context, log *slog.Logger, targetID int64, err error, now time.Time) error {
+	var nn *store.NotNowError
+	var ns *store.NotServedError
 	switch {
 	case errors.Is(err, store.ErrStale):
 		log.DebugContext(ctx, "task no longer needed")
 		return nil
 	case errors.As(err, &ns):
-		return w.notServed(ctx, log, p.TargetID, ns, now)
+		return w.notServed(ctx, log, targetID, ns, now)
 	case errors.As(err, &nn):
 		if nn.Released {
 			log.DebugContext(ctx, "target handed back", "until", nn.Until, "reason", nn.Reason)
 			return nil
 		}
 		return Snooze(nn.Until.Sub(now), nn.Reason)
-	case err != nil:
+	default:
 		return err // Postgres trouble: asynq retries with backoff
 	}
-	log = log.With("account_id", at.Account.ID, "campaign_id", at.Target.CampaignID)
+}
+
+// call makes the attempt's provider call (settle, invite or resolve) and
+// returns its decision; with no client for the account it makes none.
+func (w *Worker) call(ctx context.Context, at *store.Attempt, action store.Action, now time.Time) Decision {
 	client, err := w.cfg.Clients(provider.Name(at.Account.Provider), at.Account.CredentialsRef)
 	var dec Decision
 	if err != nil {
@@ -237,18 +283,13 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action store.Action)
 		}
 		cancel()
 	}
-	f, retry, retryIn := dec.finish(at, w.cfg.HoldFor)
-	f.Action = action
-	if at.Settle {
-		f.Action = store.ActionLookup
-	}
-	if err := w.record(context.WithoutCancel(ctx), log, f); err != nil {
-		if errors.Is(err, store.ErrStale) {
-			log.WarnContext(ctx, "target changed while sending; answer recorded in the ledger only", "outcome", f.Outcome)
-			return nil
-		}
-		return fmt.Errorf("record outcome: %w", err)
-	}
+	return dec
+}
+
+// afterRecord follows up a recorded outcome: it escalates a refused
+// resend, counts the outcome, notes or clears a refused configuration and
+// logs the outcome and any pause of the account.
+func (w *Worker) afterRecord(ctx context.Context, log *slog.Logger, at *store.Attempt, action store.Action, dec Decision, f store.Finish) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if dec.resendRefusal {
@@ -271,10 +312,6 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action store.Action)
 	if f.Disable || !f.PauseUntil.IsZero() {
 		log.WarnContext(ctx, "account paused", "until", f.PauseUntil, "reason", f.PauseReason)
 	}
-	if retry {
-		return Snooze(retryIn, f.ErrorType)
-	}
-	return nil
 }
 
 func (w *Worker) invite(ctx context.Context, at *store.Attempt, c provider.Client) Decision {

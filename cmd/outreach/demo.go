@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/internal/system"
 	"github.com/outreach-dev/outreach/metrics"
@@ -70,23 +73,14 @@ own; its accounts and campaigns are named demo-…).`)
 
 func demo(ctx context.Context, env *Env, c demoConfig) error {
 	out := env.Stderr
-	level := slog.LevelWarn
-	if c.verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
-	env.Logger = log
+	log := demoLogger(env, c)
 
 	// Postgres and Redis.
-	if !c.useEnv {
-		fmt.Fprintln(out, "demo: starting throwaway Postgres and Redis…")
-		pgURL, redisURL, stop, err := startThrowaway(ctx)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		env.DatabaseURL, env.RedisURL = pgURL, redisURL
+	stop, err := startDemoBackends(ctx, env, c)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	if _, err := store.Migrate(ctx, env.DatabaseURL); err != nil {
 		return err
 	}
@@ -108,12 +102,104 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 	if err != nil {
 		return err
 	}
+	useDemoSimulator(env, simURL)
+
+	if err := checkDemoDatabase(ctx, st, c); err != nil {
+		return err
+	}
+	campaigns, err := seedDemo(ctx, st, sim, c.targets, time.Now())
+	if err != nil {
+		return fmt.Errorf("seed the demo: %w", err)
+	}
+
+	// Scheduler, workers, dashboard.
+	m := &demoMetrics{Metrics: metrics.New(), pauses: map[string]map[string]int{}}
+	sys, err := newDemoSystem(ctx, env, c, st, rdb, log, m)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	if err := sys.Run(runCtx); err != nil {
+		return err
+	}
+
+	dashURL := ""
+	if c.dashboardAddr != "" {
+		// On ctx, not runCtx: the dashboard and console outlive the run.
+		u, stopDash, err := serveDemoDashboard(ctx, env, c.dashboardAddr)
+		if err != nil {
+			return err
+		}
+		dashURL = u
+		defer stopDash()
+	}
+	if c.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(runCtx, env, c.metricsAddr, m.Metrics, rdb, st)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
+	printDemoStart(out, c, simURL, len(campaigns), dashURL)
+	reason := watchDemo(ctx, out, log, st, campaigns, c.duration)
+
+	// Stop the pipeline, then report.
+	sys.Close()
+	cancel()
+	<-simDone
+	if err := reportDemo(ctx, env, st, campaigns, m, reason); err != nil {
+		return err
+	}
+	if dashURL != "" && c.keepServing && ctx.Err() == nil {
+		keepDemoServing(ctx, out, dashURL)
+	}
+	if !c.useEnv {
+		fmt.Fprintln(env.Stdout, "\ndemo: the throwaway Postgres and Redis are removed; run against your own with --use-env.")
+	}
+	return nil
+}
+
+// demoLogger returns the demo's logger (warnings only unless --verbose),
+// writing to env.Stderr, and makes it env.Logger.
+func demoLogger(env *Env, c demoConfig) *slog.Logger {
+	level := slog.LevelWarn
+	if c.verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	env.Logger = log
+	return log
+}
+
+// startDemoBackends starts a throwaway Postgres and Redis and points env at
+// them, unless --use-env; stop removes them (a no-op with --use-env).
+func startDemoBackends(ctx context.Context, env *Env, c demoConfig) (stop func(), err error) {
+	if c.useEnv {
+		return func() {}, nil
+	}
+	fmt.Fprintln(env.Stderr, "demo: starting throwaway Postgres and Redis…")
+	pgURL, redisURL, stop, err := startThrowaway(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env.DatabaseURL, env.RedisURL = pgURL, redisURL
+	return stop, nil
+}
+
+// useDemoSimulator points every provider's URL and credentials in env at
+// the simulator at simURL.
+func useDemoSimulator(env *Env, simURL string) {
 	env.UnipileURL, env.PartooURL, env.AltegioURL = simURL, simURL, simURL
 	env.secrets["UNIPILE_API_KEY"] = simulator.DefaultUnipileAPIKey
 	env.secrets["PARTOO_API_KEY"] = simulator.DefaultPartooAPIKey
 	env.secrets["ALTEGIO_PARTNER_TOKEN"] = simulator.DefaultAltegioPartnerToken
 	env.secrets["ALTEGIO_USER_TOKEN"] = simulator.DefaultAltegioUserToken
+}
 
+// checkDemoDatabase refuses, with --use-env, a database that holds accounts
+// other than the demo's.
+func checkDemoDatabase(ctx context.Context, st *store.Store, c demoConfig) error {
 	if c.useEnv {
 		// The demo's workers send to the simulator and record the answers:
 		// against real campaigns that would mark real targets sent.
@@ -126,15 +212,14 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 				"the demo would send their targets to the simulator and mark them sent. Use an empty database", others)
 		}
 	}
-	campaigns, err := seedDemo(ctx, st, sim, c.targets, time.Now())
-	if err != nil {
-		return fmt.Errorf("seed the demo: %w", err)
-	}
+	return nil
+}
 
-	// Scheduler, workers, dashboard.
-	m := &demoMetrics{Metrics: metrics.New(), pauses: map[string]map[string]int{}}
+// newDemoSystem builds the demo's scheduler and workers, with compressed
+// intervals and the demo's outcome policy, reporting to m.
+func newDemoSystem(ctx context.Context, env *Env, c demoConfig, st *store.Store, rdb redis.UniversalClient, log *slog.Logger, m *demoMetrics) (*system.System, error) {
 	policy := demoPolicy()
-	sys, err := system.New(ctx, system.Config{
+	return system.New(ctx, system.Config{
 		Store: st, Redis: rdb, Logger: log,
 		Scheduler: &scheduler.Config{Horizon: 20 * time.Second, PollInterval: 500 * time.Millisecond, ReconcileInterval: 5 * time.Second,
 			RequestTimeout: 5 * time.Second, Metrics: m},
@@ -142,39 +227,29 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 		Worker: worker.Config{Clients: env.Client, Policy: &policy, RequestTimeout: 5 * time.Second, Metrics: m},
 		Server: worker.ServerConfig{Concurrency: 10, ShutdownTimeout: 10 * time.Second},
 	})
+}
+
+// serveDemoDashboard serves the dashboard and console at addr, or on a
+// free port of the same host if addr is busy, until ctx ends or stop is
+// called; it returns their URL.
+func serveDemoDashboard(ctx context.Context, env *Env, addr string) (url string, stop func(), err error) {
+	if ln, err := net.Listen("tcp", addr); err != nil {
+		host, _, _ := net.SplitHostPort(addr)
+		addr = net.JoinHostPort(host, "0")
+	} else {
+		ln.Close()
+	}
+	stop, err = serveDashboard(ctx, env, addr, dashboardOptions{ready: func(u string) { url = u }})
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	defer sys.Close()
-	if err := sys.Run(runCtx); err != nil {
-		return err
-	}
+	return url, stop, nil
+}
 
-	dashURL := ""
-	if c.dashboardAddr != "" {
-		addr := c.dashboardAddr
-		if ln, err := net.Listen("tcp", addr); err != nil {
-			host, _, _ := net.SplitHostPort(addr)
-			addr = net.JoinHostPort(host, "0")
-		} else {
-			ln.Close()
-		}
-		// On ctx, not runCtx: the dashboard and console outlive the run.
-		stopDash, err := serveDashboard(ctx, env, addr, dashboardOptions{ready: func(u string) { dashURL = u }})
-		if err != nil {
-			return err
-		}
-		defer stopDash()
-	}
-	if c.metricsAddr != "" {
-		stopMetrics, err := serveMetrics(runCtx, env, c.metricsAddr, m.Metrics, rdb, st)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
-	}
-
-	fmt.Fprintf(out, "demo: simulator on %s; %d workers; %d campaigns of %d targets\n", simURL, c.workers, len(campaigns), c.targets)
+// printDemoStart tells where the simulator, dashboard, console and metrics
+// are, and how long the demo runs.
+func printDemoStart(out io.Writer, c demoConfig, simURL string, campaigns int, dashURL string) {
+	fmt.Fprintf(out, "demo: simulator on %s; %d workers; %d campaigns of %d targets\n", simURL, c.workers, campaigns, c.targets)
 	if dashURL != "" {
 		fmt.Fprintf(out, "demo: dashboard on %s (open it now: queues invites and lookups)\n", dashURL)
 		fmt.Fprintf(out, "demo: console on %sconsole/ (accounts, budgets, campaigns, why targets wait)\n", dashURL)
@@ -183,23 +258,22 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 		fmt.Fprintf(out, "demo: metrics on http://%s/metrics\n", c.metricsAddr)
 	}
 	fmt.Fprintf(out, "demo: running until every target is done, at most %s (Ctrl-C stops it)\n\n", c.duration)
+}
 
-	// Progress until done.
+// watchDemo prints the campaigns' progress every second until every target
+// is done, duration has passed or ctx ends, and returns which.
+func watchDemo(ctx context.Context, out io.Writer, log *slog.Logger, st *store.Store, campaigns []int64, duration time.Duration) (reason string) {
 	start := time.Now()
-	deadline := time.NewTimer(c.duration)
+	deadline := time.NewTimer(duration)
 	defer deadline.Stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var reason string
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			reason = "interrupted"
-			break loop
+			return "interrupted"
 		case <-deadline.C:
-			reason = fmt.Sprintf("stopped after %s", c.duration)
-			break loop
+			return fmt.Sprintf("stopped after %s", duration)
 		case <-tick.C:
 		}
 		camps, accounts, err := demoReport(ctx, st, campaigns)
@@ -210,15 +284,13 @@ loop:
 		line, done := demoProgressLine(camps, accounts, time.Since(start))
 		fmt.Fprintln(out, line)
 		if done {
-			reason = fmt.Sprintf("every target done in %s", time.Since(start).Round(time.Second))
-			break loop
+			return fmt.Sprintf("every target done in %s", time.Since(start).Round(time.Second))
 		}
 	}
+}
 
-	// Stop the pipeline, then report.
-	sys.Close()
-	cancel()
-	<-simDone
+// reportDemo prints why the run ended and its summary to env.Stdout.
+func reportDemo(ctx context.Context, env *Env, st *store.Store, campaigns []int64, m *demoMetrics, reason string) error {
 	camps, accounts, err := demoReport(context.WithoutCancel(ctx), st, campaigns)
 	if err != nil {
 		return err
@@ -226,15 +298,15 @@ loop:
 	pauses := m.snapshot()
 	fmt.Fprintf(env.Stdout, "\ndemo: %s\n\n", reason)
 	printDemoSummary(env.Stdout, camps, accounts, pauses)
-	if dashURL != "" && c.keepServing && ctx.Err() == nil {
-		fmt.Fprintf(out, "\ndemo: the run is over; the dashboard (%s) and the console (%sconsole/) stay up until you press Ctrl-C\n", dashURL, dashURL)
-		<-ctx.Done()
-		fmt.Fprintln(out, "demo: interrupted; stopping the dashboard and console")
-	}
-	if !c.useEnv {
-		fmt.Fprintln(env.Stdout, "\ndemo: the throwaway Postgres and Redis are removed; run against your own with --use-env.")
-	}
 	return nil
+}
+
+// keepDemoServing waits, the run over, until ctx ends, leaving the
+// dashboard and console at dashURL up.
+func keepDemoServing(ctx context.Context, out io.Writer, dashURL string) {
+	fmt.Fprintf(out, "\ndemo: the run is over; the dashboard (%s) and the console (%sconsole/) stay up until you press Ctrl-C\n", dashURL, dashURL)
+	<-ctx.Done()
+	fmt.Fprintln(out, "demo: interrupted; stopping the dashboard and console")
 }
 
 // demoReport reads the progress of this run's campaigns and accounts only
