@@ -657,3 +657,43 @@ func TestRecoverDeadWorkers(t *testing.T) {
 	e.reconcile(time.Minute)
 	e.wantTasks(map[string]int64{recovered: deadT, invite(liveT): liveT})
 }
+
+// TestQueuesRegisteredAgainAfterRedisLoss checks that a scheduler that did
+// not see a Redis loss itself (another one found the epoch marker gone)
+// makes its tasks visible again from its next reconcile: asynq's client
+// registers a queue in Redis once per client, and Redis forgot it.
+func TestQueuesRegisteredAgainAfterRedisLoss(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.account("a")
+	c := e.campaign(a, "c", store.CampaignActive)
+	ids := e.add(c, member(1), "person-x")
+	other := e.scheduler()
+	if _, err := other.Tick(e.ctx); err != nil { // its client registers both queues
+		t.Fatal(err)
+	}
+	if _, err := e.s.step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.wantTasks(map[string]int64{invite(ids[0]): ids[0], resolve(ids[1]): ids[1]})
+	// The lookup ends (the person is not found); then Redis loses
+	// everything, and this scheduler re-enqueues the one queued target.
+	e.exec(`UPDATE targets SET status = 'failed', finished_at = now() WHERE id = $1`, ids[1])
+	if err := e.rdb.FlushAll(e.ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(time.Second)
+	if _, err := e.s.step(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.wantTasks(map[string]int64{invite(ids[0]): ids[0]})
+
+	// A new lookup, taken by the other scheduler after its reconcile.
+	later := e.add(c, "person-y")[0]
+	if err := other.Reconcile(e.ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := other.Tick(e.ctx); err != nil || st.Enqueued != 1 {
+		t.Fatalf("other scheduler's tick: %+v, %v; want 1 enqueued", st, err)
+	}
+	e.wantTasks(map[string]int64{invite(ids[0]): ids[0], resolve(later): later})
+}
