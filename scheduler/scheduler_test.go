@@ -697,3 +697,47 @@ func TestQueuesRegisteredAgainAfterRedisLoss(t *testing.T) {
 	}
 	e.wantTasks(map[string]int64{invite(ids[0]): ids[0], resolve(later): later})
 }
+
+// TestRunRecoversDeadWorkers checks that Run's liveness loop recovers a
+// dead worker's target without anyone calling RecoverDeadWorkers: the new
+// generation's task appears.
+func TestRunRecoversDeadWorkers(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.LivenessInterval = 20 * time.Millisecond })
+	a := e.account("a")
+	c := e.campaign(a, "c", store.CampaignActive)
+	id := e.add(c, member(1))[0]
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s after 20 s", what)
+			}
+			<-tick.C
+		}
+	}
+	waitFor("first task", func() bool { _, ok := e.tasks()[invite(id)]; return ok })
+
+	// The worker, its call and its hold on the target in one statement:
+	// the liveness loop must not find the worker dead before its call.
+	e.exec(`WITH w AS (INSERT INTO workers (host, pid, heartbeat_at) VALUES ('test', 1, now() - interval '1 hour') RETURNING id),
+		s AS (INSERT INTO sends (account_id, target_id, action, reserved_at, worker_id)
+			SELECT $1, $2, 'invite', now(), w.id FROM w RETURNING id)
+		UPDATE targets SET status = 'sending', current_send_id = (SELECT id FROM s), locked_until = $3 WHERE id = $2`,
+		a, id, e.clock().Add(time.Hour))
+	waitFor("task of the new generation", func() bool { _, ok := e.tasks()[invite(id)+":1"]; return ok })
+	if s, g := e.statusGen(id); s != store.TargetQueued || g != 1 {
+		t.Errorf("target %s gen %d, want queued gen 1", s, g)
+	}
+}
