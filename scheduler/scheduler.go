@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -85,9 +86,13 @@ type TickStats struct {
 // Scheduler plans and enqueues work. Several may run against the same
 // database and Redis.
 type Scheduler struct {
-	cfg    Config
-	log    *slog.Logger
-	client *asynq.Client
+	cfg Config
+	log *slog.Logger
+	// client enqueues tasks. Reconcile replaces it: asynq's client
+	// registers a queue in Redis (the set the Inspector, the dashboard
+	// and the queue metrics list) only on its first enqueue to it, and
+	// after Redis lost its data would never register it again.
+	client atomic.Pointer[asynq.Client]
 	tmpl   templates
 	wake   chan struct{}
 	mu     sync.Mutex
@@ -148,7 +153,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.LivenessInterval <= 0 {
 		cfg.LivenessInterval = time.Second
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger, client: asynq.NewClientFromRedisClient(cfg.Redis), wake: make(chan struct{}, 1)}, nil
+	s := &Scheduler{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	s.client.Store(asynq.NewClientFromRedisClient(cfg.Redis))
+	return s, nil
 }
 
 // Wake makes the scheduler tick at once.
@@ -475,7 +482,7 @@ func (s *Scheduler) enqueue(ctx context.Context, typ string, targetID int64, gen
 	if at.After(now) {
 		opts = append(opts, asynq.ProcessAt(at))
 	}
-	_, err = s.client.EnqueueContext(ctx, task, opts...)
+	_, err = s.client.Load().EnqueueContext(ctx, task, opts...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return true, nil
 	}
@@ -487,6 +494,10 @@ func (s *Scheduler) enqueue(ctx context.Context, typ string, targetID int64, gen
 // died. A task still in Redis is left alone (same id).
 func (s *Scheduler) Reconcile(ctx context.Context, grace time.Duration) error {
 	now := s.cfg.Now()
+	// A new client registers its queues again on its first enqueue to
+	// each (one SADD), in case Redis lost them: the tasks it enqueues stay
+	// visible to the dashboard and the queue metrics.
+	s.client.Store(asynq.NewClientFromRedisClient(s.cfg.Redis))
 	if n, err := s.cfg.Store.ExpireOrphanSends(ctx, now, s.cfg.Lease, s.cfg.RequestTimeout); err != nil {
 		return err
 	} else if n > 0 {
