@@ -45,6 +45,9 @@ CREATE INDEX targets_waiting_identifier ON targets (normalized_identifier)
     WHERE status IN ('pending', 'queued') AND normalized_identifier IS NOT NULL;
 CREATE INDEX targets_waiting_provider_id ON targets (provider_id)
     WHERE status IN ('pending', 'queued') AND provider_id IS NOT NULL;
+-- People by provider id: an entry by provider id finds the waiting
+-- targets given by slug whose person the cache knows.
+CREATE INDEX people_provider_id ON people (provider_id);
 
 -- +goose StatementBegin
 -- dnc_email_domain returns the domain of an email identifier, or NULL.
@@ -359,4 +362,5 @@ DROP FUNCTION dnc_percent_decode(text);
 DROP INDEX targets_waiting_domain;
 DROP INDEX targets_waiting_identifier;
 DROP INDEX targets_waiting_provider_id;
+DROP INDEX people_provider_id;
 DROP FUNCTION dnc_email_domain(text);
