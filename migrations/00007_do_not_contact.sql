@@ -340,7 +340,10 @@ BEGIN
     UPDATE targets t SET status = 'skipped', last_error = dnc_reason(NEW), error_type = 'do_not_contact',
         wait_reason = NULL, updated_at = now(), finished_at = now()
     FROM cand JOIN targets t2 ON t2.id = cand.id JOIN accounts a ON a.id = t2.account_id
-    WHERE t.id = cand.id
+    -- Checked again on the row as it is when its lock is granted: a
+    -- target a reservation took meanwhile (sending) is left to the check
+    -- of its next reservation.
+    WHERE t.id = cand.id AND t.status IN ('pending', 'queued')
       AND (NEW.account_id IS NULL OR t2.account_id = NEW.account_id)
       AND (NEW.campaign_id IS NULL OR t2.campaign_id = NEW.campaign_id)
       AND (NEW.provider IS NULL OR a.provider = NEW.provider);

@@ -445,3 +445,60 @@ func TestDNCImport(t *testing.T) {
 		t.Errorf("list after import: %+v, want the old entry unchanged and two new", list)
 	}
 }
+
+// An entry added while a reservation holds a queued target waits for it,
+// and then leaves the target it made sending alone: the call reserved
+// before the entry existed is not disowned (the next reservation checks).
+func TestDNCInsertWaitsForReservation(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	now := time.Now().Add(time.Second)
+	ts := queue(t, f, now, "racing-one")
+	// A reservation in progress: the target locked and made sending.
+	tx, err := f.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE targets SET status = 'sending', locked_until = now() + interval '1 minute' WHERE id = $1`, ts[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.st.AddDNC(ctx, store.NewDNCEntry{Provider: "unipile", Identifier: "racing-one"})
+		done <- err
+	}()
+	// The insert's skip waits for the target's lock.
+	waitForLockWait(t, f)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st, reason := dncStatus(t, f, ts[0].ID); st != "sending" {
+		t.Errorf("target a reservation took while the entry was added: %s %q, want left sending", st, reason)
+	}
+}
+
+// waitForLockWait waits until a session of the test's database waits for
+// a lock.
+func waitForLockWait(t *testing.T, f fixture) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := f.db.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no session waits for a lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
