@@ -293,14 +293,15 @@ func dncImport(ctx context.Context, env *Env, r *dncRefs, name string, defaults 
 			break
 		}
 		rows++
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			report(line, err)
-			if _, ok := err.(*csv.ParseError); ok {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				report(pe.StartLine, pe.Err)
 				continue
 			}
 			return err
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) != len(header) {
 			report(line, fmt.Errorf("%d fields, want %d", len(rec), len(header)))
 			continue

@@ -73,12 +73,13 @@ func TestDncCommands(t *testing.T) {
 		"someone,,,nope,\n"+ // line 5: no such campaign
 		"jane-doe,,unipile,,again\n"+ // line 6: already on the list
 		"too,many,fields,,,,\n"+ // line 7
-		"camp-only,,,spring,\n") // line 8: good, campaign scope
+		"camp-only,,,spring,\n"+ // line 8: good, campaign scope
+		"bad\"quote,,unipile,,\n") // line 9: broken quoting
 	code, out, errs := cli(t, "dnc", "import", csvFile, "--by", "carol")
 	if code != exitPartial {
 		t.Errorf("dnc import: exit %d, want %d\n%s\n%s", code, exitPartial, out, errs)
 	}
-	for _, want := range []string{"dnc.csv:3:", "dnc.csv:5:", "dnc.csv:6:", "dnc.csv:7:"} {
+	for _, want := range []string{"dnc.csv:3:", "dnc.csv:5:", "dnc.csv:6:", "dnc.csv:7:", "dnc.csv:9:"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("import stderr lacks %q:\n%s", want, errs)
 		}
@@ -86,7 +87,7 @@ func TestDncCommands(t *testing.T) {
 	if strings.Contains(errs, "dnc.csv:2:") || strings.Contains(errs, "dnc.csv:8:") {
 		t.Errorf("good rows reported bad:\n%s", errs)
 	}
-	if !strings.Contains(out, "7 rows read, 3 entries added, 4 bad rows skipped") {
+	if !strings.Contains(out, "8 rows read, 3 entries added, 5 bad rows skipped") {
 		t.Errorf("import summary: %q", out)
 	}
 
