@@ -82,6 +82,9 @@ func (s *Store) ClaimTargetsBatch(ctx context.Context, lookup bool, wants []Clai
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		if claimed, err = dropDoNotContact(ctx, tx, claimed, now); err != nil {
+			return err
+		}
 		queued, err := markClaimed(ctx, tx, claimed, now, prepare)
 		for _, t := range queued {
 			out[t.AccountID] = append(out[t.AccountID], t)

@@ -43,6 +43,9 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDoNotContact(ctx, tx, t, now); err != nil {
+		return nil, err // a *DoNotContactError: Begin commits the skip
+	}
 
 	settle := unanswered > 0 && req.Action == ActionInvite && req.Settle != nil && req.Settle(ar.account())
 	if settle {

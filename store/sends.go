@@ -123,11 +123,19 @@ type Person struct {
 func (s *Store) Begin(ctx context.Context, req BeginRequest) (*Attempt, error) {
 	op := fmt.Sprintf("begin %s of target %d", req.Action, req.TargetID)
 	var at *Attempt
+	var stopped *DoNotContactError
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		at, err = reserve(ctx, tx, req)
+		if dnc := (*DoNotContactError)(nil); errors.As(err, &dnc) {
+			stopped = dnc // commit the skip
+			return nil
+		}
 		return err
 	})
+	if stopped != nil {
+		return nil, fmt.Errorf("%s: %w", op, stopped)
+	}
 	var nn *NotNowError
 	if errors.As(err, &nn) {
 		if nn.Released {
