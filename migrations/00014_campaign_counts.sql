@@ -143,10 +143,11 @@ $$;
 
 SELECT outreach_recount_campaigns();
 
--- The ledger's rolling-window counts (the console's budget bars, the
--- planner) read outcome from the index, without visiting the heap: a
--- week of an account's ledger is scattered over as many pages as rows.
-CREATE INDEX sends_window_outcome ON sends (account_id, action, window_at) INCLUDE (outcome);
+-- The ledger's rolling-window counts (the console's budget bars and
+-- activity, a campaign's sends of the day) read outcome and target from
+-- the index, without visiting the heap: a week of an account's ledger is
+-- scattered over as many pages as it has rows.
+CREATE INDEX sends_window_outcome ON sends (account_id, action, window_at) INCLUDE (outcome, target_id);
 DROP INDEX sends_window;
 ALTER INDEX sends_window_outcome RENAME TO sends_window;
 
