@@ -49,6 +49,7 @@ func BenchmarkConsolePages(b *testing.B) {
 				now() + (i %% 600) * interval '1 minute', CASE WHEN k >= 4 THEN now() - (i %% 5000) * interval '1 minute' END
 			FROM (SELECT i, (i - 1) / %[2]d + 1 AS c, i %% 100 AS k FROM generate_series(1, %[1]d) i) s`, *benchTargets, max(*benchTargets/100, 1)),
 		`ALTER TABLE targets ENABLE TRIGGER USER`,
+		`SELECT outreach_recount_campaigns()`,
 		`INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, error_type, http_status)
 			SELECT a, NULL, 'invite', now() - j * interval '21 minutes', now() - j * interval '21 minutes',
 				CASE WHEN j % 9 = 0 THEN 'refused' ELSE 'sent' END, CASE WHEN j % 9 = 0 THEN 'cannot_resend_yet' END, 201

@@ -208,18 +208,63 @@ func pathID(r *http.Request) (int64, bool) {
 	return id, err == nil && id > 0
 }
 
+// accountsPerPage is how many accounts the account list shows at once.
+const accountsPerPage = 100
+
+type accountsPage struct {
+	Accounts []accountView
+	Filter   store.AccountFilter
+	// Counts holds how many accounts have each status, All their sum.
+	Counts   map[store.AccountStatus]int
+	All      int
+	Statuses []store.AccountStatus
+	Next     string // the next page's URL, "" on the last page
+	First    string // the first page's URL, "" on the first page
+}
+
 func (c *Console) accounts(w http.ResponseWriter, r *http.Request) {
-	now := c.o.Now()
-	list, err := c.o.Store.ConsoleAccounts(r.Context(), now)
+	ctx, now := r.Context(), c.o.Now()
+	q := r.URL.Query()
+	f := store.AccountFilter{Status: store.AccountStatus(q.Get("status")), Search: strings.TrimSpace(q.Get("q")),
+		After: q.Get("after"), Limit: accountsPerPage}
+	list, err := c.o.Store.ConsoleAccounts(ctx, now, f)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	views := make([]accountView, len(list))
-	for i, a := range list {
-		views[i] = newAccountView(a, now)
+	p := accountsPage{Filter: f, Statuses: []store.AccountStatus{store.AccountActive, store.AccountPaused, store.AccountDisabled}}
+	if p.Counts, err = c.o.Store.AccountStatusCounts(ctx); err != nil {
+		c.fail(w, r, err)
+		return
 	}
-	c.render(w, r, "accounts", "Accounts", "accounts", views)
+	for _, n := range p.Counts {
+		p.All += n
+	}
+	base := url.Values{}
+	if f.Status != "" {
+		base.Set("status", string(f.Status))
+	}
+	if f.Search != "" {
+		base.Set("q", f.Search)
+	}
+	self := c.o.Prefix + "/"
+	if len(list) > f.Limit {
+		list = list[:f.Limit]
+		next := url.Values{}
+		for k, v := range base {
+			next[k] = v
+		}
+		next.Set("after", list[len(list)-1].Name)
+		p.Next = self + "?" + next.Encode()
+	}
+	if f.After != "" {
+		p.First = self + "?" + base.Encode()
+	}
+	p.Accounts = make([]accountView, len(list))
+	for i, a := range list {
+		p.Accounts[i] = newAccountView(a, now)
+	}
+	c.render(w, r, "accounts", "Accounts", "accounts", p)
 }
 
 type accountPage struct {

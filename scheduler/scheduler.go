@@ -208,6 +208,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			if err := s.Reconcile(ctx, s.cfg.ReconcileGrace); err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "reconcile", "error", err)
 			}
+			s.foldCounts(ctx)
 		case <-liveness.C:
 			if err := s.RecoverDeadWorkers(ctx); err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "recovering dead workers", "error", err)

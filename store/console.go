@@ -71,11 +71,28 @@ func scanConsoleAccount(row pgx.Row) (*ConsoleAccount, error) {
 	return &ca, nil
 }
 
-// ConsoleAccounts returns every account with its windows and activity at
-// now, by name.
-func (s *Store) ConsoleAccounts(ctx context.Context, now time.Time) ([]*ConsoleAccount, error) {
+// AccountFilter selects a page of the console's account list: by status
+// and a part of the name (empty: any), after the name After (keyset paging,
+// in name order), at most Limit (default 100).
+type AccountFilter struct {
+	Status AccountStatus
+	Search string
+	After  string
+	Limit  int
+}
+
+// ConsoleAccounts returns one page of accounts with their windows and
+// activity at now, by name: one row more than the limit when there is a
+// next page. Each row costs a few index scans of its own ledger, so a page
+// costs the same with ten accounts or a thousand.
+func (s *Store) ConsoleAccounts(ctx context.Context, now time.Time, f AccountFilter) ([]*ConsoleAccount, error) {
 	const op = "console accounts"
-	rows, err := s.pool.Query(ctx, consoleAccountSQL+` ORDER BY a.name`, now)
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	rows, err := s.pool.Query(ctx, consoleAccountSQL+` WHERE a.name > $2 AND ($3 = '' OR a.status = $3)
+		AND ($4 = '' OR strpos(lower(a.name), lower($4)) > 0) ORDER BY a.name LIMIT $5`,
+		now, f.After, string(f.Status), f.Search, f.Limit+1)
 	if err != nil {
 		return nil, translate(op, err)
 	}
@@ -89,6 +106,22 @@ func (s *Store) ConsoleAccounts(ctx context.Context, now time.Time) ([]*ConsoleA
 		out = append(out, a)
 	}
 	return out, translate(op, rows.Err())
+}
+
+// AccountStatusCounts counts the accounts of each status.
+func (s *Store) AccountStatusCounts(ctx context.Context) (map[AccountStatus]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM accounts GROUP BY 1`)
+	if err != nil {
+		return nil, translate("account status counts", err)
+	}
+	out := map[AccountStatus]int{}
+	var st AccountStatus
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&st, &n}, func() error {
+		out[st] = n
+		return nil
+	})
+	return out, translate("account status counts", err)
 }
 
 // ConsoleAccount returns one account with its windows and activity at
@@ -287,38 +320,8 @@ func (s *Store) consoleCampaigns(ctx context.Context, where string, id int64, no
 		ids[i] = c.ID
 	}
 	var cid int64
-	var status string
 	var n int
-	// One count per campaign and status, each from the (campaign_id,
-	// status) index: the cost is the campaigns' sizes (an index-only scan
-	// once vacuumed), never a read of the whole table.
-	rows, err = s.pool.Query(ctx, `SELECT c.id, st.status,
-			(SELECT count(*) FROM targets t WHERE t.campaign_id = c.id AND t.status = st.status)
-		FROM unnest($1::bigint[]) c(id) CROSS JOIN unnest($2::text[]) st(status)`,
-		ids, TargetStatuses())
-	if err != nil {
-		return nil, translate(op, err)
-	}
-	if _, err := pgx.ForEachRow(rows, []any{&cid, &status, &n}, func() error {
-		byID[cid].Counts[status] = n
-		byID[cid].Total += n
-		return nil
-	}); err != nil {
-		return nil, translate(op, err)
-	}
-	rows, err = s.pool.Query(ctx, `SELECT campaign_id, status, reason, n FROM (
-			SELECT campaign_id, status, reason, n, row_number() OVER (PARTITION BY campaign_id, status ORDER BY n DESC, reason) AS rank
-			FROM (SELECT campaign_id, status, coalesce(nullif(error_type, ''), nullif(last_error, ''), 'unknown') AS reason, count(*) AS n
-				FROM targets WHERE campaign_id = ANY($1) AND status IN ('skipped', 'failed') GROUP BY 1, 2, 3) g) r
-		WHERE rank <= 5 ORDER BY campaign_id, n DESC, reason`, ids)
-	if err != nil {
-		return nil, translate(op, err)
-	}
-	var rc ReasonCount
-	if _, err := pgx.ForEachRow(rows, []any{&cid, &rc.Status, &rc.Reason, &rc.Count}, func() error {
-		byID[cid].Reasons = append(byID[cid].Reasons, rc)
-		return nil
-	}); err != nil {
+	if err := s.campaignCounts(ctx, ids, byID); err != nil {
 		return nil, translate(op, err)
 	}
 	rows, err = s.pool.Query(ctx, `SELECT t.campaign_id, count(*) FROM sends s JOIN targets t ON t.id = s.target_id
@@ -422,11 +425,12 @@ func (s *Store) CampaignTargets(ctx context.Context, f TargetFilter) ([]TargetRo
 }
 
 // ErrorTypes returns the error types the campaign's skipped and failed
-// targets have, most frequent first, for the console's filter.
+// targets have, most frequent first, for the console's filter; from
+// campaign_counts, so its cost does not grow with the campaign.
 func (s *Store) ErrorTypes(ctx context.Context, campaignID int64) ([]ReasonCount, error) {
-	rows, err := s.pool.Query(ctx, `SELECT t.status, t.error_type, count(*) FROM targets t
-		WHERE t.campaign_id = $1 AND t.status IN ('skipped', 'failed') AND t.error_type <> ''
-		GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 30`, campaignID)
+	rows, err := s.pool.Query(ctx, `SELECT status, reason, sum(n)::bigint FROM campaign_counts
+		WHERE campaign_id = $1 AND status IN ('skipped', 'failed') AND reason NOT IN ('', 'unknown')
+		GROUP BY 1, 2 HAVING sum(n) > 0 ORDER BY 3 DESC, 2 LIMIT 30`, campaignID)
 	if err != nil {
 		return nil, translate("error types", err)
 	}

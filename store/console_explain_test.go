@@ -62,7 +62,7 @@ func TestConsoleExplain(t *testing.T) {
 	}
 
 	rec.op("ConsoleAccounts")
-	accts, err := st.ConsoleAccounts(ctx, now)
+	accts, err := st.ConsoleAccounts(ctx, now, store.AccountFilter{Limit: 1000})
 	must(err)
 	if len(accts) != 200 {
 		t.Fatalf("ConsoleAccounts = %d accounts; want 200", len(accts))

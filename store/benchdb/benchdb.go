@@ -222,6 +222,13 @@ func (db *DB) BulkLoad(ctx context.Context, camps []int64, n, pending int, progr
 		}
 		progress(hi)
 	}
+	// The load bypassed the triggers that keep campaign_counts.
+	if _, err := conn.Exec(ctx, `RESET session_replication_role`); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, `SELECT outreach_recount_campaigns()`); err != nil {
+		return fmt.Errorf("bulk load: recount campaigns: %w", err)
+	}
 	if _, err := conn.Exec(ctx, `VACUUM ANALYZE targets`); err != nil {
 		return err
 	}
