@@ -50,8 +50,10 @@ ALTER TABLE targets ADD COLUMN withdraw_next_at timestamptz;
 -- reads only these.
 CREATE INDEX targets_withdrawable ON targets (finished_at)
     WHERE status = 'sent' AND invitation_id IS NOT NULL AND withdrawn_at IS NULL AND invitation_gone_at IS NULL;
--- Recent withdrawals per person, for the block.
+-- Withdrawals per person, for the block at reservation, and recent
+-- withdrawals, for the block at planning.
 CREATE INDEX targets_withdrawn ON targets (account_id, provider_id, withdrawn_at) WHERE withdrawn_at IS NOT NULL;
+CREATE INDEX targets_withdrawn_recent ON targets (withdrawn_at) WHERE withdrawn_at IS NOT NULL;
 
 -- A withdrawn target no longer holds its person: another campaign's target
 -- of the person may invite them again once the block is over.
@@ -79,6 +81,7 @@ DROP INDEX sends_outside;
 DROP INDEX targets_one_per_person;
 CREATE UNIQUE INDEX targets_one_per_person ON targets (account_id, provider_id)
     WHERE provider_id IS NOT NULL AND status NOT IN ('skipped', 'failed');
+DROP INDEX targets_withdrawn_recent;
 DROP INDEX targets_withdrawn;
 DROP INDEX targets_withdrawable;
 ALTER TABLE targets DROP COLUMN withdraw_next_at;

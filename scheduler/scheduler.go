@@ -99,6 +99,8 @@ type Scheduler struct {
 	warnMu sync.Mutex
 	warned map[warnKey]bool      // accounts told about their pacing once
 	waits  map[waitKey]knownWait // account waits last written (under mu)
+	// withdrawnAt is when stale invitations were last planned (withdraw.go).
+	withdrawnAt time.Time
 }
 
 // epochKey is a Redis key the scheduler keeps; its absence means Redis lost

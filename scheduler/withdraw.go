@@ -19,6 +19,10 @@ const (
 	// withdrawRequeue is how long a planned withdrawal is left to its
 	// task before it is planned again (its task lost with Redis).
 	withdrawRequeue = 10 * time.Minute
+	// withdrawEvery is how often stale invitations are looked for: their
+	// age is days, and the query reads every sent invitation not yet
+	// withdrawn, so not on every tick.
+	withdrawEvery = 30 * time.Second
 )
 
 // withdrawProviders are the providers whose invitations can be withdrawn.
@@ -34,6 +38,10 @@ func (s *Scheduler) withdrawals(ctx context.Context, now time.Time) error {
 	} else if n > 0 {
 		s.log.InfoContext(ctx, "targets wait for the block after a withdrawal to their person", "count", n)
 	}
+	if now.Sub(s.withdrawnAt) < withdrawEvery && !now.Before(s.withdrawnAt) {
+		return nil
+	}
+	s.withdrawnAt = now
 	ids, err := s.cfg.Store.PlanWithdrawals(ctx, now, withdrawBatch, withdrawRequeue, withdrawProviders)
 	if err != nil {
 		return err
