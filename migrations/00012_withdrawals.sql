@@ -29,8 +29,13 @@ ALTER TABLE accounts ADD COLUMN withdraw_block interval NOT NULL DEFAULT '21 day
 -- window_at when LinkedIn says they were sent).
 ALTER TABLE accounts ADD COLUMN count_outside_invites boolean NOT NULL DEFAULT false;
 -- When the account's sent list was last read (by a withdrawal or a read of
--- its own for count_outside_invites).
+-- its own for count_outside_invites); an account that counts outside
+-- invitations has it read at least every sent_list_every (a 'poll' call,
+-- paced as such); sent_list_next_at marks a read planned.
 ALTER TABLE accounts ADD COLUMN sent_list_read_at timestamptz;
+ALTER TABLE accounts ADD COLUMN sent_list_every interval NOT NULL DEFAULT '6 hours'
+    CONSTRAINT accounts_sent_list_every_positive CHECK (sent_list_every > interval '0');
+ALTER TABLE accounts ADD COLUMN sent_list_next_at timestamptz;
 
 -- The campaign's own age (NULL: its account's), and an opt-out.
 ALTER TABLE campaigns ADD COLUMN withdraw_after interval
@@ -89,6 +94,8 @@ ALTER TABLE targets DROP COLUMN invitation_gone_at;
 ALTER TABLE targets DROP COLUMN withdrawn_at;
 ALTER TABLE campaigns DROP COLUMN withdraw_stale;
 ALTER TABLE campaigns DROP COLUMN withdraw_after;
+ALTER TABLE accounts DROP COLUMN sent_list_next_at;
+ALTER TABLE accounts DROP COLUMN sent_list_every;
 ALTER TABLE accounts DROP COLUMN sent_list_read_at;
 ALTER TABLE accounts DROP COLUMN count_outside_invites;
 ALTER TABLE accounts DROP COLUMN withdraw_block;

@@ -55,5 +55,16 @@ func (s *Scheduler) withdrawals(ctx context.Context, now time.Time) error {
 	if len(ids) > 0 {
 		s.log.InfoContext(ctx, "stale invitations planned for withdrawal", "count", len(ids))
 	}
+	// Accounts that count outside invitations have their sent list read.
+	accounts, err := s.cfg.Store.PlanSentListReads(ctx, now, withdrawRequeue, withdrawProviders)
+	if err != nil {
+		return err
+	}
+	for _, id := range accounts {
+		task, opts := worker.NewSentListTask(id)
+		if _, err := s.client.Load().EnqueueContext(ctx, task, opts...); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return err
+		}
+	}
 	return nil
 }

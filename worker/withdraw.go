@@ -144,7 +144,7 @@ func (w *Worker) withdraw(ctx context.Context, at *store.WithdrawAttempt) store.
 	defer cancel()
 	list, err := wd.ListSent(cctx, at.Account.ProviderAccountID)
 	if err != nil {
-		return w.withdrawError(ctx, at, f, provider.Name(at.Account.Provider), "list_sent", err)
+		return w.withdrawError(ctx, at, f, "list_sent", err)
 	}
 	f.Listed = true
 	found := false
@@ -166,43 +166,61 @@ func (w *Worker) withdraw(ctx context.Context, at *store.WithdrawAttempt) store.
 		return f
 	}
 	if err != nil {
-		return w.withdrawError(ctx, at, f, provider.Name(at.Account.Provider), "cancel", err)
+		return w.withdrawError(ctx, at, f, "cancel", err)
 	}
 	f.Now = w.cfg.Now()
 	f.Outcome = store.OutcomeWithdrawn
 	return f
 }
 
-// withdrawError applies the outcome policy to a failed call of a
-// withdrawal: account-level answers pause or disable the account as for
+// callAnswer is what a failed call of a withdrawal or a sent-list read
+// records: the ledger row, when to try again, and the account's change.
+type callAnswer struct {
+	Outcome     store.Outcome
+	ErrorType   string
+	HTTPStatus  int
+	Detail      string
+	RetryAt     time.Time
+	PauseUntil  time.Time
+	PauseReason string
+	Disable     bool
+}
+
+// callError applies the outcome policy to a failed call of a withdrawal or
+// of a read of the sent list (attempts: the calls so far, this one
+// included): account-level answers pause or disable the account as for
 // invitations, this process's own misconfiguration changes nothing, and
-// the withdrawal is planned again after the wait the policy gives.
-func (w *Worker) withdrawError(ctx context.Context, at *store.WithdrawAttempt, f store.WithdrawFinish, name provider.Name, op string, err error) store.WithdrawFinish {
-	now := w.cfg.Now()
-	pe := asProviderError(name, op, err)
-	f.Now = now
-	if pe.Kind == provider.KindConfig {
-		f.Outcome, f.ErrorType, f.HTTPStatus, f.Detail = store.OutcomeRefused, pe.Type, pe.HTTPStatus, pe.Error()
-		f.RetryAt = now.Add(w.cfg.UnservedWaitMax)
-		return f
-	}
-	if pe.Kind != provider.KindRateLimited && pe.Kind != provider.KindLimitExceeded && pe.Kind != provider.KindAccount &&
-		pe.Kind != provider.KindTransient {
+// the call is planned again after the wait the policy gives.
+func (w *Worker) callError(ctx context.Context, a *store.Account, targetID int64, attempts int, op string, err error, now time.Time) callAnswer {
+	pe := asProviderError(provider.Name(a.Provider), op, err)
+	ans := callAnswer{Outcome: store.OutcomeRefused, ErrorType: pe.Type, HTTPStatus: pe.HTTPStatus, Detail: pe.Error()}
+	switch pe.Kind {
+	case provider.KindConfig:
+		ans.RetryAt = now.Add(w.cfg.UnservedWaitMax)
+		return ans
+	case provider.KindRateLimited, provider.KindLimitExceeded, provider.KindAccount, provider.KindTransient:
+	default:
 		// Recipient answers (a bad id, cannot_resend_yet, ...) do not
-		// concern a withdrawal: try again much later.
-		f.Outcome, f.ErrorType, f.HTTPStatus, f.Detail = store.OutcomeRefused, pe.Type, pe.HTTPStatus, pe.Error()
-		f.RetryAt = now.Add(withdrawGiveUpWait)
-		return f
+		// concern these calls: try again much later.
+		ans.RetryAt = now.Add(withdrawGiveUpWait)
+		return ans
 	}
-	sa := &store.Attempt{SendID: at.SendID, Account: at.Account,
-		Target: &store.Target{ID: at.TargetID, AccountID: at.Account.ID, Attempts: at.Attempts}}
+	sa := &store.Attempt{Account: a, Target: &store.Target{ID: targetID, AccountID: a.ID, Attempts: attempts}}
 	d := w.policy.decideError(sa, pe, w.history(ctx, sa, pe, now), now)
-	f.Outcome, f.ErrorType, f.HTTPStatus, f.Detail = d.Outcome, d.ErrorType, d.HTTPStatus, d.Detail
-	f.PauseUntil, f.PauseReason, f.Disable = d.Account.PauseUntil, d.Account.Reason, d.Account.Disable
-	f.RetryAt = d.Next.until
-	if !f.RetryAt.After(now) {
-		f.RetryAt = now.Add(withdrawGiveUpWait)
+	ans = callAnswer{Outcome: d.Outcome, ErrorType: d.ErrorType, HTTPStatus: d.HTTPStatus, Detail: d.Detail, RetryAt: d.Next.until,
+		PauseUntil: d.Account.PauseUntil, PauseReason: d.Account.Reason, Disable: d.Account.Disable}
+	if !ans.RetryAt.After(now) {
+		ans.RetryAt = now.Add(withdrawGiveUpWait)
 	}
+	return ans
+}
+
+// withdrawError records a failed call of a withdrawal (see callError).
+func (w *Worker) withdrawError(ctx context.Context, at *store.WithdrawAttempt, f store.WithdrawFinish, op string, err error) store.WithdrawFinish {
+	f.Now = w.cfg.Now()
+	ans := w.callError(ctx, at.Account, at.TargetID, at.Attempts, op, err, f.Now)
+	f.Outcome, f.ErrorType, f.HTTPStatus, f.Detail, f.RetryAt = ans.Outcome, ans.ErrorType, ans.HTTPStatus, ans.Detail, ans.RetryAt
+	f.PauseUntil, f.PauseReason, f.Disable = ans.PauseUntil, ans.PauseReason, ans.Disable
 	return f
 }
 

@@ -3,6 +3,8 @@ package worker
 import (
 	"errors"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -359,4 +361,86 @@ func TestWithdrawSettlesLostAnswer(t *testing.T) {
 	if unsettled != 0 {
 		t.Errorf("%d withdraw ledger rows left uncertain, want 0", unsettled)
 	}
+}
+
+// TestSentListCountsOutsideInvites checks the read of the sent list of an
+// account that counts invitations sent outside outreach, without any
+// withdrawal: planned only for such an account and only once per
+// sent_list_every, each outside invitation is written to the ledger once
+// (its own invitations are not), and the account's weekly invitation limit
+// then counts them; an account that does not count them sends as before.
+func TestSentListCountsOutsideInvites(t *testing.T) {
+	t.Parallel()
+	f := withdrawFixture(t)
+	w := f.worker(Config{ShortWait: time.Nanosecond})
+	week := []store.Limit{{Action: store.ActionInvite, Max: 3, Per: 7 * 24 * time.Hour}}
+	li := f.account("li", "default")
+	li2 := f.account("li2", "default")
+	for _, id := range []int64{li, li2} {
+		f.exec(`UPDATE accounts SET withdraw_after = NULL, sent_list_every = '60 seconds', count_outside_invites = $2 WHERE id = $1`, id, id == li)
+		if err := f.st.SetLimits(f.ctx, id, week); err != nil {
+			t.Fatal(err)
+		}
+		f.invite(w, f.target(id, "own-"+strconv.FormatInt(id, 10), true))
+	}
+	t0 := f.clock()
+	f.sim.InviteOutside("li", simulator.ProviderID("out-one"), t0.Add(-2*time.Hour))
+	f.sim.InviteOutside("li2", simulator.ProviderID("out-one"), t0.Add(-2*time.Hour))
+
+	read := func(want ...int64) {
+		t.Helper()
+		ids, err := f.st.PlanSentListReads(f.ctx, f.clock(), 10*time.Minute, []provider.Name{provider.Unipile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != len(want) || len(ids) == 1 && ids[0] != want[0] {
+			t.Fatalf("sent list reads planned for %v, want %v", ids, want)
+		}
+		for _, id := range ids {
+			task, _ := NewSentListTask(id)
+			if err := w.HandleSentList(f.ctx, task); err != nil {
+				t.Fatalf("read the sent list of %d: %v", id, err)
+			}
+		}
+	}
+	outside := func(account int64) int {
+		t.Helper()
+		var n int
+		if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends WHERE account_id = $1 AND action = 'invite' AND outcome = 'outside'`, account).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	read(li)
+	read() // read a moment ago
+	if n := outside(li); n != 1 {
+		t.Errorf("li: %d outside invitations recorded, want 1", n)
+	}
+	f.sim.InviteOutside("li", simulator.ProviderID("out-two"), t0)
+	f.setClock(t0.Add(61 * time.Second))
+	read(li)
+	if n := outside(li); n != 2 {
+		t.Errorf("li after a second read: %d outside invitations recorded, want 2 (each once)", n)
+	}
+	if n := outside(li2); n != 0 {
+		t.Errorf("li2 (not counting): %d outside invitations recorded, want 0", n)
+	}
+	var polls int
+	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends WHERE account_id = $1 AND action = 'poll' AND outcome = 'resolved'`, li).Scan(&polls); err != nil {
+		t.Fatal(err)
+	}
+	if polls != 2 || f.simRequests("list_sent") != 2 {
+		t.Errorf("%d poll rows in the ledger and %d list requests, want 2 each", polls, f.simRequests("list_sent"))
+	}
+
+	// The weekly limit of 3: li has sent one and two went outside, so the
+	// next waits for the window; li2 has room for two more.
+	next := f.target(li, "next-li", true)
+	if err := f.run(w, TypeInvite, next); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.state(next); s.Status == store.TargetSent || !strings.Contains(s.LastError, "limit") {
+		t.Errorf("li's next invitation: %+v, want it to wait for the weekly limit", s)
+	}
+	f.invite(w, f.target(li2, "next-li2", true))
 }

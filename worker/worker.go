@@ -152,6 +152,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeInvite, w.HandleInvite)
 	mux.HandleFunc(TypeResolve, w.HandleResolve)
 	mux.HandleFunc(TypeWithdraw, w.HandleWithdraw)
+	mux.HandleFunc(TypeSentList, w.HandleSentList)
 	return mux
 }
 
