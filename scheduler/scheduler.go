@@ -63,6 +63,9 @@ type Config struct {
 	DeadAfter, LivenessInterval time.Duration
 	// Metrics receives tick statistics; nil means none.
 	Metrics Metrics
+	// WithdrawInterval is how often stale invitations are looked for
+	// (default 30 s; see withdraw.go).
+	WithdrawInterval time.Duration
 }
 
 // Metrics receives the scheduler's statistics.

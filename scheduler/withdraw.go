@@ -19,9 +19,9 @@ const (
 	// withdrawRequeue is how long a planned withdrawal is left to its
 	// task before it is planned again (its task lost with Redis).
 	withdrawRequeue = 10 * time.Minute
-	// withdrawEvery is how often stale invitations are looked for: their
-	// age is days, and the query reads every sent invitation not yet
-	// withdrawn, so not on every tick.
+	// withdrawEvery is how often stale invitations are looked for unless
+	// Config.WithdrawInterval says: their age is days, and the query reads
+	// every sent invitation not yet withdrawn, so not on every tick.
 	withdrawEvery = 30 * time.Second
 )
 
@@ -38,7 +38,11 @@ func (s *Scheduler) withdrawals(ctx context.Context, now time.Time) error {
 	} else if n > 0 {
 		s.log.InfoContext(ctx, "targets wait for the block after a withdrawal to their person", "count", n)
 	}
-	if now.Sub(s.withdrawnAt) < withdrawEvery && !now.Before(s.withdrawnAt) {
+	every := s.cfg.WithdrawInterval
+	if every <= 0 {
+		every = withdrawEvery
+	}
+	if now.Sub(s.withdrawnAt) < every && !now.Before(s.withdrawnAt) {
 		return nil
 	}
 	s.withdrawnAt = now
