@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -91,16 +90,8 @@ func (w *Worker) HandleSentList(ctx context.Context, t *asynq.Task) error {
 			f.Sent = append(f.Sent, store.ListedInvitation{InvitationID: inv.ID, ProviderID: inv.ProviderID, SentAt: inv.Date})
 		}
 	}
-	rctx := context.WithoutCancel(ctx)
-	for try := 0; ; try++ {
-		tctx, cancel := context.WithTimeout(rctx, 15*time.Second)
-		err = w.cfg.Store.FinishSentList(tctx, f)
-		cancel()
-		if err == nil || errors.Is(err, store.ErrInvalid) || try >= 20 {
-			break
-		}
-		time.Sleep(Backoff(try, 100*time.Millisecond, w.cfg.RecordBackoffMax))
-	}
+	err = w.recordRetry(context.WithoutCancel(ctx), log, "sent list read", f.SendID,
+		func(ctx context.Context) error { return w.cfg.Store.FinishSentList(ctx, f) })
 	if err != nil {
 		return fmt.Errorf("record sent list read: %w", err)
 	}

@@ -227,16 +227,23 @@ func (w *Worker) withdrawError(ctx context.Context, at *store.WithdrawAttempt, f
 // recordWithdraw records a withdrawal's answer, retrying while Postgres is
 // away as record does for invitations: an answer is never dropped.
 func (w *Worker) recordWithdraw(ctx context.Context, log *slog.Logger, f store.WithdrawFinish) error {
+	return w.recordRetry(ctx, log, "withdrawal", f.SendID, func(ctx context.Context) error { return w.cfg.Store.FinishWithdraw(ctx, f) })
+}
+
+// recordRetry runs finish (an idempotent store write of an answer) until
+// it succeeds, fails for good (a refused value) or ctx ends, backing off
+// between tries.
+func (w *Worker) recordRetry(ctx context.Context, log *slog.Logger, what string, sendID int64, finish func(context.Context) error) error {
 	for try := 0; ; try++ {
 		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := w.cfg.Store.FinishWithdraw(tctx, f)
+		err := finish(tctx)
 		cancel()
 		if err == nil || errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		wait := Backoff(try, 100*time.Millisecond, w.cfg.RecordBackoffMax)
-		log.WarnContext(ctx, "recording the withdrawal failed; keeping it and retrying", "send_id", f.SendID,
-			"outcome", f.Outcome, "attempt", try+1, "retry_in", wait, "error", err)
+		log.WarnContext(ctx, "recording the "+what+" failed; keeping it and retrying", "send_id", sendID,
+			"attempt", try+1, "retry_in", wait, "error", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
