@@ -385,8 +385,11 @@ var holdWithdrawnSQL = `UPDATE targets t SET next_attempt_at = w.until, wait_rea
 			` + fmt.Sprintf(withdrawnWaitSQL, "max(x.id)") + ` AS reason
 		FROM targets x JOIN accounts a ON a.id = x.account_id
 		WHERE x.withdrawn_at IS NOT NULL AND x.withdrawn_at > $1::timestamptz - a.withdraw_block AND ($2 = 0 OR x.id = $2)
+			-- the longest block bounds the scan of targets_withdrawn_recent
+			AND x.withdrawn_at > $1::timestamptz - (SELECT max(withdraw_block) FROM accounts)
 		GROUP BY x.account_id, x.provider_id, a.withdraw_block) w
 	WHERE t.account_id = w.account_id AND t.provider_id = w.provider_id AND t.status = 'pending'
+		AND t.status NOT IN ('skipped', 'failed') -- targets_one_per_person's predicate: read through it
 		AND t.withdrawn_at IS NULL AND t.next_attempt_at < w.until`
 
 // checkWithdrawBlock is the reservation's check that the target's person
