@@ -63,6 +63,9 @@ type Config struct {
 	DeadAfter, LivenessInterval time.Duration
 	// Metrics receives tick statistics; nil means none.
 	Metrics Metrics
+	// WithdrawInterval is how often stale invitations are looked for
+	// (default 30 s; see withdraw.go).
+	WithdrawInterval time.Duration
 }
 
 // Metrics receives the scheduler's statistics.
@@ -99,6 +102,8 @@ type Scheduler struct {
 	warnMu sync.Mutex
 	warned map[warnKey]bool      // accounts told about their pacing once
 	waits  map[waitKey]knownWait // account waits last written (under mu)
+	// withdrawnAt is when stale invitations were last planned (withdraw.go).
+	withdrawnAt time.Time
 }
 
 // epochKey is a Redis key the scheduler keeps; its absence means Redis lost
@@ -279,6 +284,9 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 		return st, err
 	}
 	st.Prepared = prep
+	if err := s.withdrawals(ctx, now); err != nil {
+		return st, err
+	}
 	end := now.Add(s.cfg.Horizon)
 	work, err := s.cfg.Store.AccountsWithWork(ctx, now, end)
 	if err != nil {

@@ -37,7 +37,7 @@ func personKey(account int64, providerID string) string {
 const livePersonTargetsSQL = `SELECT t.account_id, t.provider_id, t.id FROM targets t
 	JOIN unnest($1::bigint[], $2::text[]) AS k(account_id, provider_id)
 	ON t.account_id = k.account_id AND t.provider_id = k.provider_id
-	WHERE t.status NOT IN ('skipped', 'failed') AND t.id <> ALL($3::bigint[])`
+	WHERE t.status NOT IN ('skipped', 'failed') AND t.withdrawn_at IS NULL AND t.id <> ALL($3::bigint[])`
 
 // livePersonTargets returns, by personKey, a live target of each account
 // and provider id pair (accounts[i], providerIDs[i]), other than except.

@@ -34,6 +34,12 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	if err := checkTargetState(t, req); err != nil {
 		return nil, err
 	}
+	if req.Action == ActionInvite {
+		// A person withdrawn by the account waits for LinkedIn's block.
+		if err := checkWithdrawBlock(ctx, tx, t, now); err != nil {
+			return nil, err
+		}
+	}
 	if req.Serves != nil {
 		if err := req.Serves(ar.account()); err != nil {
 			return nil, &NotServedError{Account: ar.account(), Err: err}

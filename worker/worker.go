@@ -151,6 +151,8 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TypeInvite, w.HandleInvite)
 	mux.HandleFunc(TypeResolve, w.HandleResolve)
+	mux.HandleFunc(TypeWithdraw, w.HandleWithdraw)
+	mux.HandleFunc(TypeSentList, w.HandleSentList)
 	return mux
 }
 

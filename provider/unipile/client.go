@@ -70,6 +70,8 @@ var (
 	_ provider.Client   = (*Client)(nil)
 	_ provider.Resolver = (*Client)(nil)
 	_ provider.Settler  = (*Client)(nil)
+
+	_ provider.Withdrawer = (*Client)(nil)
 )
 
 // New validates cfg and builds a Client. Its errors never contain the key.
@@ -213,17 +215,7 @@ func (c *Client) Invite(ctx context.Context, inv provider.Invitation) (provider.
 }
 
 // SentInvitation is one pending invitation sent by an account.
-type SentInvitation struct {
-	// ID is the invitation id, as given to Cancel.
-	ID string
-	// ProviderID and PublicID identify the invited person.
-	ProviderID string
-	PublicID   string
-	// Message is the note sent with it, if any.
-	Message string
-	// Date is when it was sent, zero if Unipile did not say.
-	Date time.Time
-}
+type SentInvitation = provider.SentInvitation
 
 type sentList struct {
 	Object string `json:"object"`
