@@ -104,7 +104,7 @@ func (s *Store) AddTargets(ctx context.Context, campaignID int64, targets []NewT
 	return tag.RowsAffected(), nil
 }
 
-const targetColumns = `t.id, t.campaign_id, t.account_id, t.identifier, coalesce(t.normalized_identifier, ''),
+const targetColumns = `t.id, t.campaign_id, coalesce(t.account_id, 0), t.identifier, coalesce(t.normalized_identifier, ''),
 	coalesce(t.provider_id, ''), t.vars, t.status, t.attempts, t.deferrals, t.next_attempt_at, t.locked_until,
 	coalesce(t.last_error, ''), coalesce(t.error_type, ''), coalesce(t.invitation_id, ''), coalesce(t.message, ''),
 	c.status, c.message_template, c.provider_options`
