@@ -127,9 +127,10 @@ $$;
 -- target_waits, redefined from 00006: a pool's target not yet given to a
 -- sender says why it waits:
 --   pool         every sender that could take it has no slot now: "pool
---                out of budget until ..." (the earliest sender's next slot)
---   pool_paused  every sender is paused or disabled
---   due          a sender has slots; it waits for the next planning pass
+--                out of budget", until the earliest sender's next slot
+--   pool_paused  every sender is paused or disabled, until the first pause
+--                ends (NULL if all are disabled)
+--   pool_due     a sender has slots; it waits for the next planning pass
 -- The other keywords are those of 00006.
 CREATE OR REPLACE VIEW target_waits AS
 SELECT k.target_id, k.campaign_id, k.account_id, k.status, k.wait,
@@ -144,9 +145,8 @@ SELECT k.target_id, k.campaign_id, k.account_id, k.status, k.wait,
         WHEN 'deferred' THEN coalesce('deferred after ' || k.error_type, 'not due yet (its next_attempt_at is later)')
         WHEN 'handed_back' THEN coalesce(k.target_wait_reason, substr(k.last_error, length('waiting: ') + 1))
         WHEN 'due' THEN 'due: waiting for its turn in the account''s next send slots'
-        WHEN 'pool' THEN 'pool out of budget until ' || coalesce(outreach_local_time(k.until, 'UTC'), 'an operator changes its senders')
+        WHEN 'pool' THEN 'pool out of budget'
         WHEN 'pool_paused' THEN 'every sender of the pool is paused or disabled'
-            || coalesce(' (the first pause ends ' || outreach_local_time(k.until, 'UTC') || ')', '')
         WHEN 'pool_due' THEN 'due: waiting for a sender of the pool to take it'
         ELSE k.account_wait_reason
     END AS reason,

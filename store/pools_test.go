@@ -214,7 +214,7 @@ func TestPoolAssignsAndMovesTargets(t *testing.T) {
 		camp).Scan(&wait, &reason); err != nil {
 		t.Fatal(err)
 	}
-	if wait != "pool" || !strings.HasPrefix(reason, "pool out of budget until ") {
+	if wait != "pool" || reason != "pool out of budget" {
 		t.Errorf("an unassigned target of a pool out of budget waits %q: %q", wait, reason)
 	}
 	// Taking the first sender out of the pool gives back its pending
