@@ -463,3 +463,36 @@ func loadCampaignUse(ctx context.Context, tx pgx.Tx, lookup bool, cands []shareC
 	})
 	return use, err
 }
+
+// checkDailyCap is the reservation's check of the campaign's daily cap
+// (Target.DailyCap; nothing for a campaign without one, or for a lookup):
+// the campaign row is locked, so that its senders' reservations count one
+// after another, and its invitations over the last day that may have gone
+// out are counted from the ledger. At the cap it is a NotNowError until
+// the oldest of them is a day old.
+func checkDailyCap(ctx context.Context, tx pgx.Tx, t *Target, req BeginRequest) error {
+	if t.DailyCap == 0 || req.Action != ActionInvite {
+		return nil
+	}
+	now := req.Now
+	var n int
+	var oldest *time.Time
+	err := tx.QueryRow(ctx, `WITH c AS (SELECT id FROM campaigns WHERE id = $1 FOR UPDATE)
+		SELECT count(*), min(CASE WHEN s.window_at = 'infinity' THEN NULL ELSE s.window_at END)
+		FROM c JOIN campaign_senders cs ON cs.campaign_id = c.id
+		JOIN sends s ON s.account_id = cs.account_id AND s.action = 'invite'
+			AND s.window_at > $2::timestamptz - interval '1 day' AND s.outcome IN ('in_flight', 'unknown', 'sent')
+		JOIN targets t ON t.id = s.target_id AND t.campaign_id = c.id`, t.CampaignID, now).Scan(&n, &oldest)
+	if err != nil {
+		return err
+	}
+	if n < t.DailyCap {
+		return nil
+	}
+	until := now.Add(time.Minute) // only calls still out: look again soon
+	if oldest != nil {
+		until = oldest.Add(24 * time.Hour)
+	}
+	return &NotNowError{Until: until, Reason: fmt.Sprintf("campaign daily cap of %d invitations reached", t.DailyCap),
+		Released: until.Sub(now) > req.HoldFor}
+}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -233,5 +234,33 @@ func TestPoolAssignsAndMovesTargets(t *testing.T) {
 	}
 	if err := st.RemoveSender(ctx, camp, accs[1]); err == nil {
 		t.Error("removed the campaign's last sender")
+	}
+}
+
+// The daily cap holds in the reservation too, whatever the claims let
+// through (tasks queued before the cap was set, two schedulers): the
+// campaign's invitations of the last day are counted from the ledger.
+func TestDailyCapHoldsAtReservation(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	t0 := time.Now().Add(time.Second)
+	ts := queue(t, f, t0, "a", "b", "c")
+	if err := f.st.SetCampaignShare(context.Background(), f.campaign, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		at, err := begin(f, ts[i].ID, t0)
+		if err != nil {
+			t.Fatalf("begin %d: %v", i, err)
+		}
+		finishSent(t, f, at, t0.Add(time.Duration(i+1)*time.Second))
+	}
+	_, err := begin(f, ts[2].ID, t0.Add(3*time.Second))
+	var nn *store.NotNowError
+	if !errors.As(err, &nn) || !strings.Contains(nn.Reason, "daily cap") {
+		t.Fatalf("third begin under a daily cap of 2: %v, want a NotNowError for the cap", err)
+	}
+	if want := t0.Add(time.Second + 24*time.Hour).Truncate(time.Microsecond); !nn.Until.Equal(want) || !nn.Released {
+		t.Errorf("Until = %v (released %v), want %v, handed back", nn.Until, nn.Released, want)
 	}
 }
