@@ -218,6 +218,20 @@ func TestPoolAssignsAndMovesTargets(t *testing.T) {
 	if wait != "pool" || reason != "pool out of budget" {
 		t.Errorf("an unassigned target of a pool out of budget waits %q: %q", wait, reason)
 	}
+	// outreach status reads the same (store.CampaignProgress).
+	progress, err := st.CampaignProgress(ctx, "pool")
+	if err != nil || len(progress) != 1 {
+		t.Fatalf("campaign progress: %v, %v", progress, err)
+	}
+	var shown bool
+	for _, w := range progress[0].Waiting {
+		if w.Wait == "pool" && w.Reason == "pool out of budget" && w.Count == 5 && w.Until != nil && w.Until.Equal(until.Truncate(time.Microsecond)) {
+			shown = true
+		}
+	}
+	if !shown {
+		t.Errorf("status shows the pool's waits as %+v; want 5 pool out of budget until %s", progress[0].Waiting, until)
+	}
 	// Taking the first sender out of the pool gives back its pending
 	// targets (none: its 4 are queued) and keeps the campaign going.
 	if _, err := db.Exec(ctx, `UPDATE targets SET status = 'pending' WHERE account_id = $1 AND status = 'queued'`, accs[0]); err != nil {
