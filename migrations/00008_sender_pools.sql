@@ -219,15 +219,66 @@ DROP TRIGGER campaign_senders_check ON campaign_senders;
 DROP FUNCTION campaign_senders_check();
 DROP TRIGGER campaigns_add_sender ON campaigns;
 DROP FUNCTION campaigns_add_sender();
+-- target_waits as in 00006 (it reads campaign_senders now).
+CREATE OR REPLACE VIEW target_waits AS
+SELECT k.target_id, k.campaign_id, k.account_id, k.status, k.wait,
+    CASE k.wait
+        WHEN 'sending' THEN 'sending: a worker is calling the provider'
+        WHEN 'queued' THEN 'queued: its task is in Redis' || coalesce(' (retry after ' || k.error_type || ')', '')
+        WHEN 'campaign_paused' THEN 'campaign ' || k.campaign_status || '; run `outreach resume campaign ' || k.campaign_name || '`'
+        WHEN 'new' THEN 'new: the scheduler has not read its identifier yet'
+        WHEN 'account_disabled' THEN 'account disabled (' || coalesce(nullif(k.pause_reason, ''), 'no reason given')
+            || '); run `outreach resume account ' || k.account_name || '`'
+        WHEN 'account_paused' THEN 'account paused (' || coalesce(nullif(k.pause_reason, ''), 'no reason given') || ')'
+        WHEN 'deferred' THEN coalesce('deferred after ' || k.error_type, 'not due yet (its next_attempt_at is later)')
+        WHEN 'handed_back' THEN coalesce(k.target_wait_reason, substr(k.last_error, length('waiting: ') + 1))
+        WHEN 'due' THEN 'due: waiting for its turn in the account''s next send slots'
+        ELSE k.account_wait_reason
+    END AS reason,
+    k.until,
+    outreach_local_time(k.until, k.timezone) AS until_local
+FROM (
+    SELECT t.id AS target_id, t.campaign_id, t.account_id, t.status, t.error_type, t.last_error,
+        t.wait_reason AS target_wait_reason, c.status AS campaign_status, c.name AS campaign_name,
+        a.name AS account_name, a.pause_reason, a.timezone, aw.reason AS account_wait_reason,
+        CASE
+            WHEN t.status = 'sending' THEN 'sending'
+            WHEN t.status = 'queued' THEN 'queued'
+            WHEN c.status <> 'active' THEN 'campaign_paused'
+            WHEN t.normalized_identifier IS NULL THEN 'new'
+            WHEN a.status = 'disabled' THEN 'account_disabled'
+            WHEN a.status = 'paused' AND a.paused_until > now() THEN 'account_paused'
+            WHEN t.next_attempt_at > now() AND (t.wait_reason IS NOT NULL OR t.last_error LIKE 'waiting: %') THEN 'handed_back'
+            WHEN t.next_attempt_at > now() THEN 'deferred'
+            WHEN aw.kind IS NOT NULL THEN aw.kind
+            ELSE 'due'
+        END AS wait,
+        CASE
+            WHEN t.status = 'sending' THEN t.locked_until
+            WHEN t.status = 'queued' THEN greatest(t.slot_at, t.next_attempt_at)
+            WHEN c.status <> 'active' THEN NULL
+            WHEN t.normalized_identifier IS NULL THEN NULL
+            WHEN a.status = 'disabled' THEN NULL
+            WHEN a.status = 'paused' AND a.paused_until > now() THEN a.paused_until
+            WHEN t.next_attempt_at > now() THEN t.next_attempt_at
+            WHEN aw.kind IS NOT NULL THEN aw.until
+            ELSE NULL
+        END AS until
+    FROM targets t
+    JOIN campaigns c ON c.id = t.campaign_id
+    JOIN accounts a ON a.id = t.account_id
+    LEFT JOIN account_waits aw ON aw.account_id = t.account_id
+        AND aw.action = CASE WHEN t.provider_id IS NULL THEN 'lookup' ELSE 'invite' END
+        AND (aw.until IS NULL OR aw.until > now())
+    WHERE t.status IN ('pending', 'queued', 'sending')
+) k;
 DROP INDEX targets_pool_due;
 UPDATE targets t SET account_id = c.account_id FROM campaigns c WHERE c.id = t.campaign_id AND t.account_id IS NULL;
 ALTER TABLE targets ALTER COLUMN account_id SET NOT NULL;
 ALTER TABLE campaigns DROP COLUMN daily_cap;
 ALTER TABLE campaigns DROP COLUMN weight;
 DROP TABLE campaign_senders;
--- target_waits and targets_set_account go back to their 00006 and 00001
--- definitions (the view keeps its pool-aware form, which reads the same
--- for targets that all have an account).
+-- targets_set_account goes back to its 00001 definition.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION targets_set_account() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
