@@ -161,8 +161,10 @@ type SenderRoom struct {
 // resolved one); each target goes to the sender of its
 // campaign with the most room left, so the pool's slots are used in
 // proportion to what each sender has. A sender that already has a live
-// target for the same person (another campaign) is passed over. It
-// returns how many targets each account was given.
+// target for the same person (another campaign) is passed over; a target
+// whose person the campaign already has in another live target (another
+// identifier of theirs) is skipped as a duplicate. It returns how many
+// targets each account was given.
 func (s *Store) AssignPoolTargets(ctx context.Context, lookup bool, rooms []SenderRoom, dueBy time.Time) (map[int64]int, error) {
 	given := map[int64]int{}
 	if len(rooms) == 0 {
@@ -221,7 +223,8 @@ func (s *Store) AssignPoolTargets(ctx context.Context, lookup bool, rooms []Send
 				JOIN campaign_senders cs ON cs.account_id = k.account_id
 				JOIN campaigns c ON c.id = cs.campaign_id AND c.status = 'active'
 				GROUP BY cs.campaign_id)
-			SELECT pc.campaign_id, pc.senders, t.id, coalesce(t.provider_id, '')
+			SELECT pc.campaign_id, pc.senders, t.id, coalesce(t.provider_id, ''),
+				(SELECT array_agg(a.account_id) FROM campaign_senders a WHERE a.campaign_id = pc.campaign_id)
 			FROM pc CROSS JOIN LATERAL (SELECT t0.id, t0.provider_id, t0.next_attempt_at FROM targets t0
 				WHERE t0.campaign_id = pc.campaign_id AND t0.status = 'pending' AND t0.normalized_identifier IS NOT NULL
 				AND t0.account_id IS NULL AND (t0.provider_id IS NULL) `+resolved+` AND t0.next_attempt_at <= $3
@@ -231,18 +234,22 @@ func (s *Store) AssignPoolTargets(ctx context.Context, lookup bool, rooms []Send
 			return err
 		}
 		type cand struct {
-			id      int64
-			pid     string
-			senders []int64
+			id, campaign int64
+			pid          string
+			senders      []int64
 		}
 		var cands []cand
 		var pids []string
 		var c cand
-		var campaign int64
-		if _, err := pgx.ForEachRow(rows, []any{&campaign, &c.senders, &c.id, &c.pid}, func() error {
-			cands = append(cands, cand{c.id, c.pid, append([]int64(nil), c.senders...)})
+		var all []int64
+		everySender := map[int64]bool{}
+		if _, err := pgx.ForEachRow(rows, []any{&c.campaign, &c.senders, &c.id, &c.pid, &all}, func() error {
+			cands = append(cands, cand{c.id, c.campaign, c.pid, append([]int64(nil), c.senders...)})
 			if c.pid != "" {
 				pids = append(pids, c.pid)
+			}
+			for _, a := range all {
+				everySender[a] = true
 			}
 			return nil
 		}); err != nil {
@@ -252,24 +259,37 @@ func (s *Store) AssignPoolTargets(ctx context.Context, lookup bool, rooms []Send
 			return nil
 		}
 		// People a sender already has a live target for (the unique
-		// index targets_one_per_person would refuse a second).
+		// index targets_one_per_person would refuse a second), and people
+		// a campaign already has a live target for under another
+		// identifier (one sender of a pool per person).
 		busy := map[string]bool{}
+		campaignHas := map[string]int64{}
 		if len(pids) > 0 {
-			rows, err := tx.Query(ctx, `SELECT t.account_id, t.provider_id FROM targets t
-				WHERE t.account_id = ANY($1) AND t.provider_id = ANY($2) AND t.status NOT IN ('skipped', 'failed')`, freeIDs, pids)
+			var senders []int64
+			for a := range everySender {
+				senders = append(senders, a)
+			}
+			rows, err := tx.Query(ctx, `SELECT t.account_id, t.provider_id, t.campaign_id, t.id FROM targets t
+				WHERE t.account_id = ANY($1) AND t.provider_id = ANY($2) AND t.status NOT IN ('skipped', 'failed')`, senders, pids)
 			if err != nil {
 				return err
 			}
 			var pid string
-			if _, err := pgx.ForEachRow(rows, []any{&acc, &pid}, func() error {
+			var camp, id int64
+			if _, err := pgx.ForEachRow(rows, []any{&acc, &pid, &camp, &id}, func() error {
 				busy[personKey(acc, pid)] = true
+				campaignHas[personKey(camp, pid)] = id
 				return nil
 			}); err != nil {
 				return err
 			}
 		}
-		var ids, accs []int64
+		var ids, accs, dups, others []int64
 		for _, c := range cands {
+			if other, ok := campaignHas[personKey(c.campaign, c.pid)]; ok && c.pid != "" && other != c.id {
+				dups, others = append(dups, c.id), append(others, other)
+				continue
+			}
 			best := pickSender(c.senders, free, func(a int64) bool { return c.pid != "" && busy[personKey(a, c.pid)] })
 			if best == 0 {
 				continue
@@ -278,8 +298,17 @@ func (s *Store) AssignPoolTargets(ctx context.Context, lookup bool, rooms []Send
 			given[best]++
 			if c.pid != "" {
 				busy[personKey(best, c.pid)] = true
+				campaignHas[personKey(c.campaign, c.pid)] = c.id
 			}
 			ids, accs = append(ids, c.id), append(accs, best)
+		}
+		if len(dups) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE targets t SET status = 'skipped', error_type = $3,
+					last_error = 'duplicate: another target of this campaign invites this person (target ' || u.other || ')',
+					updated_at = now(), finished_at = now()
+				FROM unnest($1::bigint[], $2::bigint[]) AS u(id, other) WHERE t.id = u.id`, dups, others, errTypeDuplicate); err != nil {
+				return err
+			}
 		}
 		if len(ids) == 0 {
 			return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
+	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -276,5 +277,95 @@ func TestDailyCapHoldsAtReservation(t *testing.T) {
 	}
 	if want := t0.Add(time.Second + 24*time.Hour).Truncate(time.Microsecond); !nn.Until.Equal(want) || !nn.Released {
 		t.Errorf("Until = %v (released %v), want %v, handed back", nn.Until, nn.Released, want)
+	}
+}
+
+// One target per person in a pool: a second identifier of a person the
+// pool already has is skipped as a duplicate, in the same batch of new
+// targets or when it is planned later; a person in two pools is in both.
+func TestPoolKeepsOneTargetPerPerson(t *testing.T) {
+	t.Parallel()
+	st, dsn := testenv.Store(t)
+	db := testenv.DB(t, dsn)
+	ctx := context.Background()
+	var accs []int64
+	for i := range 2 {
+		id, err := st.CreateAccount(ctx, store.NewAccount{Name: fmt.Sprintf("s%d", i), Provider: "unipile",
+			ProviderAccountID: fmt.Sprintf("u%d", i), Pacing: store.PacingUnlimited})
+		if err != nil {
+			t.Fatal(err)
+		}
+		accs = append(accs, id)
+	}
+	one, err := st.CreatePoolCampaign(ctx, store.Campaign{Name: "one"}, accs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := st.CreatePoolCampaign(ctx, store.Campaign{Name: "two"}, accs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every identifier "ann-*" is the same person.
+	person := func(_ provider.Name, id string) store.Normalized {
+		if strings.HasPrefix(id, "ann-") {
+			return store.Normalized{Identifier: id, ProviderID: "ACoAnn"}
+		}
+		return store.Normalized{Identifier: id, ProviderID: id}
+	}
+	prepare := func() {
+		if _, err := st.PrepareTargets(ctx, 1000, person); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.AddTargets(ctx, one, []store.NewTarget{{Identifier: "ann-1"}, {Identifier: "ann-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddTargets(ctx, two, []store.NewTarget{{Identifier: "ann-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	prepare()
+	now := time.Now()
+	rooms := []store.SenderRoom{{AccountID: accs[0], N: 5}, {AccountID: accs[1], N: 5}}
+	if _, err := st.AssignPoolTargets(ctx, false, rooms, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddTargets(ctx, one, []store.NewTarget{{Identifier: "ann-3"}}); err != nil {
+		t.Fatal(err)
+	}
+	prepare()
+	if _, err := st.AssignPoolTargets(ctx, false, rooms, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(ctx, `SELECT c.name || '/' || t.identifier, t.status, coalesce(t.error_type, ''), t.account_id IS NOT NULL
+		FROM targets t JOIN campaigns c ON c.id = t.campaign_id ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var k, status, typ string
+		var assigned bool
+		if err := rows.Scan(&k, &status, &typ, &assigned); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = fmt.Sprintf("%s %s %v", status, typ, assigned)
+	}
+	want := map[string]string{
+		"one/ann-1": "pending  true",           // the first
+		"one/ann-2": "skipped duplicate false", // same batch
+		"one/ann-3": "skipped duplicate false", // planned later
+		"two/ann-1": "pending  true",           // another pool
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %q, want %q", k, got[k], w)
+		}
+	}
+	var senders int
+	if err := db.QueryRow(ctx, `SELECT count(DISTINCT account_id) FROM targets WHERE status = 'pending'`).Scan(&senders); err != nil {
+		t.Fatal(err)
+	}
+	if senders != 2 {
+		t.Errorf("Ann's two targets (two pools) went to %d senders; want one each (an account invites a person once)", senders)
 	}
 }
