@@ -185,6 +185,14 @@ func (s *Store) AssignPoolTargets(ctx context.Context, lookup bool, rooms []Send
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		clear(given)
+		// Nothing to do unless a pool has a target without a sender (one
+		// probe of the index targets_pool_due).
+		var waiting bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM targets t WHERE t.status = 'pending'
+			AND t.normalized_identifier IS NOT NULL AND t.account_id IS NULL AND (t.provider_id IS NULL) `+resolved+`
+			AND t.next_attempt_at <= $1)`, dueBy).Scan(&waiting); err != nil || !waiting {
+			return err
+		}
 		// Each sender's room less the due targets its pools gave it
 		// already (bounded by the room: a count never reads more).
 		free := map[int64]int{}
