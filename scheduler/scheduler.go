@@ -279,6 +279,9 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	} else if n > 0 {
 		s.log.InfoContext(ctx, "accounts resumed after their pause", "count", n)
 	}
+	if err := s.releaseStoppedSenders(ctx, now); err != nil {
+		return st, err
+	}
 	prep, err := s.cfg.Store.PrepareTargets(ctx, s.cfg.PrepareBatch, s.cfg.Normalize)
 	if err != nil {
 		return st, err
@@ -365,6 +368,7 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 			wants = append(wants, store.ClaimWant{AccountID: w.Account.ID, N: len(slots)})
 		}
 		s.recordWaits(ctx, waits, now)
+		s.assignPools(ctx, lookup, work, plans, now, end)
 		taken := map[int64]int{} // slots given per account, in claim order
 		for lo := 0; lo < len(wants); lo += claimChunk {
 			chunk := wants[lo:min(lo+claimChunk, len(wants))]

@@ -39,49 +39,54 @@ func (s *Store) ClaimTargetsBatch(ctx context.Context, lookup bool, wants []Clai
 			resolved = "IS TRUE"
 		}
 		rows, err := tx.Query(ctx, `SELECT k.n, `+targetColumns+`, p.provider_id IS NOT NULL, coalesce(p.first_name, ''),
-				coalesce(p.last_name, ''), coalesce(p.headline, ''), coalesce(p.provider_id, ''), t.task_gen
+				coalesce(p.last_name, ''), coalesce(p.headline, ''), coalesce(p.provider_id, ''), t.task_gen,
+				c.weight, coalesce(c.daily_cap, 0)
 			FROM unnest($1::bigint[], $2::bigint[]) AS k(account_id, n)
-			JOIN campaigns c ON c.account_id = k.account_id AND c.status = 'active'
+			JOIN campaign_senders cs ON cs.account_id = k.account_id
+			JOIN campaigns c ON c.id = cs.campaign_id AND c.status = 'active'
 			CROSS JOIN LATERAL (SELECT * FROM targets t0 WHERE t0.campaign_id = c.id AND t0.status = 'pending'
 				AND t0.normalized_identifier IS NOT NULL AND (t0.provider_id IS NULL) `+resolved+` AND t0.next_attempt_at <= $3
+				AND t0.account_id = k.account_id
 				ORDER BY t0.next_attempt_at LIMIT k.n FOR UPDATE SKIP LOCKED) t
-			JOIN accounts a ON a.id = c.account_id
+			JOIN accounts a ON a.id = k.account_id
 			LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
 			ORDER BY t.account_id, t.next_attempt_at, t.id`, accounts, ns, dueBy)
 		if err != nil {
 			return err
 		}
-		var claimed []Claimed
-		taken := map[int64]int64{}
+		var cands []shareCandidate
 		for rows.Next() {
 			var t Target
 			var n int64
 			var locked *time.Time
 			var hasPerson bool
 			var p Person
+			var weight, dailyCap int
 			dest := append([]any{&n}, targetDest(&t, &locked)...)
-			dest = append(dest, &hasPerson, &p.FirstName, &p.LastName, &p.Headline, &p.ProviderID, &t.TaskGen)
+			dest = append(dest, &hasPerson, &p.FirstName, &p.LastName, &p.Headline, &p.ProviderID, &t.TaskGen, &weight, &dailyCap)
 			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
 				return err
 			}
-			// An account with several campaigns gets up to N from each;
-			// it keeps its N oldest (the rest are left pending).
-			if taken[t.AccountID] >= n {
-				continue
-			}
-			taken[t.AccountID]++
 			t.LockedUntil = finite(locked)
 			c := Claimed{Target: &t}
 			if hasPerson {
 				p.NormalizedIdentifier = t.NormalizedIdentifier
 				c.Person = &p
 			}
-			claimed = append(claimed, c)
+			cands = append(cands, shareCandidate{claimed: c, n: int(n), weight: weight, cap: dailyCap})
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		// An account with several campaigns gets up to N from each; its
+		// campaigns share its N by weight (store/pools.go), the rest are
+		// left pending.
+		use, err := loadCampaignUse(ctx, tx, lookup, cands, now)
+		if err != nil {
+			return err
+		}
+		claimed := shareSlots(cands, use)
 		if claimed, err = dropDoNotContact(ctx, tx, claimed, now); err != nil {
 			return err
 		}

@@ -38,16 +38,21 @@ func (s *Store) ResumeExpiredPauses(ctx context.Context, now time.Time) (int64, 
 }
 
 // AccountsWithWork returns the active accounts that have targets due by
-// dueBy in an active campaign, with their recent sends per limit.
+// dueBy in an active campaign they send for (theirs, or a pool's not given
+// to a sender yet), with their recent sends per limit.
 func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*AccountWork, error) {
 	const op = "accounts with work"
 	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+`,
-			EXISTS (SELECT 1 FROM campaigns c WHERE c.account_id = a.id AND c.status = 'active' AND EXISTS (
+			EXISTS (SELECT 1 FROM campaign_senders cs JOIN campaigns c ON c.id = cs.campaign_id
+				WHERE cs.account_id = a.id AND c.status = 'active' AND EXISTS (
 				SELECT 1 FROM targets t WHERE t.campaign_id = c.id AND t.status = 'pending'
-				AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS FALSE AND t.next_attempt_at <= $1)),
-			EXISTS (SELECT 1 FROM campaigns c WHERE c.account_id = a.id AND c.status = 'active' AND EXISTS (
+				AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS FALSE AND t.next_attempt_at <= $1
+				AND (t.account_id = a.id OR t.account_id IS NULL))),
+			EXISTS (SELECT 1 FROM campaign_senders cs JOIN campaigns c ON c.id = cs.campaign_id
+				WHERE cs.account_id = a.id AND c.status = 'active' AND EXISTS (
 				SELECT 1 FROM targets t WHERE t.campaign_id = c.id AND t.status = 'pending'
-				AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS TRUE AND t.next_attempt_at <= $1)),
+				AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS TRUE AND t.next_attempt_at <= $1
+				AND (t.account_id = a.id OR t.account_id IS NULL))),
 			(SELECT count(*) FILTER (WHERE t.provider_id IS NOT NULL) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending')),
 			(SELECT count(*) FILTER (WHERE t.provider_id IS NULL) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending'))
 		FROM accounts a WHERE a.status = 'active' OR (a.status = 'paused' AND a.paused_until <= $2)

@@ -84,8 +84,11 @@ type cachedPerson struct {
 // lockNewTargets locks up to limit pending targets whose identifier is not
 // yet normalised, skipping those another scheduler holds.
 func lockNewTargets(ctx context.Context, tx pgx.Tx, limit int) ([]*preparing, error) {
-	rows, err := tx.Query(ctx, `SELECT t.id, t.account_id, t.identifier, a.provider
-			FROM targets t JOIN accounts a ON a.id = t.account_id
+	// A pool's target has no account yet: its campaign's gives the
+	// provider, and minus its campaign id stands for the account, so that
+	// the duplicate rule keeps one target per person in the pool.
+	rows, err := tx.Query(ctx, `SELECT t.id, coalesce(t.account_id, -t.campaign_id), t.identifier, a.provider
+			FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = coalesce(t.account_id, c.account_id)
 			WHERE t.status = 'pending' AND t.normalized_identifier IS NULL
 			ORDER BY t.id LIMIT $1 FOR UPDATE OF t SKIP LOCKED`, limit)
 	if err != nil {
@@ -168,7 +171,7 @@ func applyCache(batch []*preparing, cache map[[2]string]cachedPerson) (hits int)
 		}
 		hits++
 		r.norm.ProviderID = c.providerID
-		if c.lookedUpBy == r.account {
+		if c.lookedUpBy == r.account && r.account > 0 {
 			prof := provider.Profile{NetworkDistance: c.distance, IsRelationship: c.relationship, InvitationStatus: c.invitation}
 			switch {
 			case prof.Connected():

@@ -226,10 +226,10 @@ const campaignReasonsSQL = `SELECT campaign_id, status, reason, n FROM (
 				FROM targets WHERE campaign_id = ANY($1) AND status IN ('skipped', 'failed') GROUP BY 1, 2, 3) g) r
 		WHERE rank <= 5 ORDER BY campaign_id, status DESC, n DESC, reason`
 
-const campaignWaitsSQL = `SELECT g.campaign_id, g.wait, g.reason, g.n, g.until, outreach_local_time(g.until, a.timezone)
+const campaignWaitsSQL = `SELECT g.campaign_id, g.wait, g.reason, g.n, g.until, outreach_local_time(g.until, coalesce(a.timezone, 'UTC'))
 		FROM (SELECT campaign_id, account_id, wait, reason, count(*) AS n, min(until) AS until
 			FROM target_waits WHERE campaign_id = ANY($1) GROUP BY 1, 2, 3, 4) g
-		JOIN accounts a ON a.id = g.account_id
+		LEFT JOIN accounts a ON a.id = g.account_id
 		ORDER BY g.campaign_id, g.n DESC, g.wait, g.reason`
 
 // CampaignProgress returns every campaign (or those named name, if not

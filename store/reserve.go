@@ -69,6 +69,9 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	if err := checkPacing(ctx, tx, t, a, pace, req); err != nil {
 		return nil, err
 	}
+	if err := checkDailyCap(ctx, tx, t, req); err != nil {
+		return nil, err
+	}
 	sendID, err := insertReservation(ctx, tx, t, a, pace, req)
 	if err != nil {
 		return nil, err

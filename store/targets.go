@@ -70,6 +70,9 @@ type Target struct {
 	CampaignStatus  CampaignStatus
 	MessageTemplate string
 	ProviderOptions map[string]any
+	// DailyCap is the campaign's daily cap of invitations; 0 for none
+	// (docs/pools.md).
+	DailyCap int
 }
 
 // NewTarget is a target to add to a campaign.
@@ -104,10 +107,10 @@ func (s *Store) AddTargets(ctx context.Context, campaignID int64, targets []NewT
 	return tag.RowsAffected(), nil
 }
 
-const targetColumns = `t.id, t.campaign_id, t.account_id, t.identifier, coalesce(t.normalized_identifier, ''),
+const targetColumns = `t.id, t.campaign_id, coalesce(t.account_id, 0), t.identifier, coalesce(t.normalized_identifier, ''),
 	coalesce(t.provider_id, ''), t.vars, t.status, t.attempts, t.deferrals, t.next_attempt_at, t.locked_until,
 	coalesce(t.last_error, ''), coalesce(t.error_type, ''), coalesce(t.invitation_id, ''), coalesce(t.message, ''),
-	c.status, c.message_template, c.provider_options`
+	c.status, c.message_template, c.provider_options, coalesce(c.daily_cap, 0)`
 
 // targetDest is where targetColumns scan into: t, and locked for its
 // locked_until (t.LockedUntil = finite(locked) after the scan).
@@ -115,7 +118,7 @@ func targetDest(t *Target, locked **time.Time) []any {
 	return []any{&t.ID, &t.CampaignID, &t.AccountID, &t.Identifier, &t.NormalizedIdentifier,
 		&t.ProviderID, &t.Vars, &t.Status, &t.Attempts, &t.Deferrals, &t.NextAttemptAt, locked,
 		&t.LastError, &t.ErrorType, &t.InvitationID, &t.Message,
-		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions}
+		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions, &t.DailyCap}
 }
 
 func scanTarget(row pgx.Row) (*Target, error) {

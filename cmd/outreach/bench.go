@@ -32,9 +32,11 @@ Progress goes to stderr. It takes about seven minutes; --big adds the
 	fs.IntVar(&c.AccuracyConcurrency, "accuracy-concurrency", 300, "handlers per worker server of the limit-accuracy run")
 	fs.IntVar(&c.WakeSamples, "wake-samples", 200, "targets inserted one by one in the wake-up run")
 	fs.DurationVar(&c.MemoryDuration, "memory-duration", 30*time.Second, "length of the memory run")
+	fs.IntVar(&c.PoolAccounts, "pool-accounts", 50, "accounts in the pool of the sender-pool run (--only pool)")
+	fs.DurationVar(&c.PoolDuration, "pool-duration", time.Minute, "length of the sender-pool run")
 	windows := fs.String("windows", "2/2s+10/20s", "the accuracy run's limits, MAX/DURATION joined by + (2/1s+10/10s needs 1,000 sends a second at 1,000 accounts, more than 2 cores sustain)")
 	big := fs.Bool("big", false, "also measure the scheduler over 10 million targets")
-	only := fs.String("only", "", "comma-separated scenarios to run: throughput, accuracy, scale, wakeup, memory, recovery (default all)")
+	only := fs.String("only", "", "comma-separated scenarios to run: throughput, accuracy, scale, wakeup, memory, recovery (default all), pool (only when named)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the throughput run's pipeline to this file")
 	useEnv := fs.Bool("use-env", false, "use DATABASE_URL's server and REDIS_URL instead of throwaway servers")
 	verbose := fs.Bool("verbose", false, "show the pipeline's warnings")
@@ -48,7 +50,7 @@ Progress goes to stderr. It takes about seven minutes; --big adds the
 	if *only != "" {
 		for _, s := range strings.Split(*only, ",") {
 			switch s = strings.TrimSpace(s); s {
-			case "throughput", "accuracy", "scale", "wakeup", "memory", "recovery":
+			case "throughput", "accuracy", "scale", "wakeup", "memory", "recovery", "pool":
 				c.Only = append(c.Only, s)
 			default:
 				return usagef("unknown scenario %q in --only", s)

@@ -11,13 +11,15 @@ import (
 
 func runCampaign(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "campaign", `campaign add NAME --account ACCOUNT [--message TEMPLATE] [--options JSON]
+       outreach campaign add NAME --accounts A,B,C [...]   (a pool: docs/pools.md)
 
 Adds a campaign. The message is a Go template with .FirstName, .LastName,
 .Headline, .Identifier and .Vars (the CSV's extra columns), e.g.
 'Hi {{.FirstName}}, …'; a template that does not parse, or names another
 field, is refused (exit 2). --options are provider options as a JSON object
 (Altegio: {"user_role":"worker","position":"Stylist"}).`)
-	account := fs.String("account", "", "the sending account's name or id (required)")
+	account := fs.String("account", "", "the sending account's name or id (required, or --accounts)")
+	accounts := fs.String("accounts", "", "a pool of sending accounts, comma-separated (docs/pools.md)")
 	message := fs.String("message", "", "the message template")
 	options := fs.String("options", "{}", "provider options (JSON object)")
 	paused := fs.Bool("paused", false, "create it paused")
@@ -28,8 +30,8 @@ field, is refused (exit 2). --options are provider options as a JSON object
 	if len(pos) != 2 || pos[0] != "add" {
 		return usagef("want `campaign add NAME --account ACCOUNT`")
 	}
-	if *account == "" {
-		return usagef("--account is required")
+	if (*account == "") == (*accounts == "") {
+		return usagef("want one of --account or --accounts")
 	}
 	var opts map[string]any
 	if err := json.Unmarshal([]byte(*options), &opts); err != nil || opts == nil {
@@ -45,13 +47,17 @@ field, is refused (exit 2). --options are provider options as a JSON object
 		return err
 	}
 	defer st.Close()
-	a, err := accountByRef(ctx, st, *account)
-	if err != nil {
-		return err
-	}
 	status := store.CampaignActive
 	if *paused {
 		status = store.CampaignPaused
+	}
+	if *accounts != "" {
+		return addPoolCampaign(ctx, env, st, store.Campaign{Name: pos[1], MessageTemplate: *message,
+			Status: status, ProviderOptions: opts}, *accounts)
+	}
+	a, err := accountByRef(ctx, st, *account)
+	if err != nil {
+		return err
 	}
 	id, err := st.CreateCampaign(ctx, store.Campaign{Name: pos[1], AccountID: a.ID, MessageTemplate: *message,
 		Status: status, ProviderOptions: opts})

@@ -59,6 +59,7 @@ func commands() []*command {
 		{name: "import", summary: "add a campaign's targets from a CSV file (streams; bad rows reported)", run: runImport},
 		{name: "limits", summary: "show or set an account's pacing: rolling limits, gaps, defaults or unlimited", run: runLimits},
 		{name: "migrate", summary: "apply the database migrations (safe to repeat)", run: runMigrate},
+		{name: "pool", summary: "list, add or remove a campaign's sending accounts; set its weight and daily cap", run: runPool},
 		{name: "pause", summary: "pause a campaign, or an account (until a time, or until resumed)", run: runPause},
 		{name: "resume", summary: "resume a paused campaign or a paused or disabled account", run: runResume},
 		{name: "scheduler", summary: "plan send slots and enqueue due targets (long-running)", run: runScheduler},

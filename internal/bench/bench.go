@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -61,8 +62,14 @@ type Config struct {
 	// with invitations in flight (default 3; needs Binary).
 	RecoverySamples int
 
+	// PoolAccounts (default 50) and PoolDuration (default 1 min) size the
+	// sender-pool run: one campaign over a pool of every account, with
+	// Windows (run only when Only names "pool").
+	PoolAccounts int
+	PoolDuration time.Duration
+
 	// Only, when not empty, runs only the named scenarios: "throughput",
-	// "accuracy", "scale", "wakeup", "memory", "recovery".
+	// "accuracy", "scale", "wakeup", "memory", "recovery", "pool".
 	Only []string
 	// Progress receives a line per step; nil means none.
 	Progress io.Writer
@@ -95,6 +102,10 @@ func (c *Config) defaults() {
 	def(&c.WakeSamples, 200)
 	def(&c.MemoryAccounts, 1000)
 	def(&c.RecoverySamples, 3)
+	def(&c.PoolAccounts, 50)
+	if c.PoolDuration <= 0 {
+		c.PoolDuration = time.Minute
+	}
 	if c.AccuracyDuration <= 0 {
 		c.AccuracyDuration = 2 * time.Minute
 	}
@@ -135,6 +146,7 @@ type Result struct {
 	Wakeup     *WakeupResult
 	Memory     *MemoryResult
 	Recovery   *RecoveryResult
+	Pool       *PoolResult
 }
 
 // Run runs the scenarios of cfg in order and returns their results. A
@@ -183,6 +195,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if err := step("wakeup", func() (err error) { res.Wakeup, err = e.wakeup(ctx); return }); err != nil {
 		return res, err
+	}
+	if slices.Contains(cfg.Only, "pool") {
+		if err := step("pool", func() (err error) { res.Pool, err = e.pool(ctx); return }); err != nil {
+			return res, err
+		}
 	}
 	if cfg.Binary != "" {
 		if err := step("memory", func() (err error) { res.Memory, err = e.memory(ctx); return }); err != nil {

@@ -57,6 +57,16 @@ func (r *Result) WriteTable(w io.Writer) error {
 			rc.Samples, rc.Orphans, rc.Lease),
 			fmt.Sprintf("p50 %s, **max %s**; people invited twice: %d", round(rc.P50), round(rc.Max), rc.Repeats), "< 10 s, 0")
 	}
+	if p := r.Pool; p != nil {
+		var ws []string
+		for _, w := range p.Windows {
+			ws = append(ws, w.String())
+		}
+		row("7", fmt.Sprintf("sender pool: one campaign over %d accounts, limits %s, %d worker servers × %d handlers, %s: utilisation (sends made / pooled budget while work waited)",
+			p.Accounts, strings.Join(ws, " + "), p.Workers, p.Concurrency, round(p.Duration)),
+			fmt.Sprintf("**%.1f%%** (%d of %d over %s; limit violations %d; idle senders %d)", 100*p.Utilisation(), p.Used, p.Allowed,
+				round(p.Span), p.Violations, p.Idle), "≥ 95%")
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
