@@ -208,6 +208,9 @@ type Finish struct {
 	Disable     bool      // disable the account until an operator resumes it
 	NextSendAt  time.Time // earliest next invite of the account (gap), zero to leave
 	SlowUntil   time.Time // widen the gap until then, zero to leave
+	// WarmupWarning, when set, steps the account's ramp back and holds it
+	// (docs/warmup.md), saying why.
+	WarmupWarning string
 
 	// Settled records the answer of a settling lookup (Attempt.Settle):
 	// the target's uncertain invitations (outcome unknown or error) are
@@ -248,7 +251,7 @@ const targetAnswerSet = `status = %[1]s::text, next_attempt_at = coalesce(%[2]s,
 func (s *Store) Finish(ctx context.Context, f Finish) error {
 	op := fmt.Sprintf("finish send %d of target %d", f.SendID, f.TargetID)
 	if f.Person == nil && f.Outcome != OutcomeCached && !f.Disable && !f.PauseUntil.After(f.Now) &&
-		f.NextSendAt.IsZero() && f.SlowUntil.IsZero() && !f.Settled {
+		f.NextSendAt.IsZero() && f.SlowUntil.IsZero() && !f.Settled && f.WarmupWarning == "" {
 		return s.finishTarget(ctx, op, f)
 	}
 	var stale, done, lost bool
@@ -323,6 +326,9 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 				f.AccountID, f.PauseReason)
 		case f.PauseUntil.After(f.Now):
 			_, err = pause(ctx, tx, f.AccountID, f.PauseUntil, f.PauseReason, pauseAtLeast)
+		}
+		if err == nil && f.WarmupWarning != "" {
+			err = stepBackWarmup(ctx, tx, f.AccountID, f.Now, f.WarmupWarning)
 		}
 		if err != nil {
 			return err
