@@ -188,7 +188,79 @@ SELECT b.account_id, b.action,
 FROM account_limits_base b
 LEFT JOIN account_warmup_state r ON r.account_id = b.account_id AND b.action = 'invite';
 
+-- One owner per person across the organisation (docs/owners.md).
+--
+-- campaigns.owner_days: NULL (the default) keeps the rule off for the
+-- campaign; N makes its targets skip a person whom another account of the
+-- organisation invited within N days.
+ALTER TABLE campaigns ADD COLUMN owner_days integer
+    CONSTRAINT campaigns_owner_days_range CHECK (owner_days BETWEEN 1 AND 3650);
+
+-- person_owners: one row per person (provider, provider_id): the account
+-- that owns them and since when.
+--   invited    claimed by an invitation's reservation (campaigns with
+--              owner_days), in the same transaction as its ledger row; a
+--              second account's reservation of the same person meets the
+--              primary key (INSERT ... ON CONFLICT waits for the first
+--              transaction, then sees its row) and takes the row over only
+--              when the claim is older than its campaign's owner_days, or
+--              its target ended without sending (skipped, failed)
+--   connected  a lookup by the account showed a relationship (FIRST_DEGREE
+--              or is_relationship); later, an accepted invitation
+--   pending    a lookup by the account showed a pending invitation
+-- Connected and pending rows of another account skip a target whatever
+-- its campaign's rule: the person is already the organisation's.
+CREATE TABLE person_owners (
+    provider    text NOT NULL,
+    provider_id text NOT NULL,
+    account_id  bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    target_id   bigint REFERENCES targets (id) ON DELETE SET NULL,
+    kind        text NOT NULL CHECK (kind IN ('invited', 'connected', 'pending')),
+    since       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (provider, provider_id)
+);
+CREATE INDEX person_owners_account ON person_owners (account_id);
+
+-- The invitations sent before this migration: the latest per person.
+INSERT INTO person_owners (provider, provider_id, account_id, target_id, kind, since)
+SELECT DISTINCT ON (a.provider, t.provider_id) a.provider, t.provider_id, t.account_id, t.id, 'invited', coalesce(t.finished_at, t.updated_at)
+FROM targets t JOIN accounts a ON a.id = t.account_id
+WHERE t.status = 'sent' AND t.provider_id IS NOT NULL
+ORDER BY a.provider, t.provider_id, coalesce(t.finished_at, t.updated_at) DESC;
+
+-- outreach_note_relation records what a lookup (or acceptance tracking:
+-- call it with 'connected' when targets.accepted_at is set) says of the
+-- person as seen from account: kind 'connected' or 'pending', or NULL for
+-- neither (which drops that account's connected or pending row). A
+-- connection is kept over another account's claim; an invitation claim of
+-- the same account becomes a connection.
+-- +goose StatementBegin
+CREATE FUNCTION outreach_note_relation(p_provider text, p_provider_id text, p_account bigint, p_kind text, p_at timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_provider_id IS NULL OR p_provider_id = '' THEN
+        RETURN;
+    END IF;
+    IF p_kind IS NULL THEN
+        DELETE FROM person_owners WHERE provider = p_provider AND provider_id = p_provider_id
+            AND account_id = p_account AND kind IN ('connected', 'pending');
+        RETURN;
+    END IF;
+    INSERT INTO person_owners AS o (provider, provider_id, account_id, kind, since)
+    VALUES (p_provider, p_provider_id, p_account, p_kind, p_at)
+    ON CONFLICT (provider, provider_id) DO UPDATE SET account_id = EXCLUDED.account_id, kind = EXCLUDED.kind,
+        since = CASE WHEN o.account_id = EXCLUDED.account_id AND o.kind = EXCLUDED.kind THEN o.since ELSE EXCLUDED.since END,
+        target_id = CASE WHEN o.account_id = EXCLUDED.account_id THEN o.target_id END
+    WHERE o.account_id = EXCLUDED.account_id OR o.kind <> 'connected' AND EXCLUDED.kind = 'connected'
+        OR o.kind = 'pending' AND EXCLUDED.kind = 'pending';
+END
+$$;
+-- +goose StatementEnd
+
 -- +goose Down
+DROP FUNCTION outreach_note_relation(text, text, bigint, text, timestamptz);
+DROP TABLE person_owners;
+ALTER TABLE campaigns DROP COLUMN owner_days;
 CREATE OR REPLACE VIEW account_limits_effective AS
 SELECT l.account_id, l.action, l.max_count, l.per, 'custom'::text AS source
 FROM account_limits l

@@ -128,6 +128,13 @@ func (s *Store) Begin(ctx context.Context, req BeginRequest) (*Attempt, error) {
 		at, err = reserve(ctx, tx, req)
 		return err
 	})
+	var owned *OwnedError
+	if errors.As(err, &owned) {
+		if err := s.skipOwned(ctx, req.TargetID, req.Now, owned.Reason); err != nil {
+			return nil, translate(op, err)
+		}
+		return nil, fmt.Errorf("%s: %w (%s)", op, ErrStale, owned.Reason)
+	}
 	var nn *NotNowError
 	if errors.As(err, &nn) {
 		if nn.Released {
@@ -292,6 +299,11 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 		if f.Person != nil {
 			if err := upsertPerson(ctx, tx, f.Person); err != nil {
 				return err
+			}
+			if f.Outcome != OutcomeCached {
+				if err := noteRelation(ctx, tx, f.AccountID, f.Person, f.Now); err != nil {
+					return err
+				}
 			}
 			if status == TargetPending {
 				p := f.Person.ProviderID
