@@ -21,7 +21,7 @@ type Warmup struct {
 	LastWarning string `json:"last_warning,omitempty"`
 }
 
-// Text says it as status shows it: "day 4 of ramp, 20 today (+5 every 1d,
+// Text says it as status shows it: "day 4 of ramp, 20 today (+5 every 24h,
 // up to 80)".
 func (w *Warmup) Text() string {
 	if w.Done {
