@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
+	"github.com/outreach-dev/outreach/migrations"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -138,5 +141,54 @@ func TestOwnerRule(t *testing.T) {
 	// Invalid values are refused naming the constraint.
 	if _, err := db.Exec(ctx, `UPDATE campaigns SET owner_days = 0`); err == nil || !strings.Contains(err.Error(), "campaigns_owner_days_range") {
 		t.Fatalf("owner_days 0: %v, want campaigns_owner_days_range", err)
+	}
+}
+
+// TestWarmupOwnersUpgrade migrates a database from before migration 00009
+// holding an account with a sent invitation: the account is not put on a
+// ramp (it is warm), its invitation becomes its person's claim, and an
+// account inserted afterwards starts on Unipile's default ramp.
+func TestWarmupOwnersUpgrade(t *testing.T) {
+	ctx := context.Background()
+	dsn := emptyDatabase(t)
+	db := stdlib.OpenDB(*mustParse(t, dsn))
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `
+		INSERT INTO accounts (name, provider, provider_account_id) VALUES ('old', 'unipile', 'o');
+		INSERT INTO campaigns (name, account_id) SELECT 'c', id FROM accounts;
+		INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id, status, finished_at)
+			SELECT id, 'p1', 'p1', 'P1', 'sent', '2026-11-02 10:00Z' FROM campaigns`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Migrate(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	var ramps int
+	var owner, kind string
+	var since time.Time
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM account_warmups`).Scan(&ramps); err != nil || ramps != 0 {
+		t.Fatalf("ramps after the upgrade: %d (%v), want none", ramps, err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT a.name, o.kind, o.since FROM person_owners o JOIN accounts a ON a.id = o.account_id
+		WHERE o.provider = 'unipile' AND o.provider_id = 'P1'`).Scan(&owner, &kind, &since); err != nil {
+		t.Fatal(err)
+	}
+	if owner != "old" || kind != "invited" || !since.Equal(time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)) {
+		t.Fatalf("P1's claim after the upgrade: %s %s %v, want old invited 2026-11-02 10:00", owner, kind, since)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO accounts (name, provider, provider_account_id) VALUES ('new', 'unipile', 'n')`); err != nil {
+		t.Fatal(err)
+	}
+	var today int
+	if err := db.QueryRowContext(ctx, `SELECT w.today FROM account_warmup_state w JOIN accounts a ON a.id = w.account_id WHERE a.name = 'new'`).
+		Scan(&today); err != nil || today != 5 {
+		t.Fatalf("a new Unipile account's ramp: %d today (%v), want 5", today, err)
 	}
 }
