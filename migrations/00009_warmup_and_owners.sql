@@ -173,20 +173,39 @@ CROSS JOIN LATERAL (SELECT coalesce(w.full_count,
     (SELECT min(b.max_count) FROM account_limits_base b
      WHERE b.account_id = w.account_id AND b.action = 'invite' AND b.per = interval '1 day'),
     (SELECT pw.full_count FROM provider_warmup pw JOIN accounts a ON a.provider = pw.provider WHERE a.id = w.account_id),
-    80)::bigint AS full) f;
+    80)::bigint AS full OFFSET 0) f; -- OFFSET 0: computed once per ramp, not once per use
+
+-- warmup_max_count is an invitation window's count max_count under the
+-- account's ramp: today / full_count of it, rounded up, at least 1; as is
+-- when the account has no ramp or its ramp is done. (A function rather
+-- than a join in the view below: the view is read in every reservation,
+-- and stays as cheap to plan as before for accounts without a ramp.)
+-- +goose StatementBegin
+CREATE FUNCTION warmup_max_count(p_account bigint, max_count integer) RETURNS integer
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r record;
+BEGIN
+    SELECT s.today, s.full_count, s.done INTO r FROM account_warmup_state s WHERE s.account_id = p_account;
+    IF NOT FOUND OR r.done THEN
+        RETURN max_count;
+    END IF;
+    RETURN least(max_count, greatest(1, ceil(max_count::numeric * r.today / r.full_count)))::integer;
+END
+$$;
+-- +goose StatementEnd
 
 -- The limits that apply, with the ramp: each invitation window of an
 -- account on a ramp that is not done holds today / full_count of its
--- count (rounded up, at least 1). With a daily limit of 80 on day 4 of a
--- 5 + 5 a day ramp: 20 a day, and a weekly 200 becomes 50.
+-- count. With a daily limit of 80 on day 4 of a 5 + 5 a day ramp: 20 a
+-- day, and a weekly 200 becomes 50.
 CREATE OR REPLACE VIEW account_limits_effective AS
 SELECT b.account_id, b.action,
-    CASE WHEN b.action = 'invite' AND r.account_id IS NOT NULL AND NOT r.done
-        THEN least(b.max_count, greatest(1, ceil(b.max_count::numeric * r.today / r.full_count)))::integer
+    CASE WHEN b.action = 'invite' AND EXISTS (SELECT 1 FROM account_warmups w WHERE w.account_id = b.account_id)
+        THEN warmup_max_count(b.account_id, b.max_count)
         ELSE b.max_count END AS max_count,
     b.per, b.source
-FROM account_limits_base b
-LEFT JOIN account_warmup_state r ON r.account_id = b.account_id AND b.action = 'invite';
+FROM account_limits_base b;
 
 -- One owner per person across the organisation (docs/owners.md).
 --
@@ -269,6 +288,7 @@ SELECT a.id, d.action, d.max_count, d.per, 'default'::text
 FROM accounts a JOIN provider_limits d ON d.provider = a.provider
 WHERE a.pacing = 'default'
   AND NOT EXISTS (SELECT 1 FROM account_limits l WHERE l.account_id = a.id AND l.action = d.action);
+DROP FUNCTION warmup_max_count(bigint, integer);
 DROP VIEW account_warmup_state;
 DROP VIEW account_limits_base;
 DROP TRIGGER accounts_start_warmup ON accounts;
