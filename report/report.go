@@ -57,6 +57,8 @@ type Account struct {
 	// until when (disabled, paused, or what the scheduler's planner found:
 	// working hours, a full window, the gap); empty when it can send.
 	Waits []AccountWait `json:"waits"`
+	// Warmup is its warm-up ramp, nil when it has none (docs/warmup.md).
+	Warmup *Warmup `json:"warmup,omitempty"`
 }
 
 // AccountWait is why an account sends nothing now, for one action or for
@@ -166,7 +168,7 @@ func Accounts(ctx context.Context, st *store.Store, name string) ([]*Account, er
 		}
 		out = append(out, a)
 	}
-	return out, nil
+	return out, addWarmups(ctx, st, out)
 }
 
 // Campaigns returns every campaign (or those named name, if not empty)

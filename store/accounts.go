@@ -215,6 +215,9 @@ type NewAccount struct {
 	// Pacing is PacingDefault (the schema's default when empty) or
 	// PacingUnlimited.
 	Pacing string
+	// NoWarmup keeps the account off the ramp its provider's defaults
+	// would put it on (docs/warmup.md).
+	NoWarmup bool
 }
 
 // CreateAccount inserts an account and its limits and returns its id.
@@ -236,6 +239,11 @@ func (s *Store) CreateAccount(ctx context.Context, na NewAccount) (int64, error)
 		}
 		if err := setGaps(ctx, tx, id, na.Gaps); err != nil {
 			return err
+		}
+		if na.NoWarmup {
+			if err := optOutWarmup(ctx, tx, id); err != nil {
+				return err
+			}
 		}
 		return setLimits(ctx, tx, id, na.Limits)
 	})

@@ -72,6 +72,11 @@ func reserve(ctx context.Context, tx pgx.Tx, req BeginRequest) (*Attempt, error)
 	if err := checkDailyCap(ctx, tx, t, req); err != nil {
 		return nil, err
 	}
+	if req.Action == ActionInvite {
+		if err := claimOwner(ctx, tx, t, a, now); err != nil { // docs/owners.md
+			return nil, err
+		}
+	}
 	sendID, err := insertReservation(ctx, tx, t, a, pace, req)
 	if err != nil {
 		return nil, err

@@ -136,6 +136,13 @@ func (s *Store) Begin(ctx context.Context, req BeginRequest) (*Attempt, error) {
 	if stopped != nil {
 		return nil, fmt.Errorf("%s: %w", op, stopped)
 	}
+	var owned *OwnedError
+	if errors.As(err, &owned) {
+		if err := s.skipOwned(ctx, req.TargetID, req.Now, owned.Reason); err != nil {
+			return nil, translate(op, err)
+		}
+		return nil, fmt.Errorf("%s: %w (%s)", op, ErrStale, owned.Reason)
+	}
 	var nn *NotNowError
 	if errors.As(err, &nn) {
 		if nn.Released {
@@ -216,6 +223,9 @@ type Finish struct {
 	Disable     bool      // disable the account until an operator resumes it
 	NextSendAt  time.Time // earliest next invite of the account (gap), zero to leave
 	SlowUntil   time.Time // widen the gap until then, zero to leave
+	// WarmupWarning, when set, steps the account's ramp back and holds it
+	// (docs/warmup.md), saying why.
+	WarmupWarning string
 
 	// Settled records the answer of a settling lookup (Attempt.Settle):
 	// the target's uncertain invitations (outcome unknown or error) are
@@ -256,7 +266,7 @@ const targetAnswerSet = `status = %[1]s::text, next_attempt_at = coalesce(%[2]s,
 func (s *Store) Finish(ctx context.Context, f Finish) error {
 	op := fmt.Sprintf("finish send %d of target %d", f.SendID, f.TargetID)
 	if f.Person == nil && f.Outcome != OutcomeCached && !f.Disable && !f.PauseUntil.After(f.Now) &&
-		f.NextSendAt.IsZero() && f.SlowUntil.IsZero() && !f.Settled {
+		f.NextSendAt.IsZero() && f.SlowUntil.IsZero() && !f.Settled && f.WarmupWarning == "" {
 		return s.finishTarget(ctx, op, f)
 	}
 	var stale, done, lost bool
@@ -298,6 +308,11 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 			if err := upsertPerson(ctx, tx, f.Person); err != nil {
 				return err
 			}
+			if f.Outcome != OutcomeCached {
+				if err := noteRelation(ctx, tx, f.AccountID, f.Person, f.Now); err != nil {
+					return err
+				}
+			}
 			if status == TargetPending {
 				p := f.Person.ProviderID
 				pid = &p
@@ -331,6 +346,9 @@ func (s *Store) Finish(ctx context.Context, f Finish) error {
 				f.AccountID, f.PauseReason)
 		case f.PauseUntil.After(f.Now):
 			_, err = pause(ctx, tx, f.AccountID, f.PauseUntil, f.PauseReason, pauseAtLeast)
+		}
+		if err == nil && f.WarmupWarning != "" {
+			err = stepBackWarmup(ctx, tx, f.AccountID, f.Now, f.WarmupWarning)
 		}
 		if err != nil {
 			return err

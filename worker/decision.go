@@ -91,6 +91,9 @@ type AccountChange struct {
 	// NextSendAt is the earliest next invitation (the gap); SlowUntil
 	// widens the gap until then. Zero leaves them.
 	NextSendAt, SlowUntil time.Time
+	// WarmupWarning, when set, steps the account's ramp back one stage and
+	// holds it (docs/warmup.md), saying why.
+	WarmupWarning string
 }
 
 // PauseAccountUntil pauses the account until t.
@@ -143,7 +146,7 @@ func (d Decision) finish(at *store.Attempt, holdFor time.Duration) (f store.Fini
 		LastError: d.Next.reason, CountDeferral: d.Next.deferrals > 0, ResetDeferrals: d.Next.deferrals < 0,
 		Person: d.Person, Settled: d.Settled, SettledSent: d.SettledSent,
 		PauseUntil: d.Account.PauseUntil, PauseReason: d.Account.Reason, Disable: d.Account.Disable,
-		NextSendAt: d.Account.NextSendAt, SlowUntil: d.Account.SlowUntil}
+		NextSendAt: d.Account.NextSendAt, SlowUntil: d.Account.SlowUntil, WarmupWarning: d.Account.WarmupWarning}
 	switch n := d.Next; n.kind {
 	case nextSent:
 		f.TargetStatus, f.NextAttemptAt = store.TargetSent, n.until

@@ -47,6 +47,11 @@ type Policy struct {
 	// reports usage of 90% or more; UsagePause how long the account pauses
 	// at 95% (when it has no invite window of its own to wait for).
 	UsageSlowdown, UsagePause time.Duration
+	// WarmupUsage is the provider's usage (percent of its limit) from
+	// which a sent invitation steps the account's ramp back
+	// (docs/warmup.md); 0 never does. 429s, limit_exceeded and escalated
+	// cannot_resend_yet always do.
+	WarmupUsage float64
 	// Rand returns a uniform random number in [0, n) for the jitter of
 	// backoffs and gaps; nil means math/rand/v2's Int64N. Tests pin it to
 	// assert exact durations.
@@ -71,6 +76,7 @@ func DefaultPolicy() Policy {
 		AlreadyInvitedDefer: 24 * time.Hour, AlreadyInvitedMax: 3,
 		TransientAttempts: 5, TransientBackoff: 30 * time.Second, TransientBackoffMax: 30 * time.Minute,
 		UsageSlowdown: 24 * time.Hour, UsagePause: 24 * time.Hour,
+		WarmupUsage: 75,
 	}
 }
 
@@ -155,6 +161,7 @@ func (p Policy) decideError(at *store.Attempt, e *provider.Error, h History, now
 		}
 		d.Next = RetryAfter(now.Add(backoff(at.Target.Attempts-1, p.TransientBackoff, p.TransientBackoffMax, p.rand())), why)
 	}
+	warnWarmup(&d)
 	return d
 }
 
@@ -173,6 +180,9 @@ func (p Policy) decideSent(at *store.Attempt, sent provider.Sent, now time.Time)
 	}
 	if gap := nextGap(a, slow, p.rand()); gap > 0 {
 		d.Account.NextSendAt = now.Add(gap)
+	}
+	if p.WarmupUsage > 0 && sent.Usage >= p.WarmupUsage {
+		d.Account.WarmupWarning = fmt.Sprintf("provider reports %.0f%% of its limit used", sent.Usage)
 	}
 	return d
 }

@@ -430,6 +430,9 @@ func (w *Worker) escalateResend(ctx context.Context, at *store.Attempt, f store.
 		w.log.WarnContext(ctx, "pausing the account", "account_id", at.Account.ID, "error", err)
 		return
 	}
+	if err := w.cfg.Store.WarmupWarning(ctx, at.Account.ID, f.Now, reason); err != nil {
+		w.log.WarnContext(ctx, "stepping the account's warm-up back", "account_id", at.Account.ID, "error", err)
+	}
 	w.log.WarnContext(ctx, "account paused", "account_id", at.Account.ID, "until", f.Now.Add(p.ResendEscalatePause), "reason", reason)
 	if m := w.cfg.Metrics; m != nil {
 		m.AccountPaused(string(at.Account.Provider), at.Account.Name, f.ErrorType)

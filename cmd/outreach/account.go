@@ -21,7 +21,9 @@ Altegio location_id, or any label for Partoo. What the account does not set
 --credentials REF picks UNIPILE_API_KEY_REF (PARTOO_API_KEY_REF, ...) from
 the workers' environment; "default" picks UNIPILE_API_KEY. Values that
 cannot work (an unknown time zone, a gap over a day, a window over 366
-days) are refused with exit 2; docs/accounts.md lists the rules.`)
+days) are refused with exit 2; docs/accounts.md lists the rules. A new
+Unipile account starts on a warm-up ramp (docs/warmup.md) unless
+--no-warmup.`)
 	prov := fs.String("provider", "", "unipile, partoo or altegio (required)")
 	pid := fs.String("provider-account-id", "", "the provider's account reference (required)")
 	creds := fs.String("credentials", "default", "credentials reference ([a-z0-9_]+)")
@@ -29,6 +31,7 @@ days) are refused with exit 2; docs/accounts.md lists the rules.`)
 	gap := fs.Duration("min-gap", 0, "minimum time between two invitations (0: the provider's default)")
 	jitter := fs.Duration("jitter", 0, "random extra gap, up to this")
 	pacing := fs.String("pacing", store.PacingDefault, "default (the provider's defaults for what the account does not set) or unlimited (opt out)")
+	noWarmup := fs.Bool("no-warmup", false, "do not start the account on its provider's warm-up ramp (docs/warmup.md)")
 	var limitFlags stringList
 	fs.Var(&limitFlags, "limit", "a limit ACTION:MAX/WINDOW, such as invite:25/1d (repeatable)")
 	pos, err := parseArgs(fs, args)
@@ -54,7 +57,7 @@ days) are refused with exit 2; docs/accounts.md lists the rules.`)
 	}
 	defer st.Close()
 	id, err := st.CreateAccount(ctx, store.NewAccount{Name: pos[1], Provider: provider.Name(*prov), ProviderAccountID: *pid,
-		CredentialsRef: *creds, Timezone: *tz, MinGap: *gap, GapJitter: *jitter, Limits: limits, Pacing: *pacing})
+		CredentialsRef: *creds, Timezone: *tz, MinGap: *gap, GapJitter: *jitter, Limits: limits, Pacing: *pacing, NoWarmup: *noWarmup})
 	if err != nil {
 		return err
 	}

@@ -153,7 +153,7 @@ func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n 
 			ref = fmt.Sprint(100000 + now.Unix()%900000) // a numeric location_id
 		}
 		id, err := st.CreateAccount(ctx, store.NewAccount{Name: a.name + "-" + stamp, Provider: provider.Name(a.provider), ProviderAccountID: ref,
-			MinGap: a.gap, GapJitter: a.jitter, Gaps: a.gaps, Limits: a.limits})
+			MinGap: a.gap, GapJitter: a.jitter, Gaps: a.gaps, Limits: a.limits, NoWarmup: true})
 		if err != nil {
 			return nil, err
 		}

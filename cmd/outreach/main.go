@@ -65,6 +65,7 @@ func commands() []*command {
 		{name: "scheduler", summary: "plan send slots and enqueue due targets (long-running)", run: runScheduler},
 		{name: "simulate", summary: "serve a simulator of the Unipile, Partoo and Altegio APIs", run: runSimulate},
 		{name: "status", summary: "show campaigns' progress and accounts' budgets and pauses", run: runStatus},
+		{name: "warmup", summary: "show, start or stop an account's warm-up ramp", run: runWarmup},
 		{name: "worker", summary: "send invitations from the queue (long-running)", run: runWorker},
 	}
 }

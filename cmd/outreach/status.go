@@ -195,6 +195,9 @@ func printAccount(w io.Writer, a *report.Account, now time.Time) {
 		gaps = append(gaps, "no gaps")
 	}
 	fmt.Fprintf(w, "     pacing %s: %s\n", pacingLabel(a), strings.Join(gaps, ", "))
+	if a.Warmup != nil {
+		fmt.Fprintf(w, "     warm-up: %s\n", a.Warmup.Text())
+	}
 	if len(a.Windows) == 0 {
 		fmt.Fprintln(w, "     no limits")
 	}

@@ -124,6 +124,9 @@ func templateDB(ctx context.Context, base string) (string, error) {
 			if _, err := store.Migrate(ctx, dsn); err != nil {
 				return fmt.Errorf("migrate template database: %w", err)
 			}
+			if err := quietTemplate(ctx, dsn); err != nil {
+				return err
+			}
 			// CREATE DATABASE … TEMPLATE refuses a template with sessions
 			// on it. Migrate closed its own; refuse new ones, and end any
 			// that has not gone yet.

@@ -73,6 +73,10 @@ func (db *DB) SeedAccounts(ctx context.Context, n int, windows []Window) ([]int6
 		SELECT 'acct-' || i, 'unipile', 'acct-' || i, 'unlimited' FROM generate_series(1, $1) i`, n); err != nil {
 		return nil, fmt.Errorf("seed accounts: %w", err)
 	}
+	// Benchmarks measure limits in full: no warm-up ramp (docs/warmup.md).
+	if _, err := db.pool.Exec(ctx, `DELETE FROM account_warmups`); err != nil {
+		return nil, fmt.Errorf("seed accounts: %w", err)
+	}
 	for _, w := range windows {
 		if _, err := db.pool.Exec(ctx, `INSERT INTO account_limits (account_id, action, max_count, per)
 			SELECT id, 'invite', $1, make_interval(secs => $2) FROM accounts`, w.Max, w.Per.Seconds()); err != nil {
