@@ -114,4 +114,3 @@ func invite(t *testing.T, base, account string, slugs ...string) []string {
 	}
 	return ids
 }
-
