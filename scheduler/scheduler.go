@@ -278,6 +278,9 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 		return st, err
 	}
 	st.Prepared = prep
+	if err := s.planPolls(ctx, now); err != nil {
+		return st, err
+	}
 	end := now.Add(s.cfg.Horizon)
 	work, err := s.cfg.Store.AccountsWithWork(ctx, now, end)
 	if err != nil {
