@@ -203,4 +203,3 @@ func mapsEqual(a, b map[int64]time.Time) bool {
 	}
 	return true
 }
-
