@@ -128,8 +128,10 @@ func deref(s *string) string {
 	return *s
 }
 
-// ClaimDuePolls returns up to limit accounts whose poll is due at now
-// (Unipile accounts not disabled), oldest due first, and moves each one's
+// ClaimDuePolls returns up to limit accounts whose poll is due at now,
+// oldest due first: Unipile accounts not disabled that have sent
+// invitations awaiting an answer (there is nothing to find otherwise), or
+// that are paused for their health (the poll checks it). It moves each one's
 // next poll lease ahead, so that the poll is enqueued once; the worker
 // that runs it sets the next one (SetNextPoll, FinishPoll). A poll lost
 // with Redis comes due again when its lease ends.
@@ -137,9 +139,11 @@ func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, lease time.Dur
 	rows, err := s.pool.Query(ctx, `WITH due AS (
 			SELECT p.account_id FROM account_polls p JOIN accounts a ON a.id = p.account_id
 			WHERE p.next_poll_at <= $1 AND a.status <> 'disabled' AND a.provider = 'unipile'
+				AND (EXISTS (SELECT 1 FROM targets t WHERE t.account_id = a.id AND t.status = 'sent' AND t.accepted_at IS NULL)
+					OR a.status = 'paused' AND starts_with(a.pause_reason, $4))
 			ORDER BY p.next_poll_at LIMIT $3 FOR UPDATE OF p SKIP LOCKED)
 		UPDATE account_polls p SET next_poll_at = $2 FROM due WHERE p.account_id = due.account_id
-		RETURNING p.account_id`, now, now.Add(lease), limit)
+		RETURNING p.account_id`, now, now.Add(lease), limit, HealthPausePrefix)
 	if err != nil {
 		return nil, translate("claim due polls", err)
 	}
