@@ -220,3 +220,23 @@ func (s *Simulator) relationsPageLocked(accID, limitParam, cursorParam string) (
 	}
 	return &reply{status: http.StatusOK, body: map[string]any{"object": "UserRelationsList", "items": items, "cursor": cursor}}, "ok"
 }
+
+// acceptedProfile makes the profile of a person who accepted the
+// account's invitation read as a relation: first degree, no invitation
+// pending. It returns the invitation type and status to show.
+func (s *Simulator) acceptedProfile(acc *account, providerID string, now time.Time, body map[string]any, typ, status string) (string, string) {
+	if inv := acc.pending[providerID]; inv != nil {
+		if _, ok := s.acceptedAt(inv, now); ok {
+			body["network_distance"], body["is_relationship"] = "FIRST_DEGREE", true
+			return "", ""
+		}
+	}
+	return typ, status
+}
+
+// acceptedNow reports whether inv was accepted by now: it is then a
+// relation, no longer a pending invitation in the sent list.
+func (s *Simulator) acceptedNow(inv *invitation) bool {
+	_, ok := s.acceptedAt(inv, s.now())
+	return ok
+}

@@ -114,3 +114,41 @@ func invite(t *testing.T, base, account string, slugs ...string) []string {
 	}
 	return ids
 }
+
+// TestAcceptedInvitationIsARelation: once accepted, the person's profile
+// reads as a first-degree relation and the invitation leaves the sent
+// list.
+func TestAcceptedInvitationIsARelation(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	sim := simulator.New(simulator.Config{Now: func() time.Time { return now }})
+	sim.SetAcceptance(simulator.Acceptance{Probability: 1, Delay: time.Hour})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	invite(t, srv.URL, "acc", "ann-a")
+	get := func(path string) map[string]any {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.Header.Set("X-API-KEY", simulator.DefaultUnipileAPIKey)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		json.NewDecoder(res.Body).Decode(&m)
+		return m
+	}
+	if p := get("/api/v1/users/ann-a?account_id=acc"); p["invitation"] == nil || p["is_relationship"] == true {
+		t.Errorf("before acceptance: %v, want a pending invitation", p)
+	}
+	now = now.Add(2 * time.Hour)
+	if p := get("/api/v1/users/ann-a?account_id=acc"); p["invitation"] != nil || p["is_relationship"] != true || p["network_distance"] != "FIRST_DEGREE" {
+		t.Errorf("after acceptance: %v, want a first-degree relation", p)
+	}
+	if l := get("/api/v1/users/invite/sent?account_id=acc"); len(l["items"].([]any)) != 0 {
+		t.Errorf("sent list after acceptance: %v, want empty", l["items"])
+	}
+	if l := get("/api/v1/users/relations?account_id=acc"); len(l["items"].([]any)) != 1 {
+		t.Errorf("relations after acceptance: %v, want one", l["items"])
+	}
+}
