@@ -198,6 +198,7 @@ read:
 			}
 			// What was read is recorded; the newest seen does not move,
 			// so the next poll reads it all again.
+			f.RelationAt, f.RelationMember = time.Time{}, ""
 			w.acceptances(ctx, log, a, seen, store.AcceptedByPoll)
 			return f
 		}
@@ -220,19 +221,24 @@ read:
 		cursor = pg.Cursor
 	}
 	f.Detail = fmt.Sprintf("%d relations read in %d pages", len(seen), min(pages+1, maxPages))
-	w.acceptances(ctx, log, a, seen, store.AcceptedByPoll)
+	if err := w.acceptances(ctx, log, a, seen, store.AcceptedByPoll); err != nil {
+		// Not recorded: the newest seen stays, so the next poll reads
+		// these relations again.
+		f.RelationAt, f.RelationMember = time.Time{}, ""
+		f.Detail += "; recording them failed: " + err.Error()
+	}
 	return f
 }
 
 // acceptances records relations seen as acceptances and counts them.
-func (w *Worker) acceptances(ctx context.Context, log *slog.Logger, a *store.Account, seen []store.Acceptance, via store.AcceptedVia) {
+func (w *Worker) acceptances(ctx context.Context, log *slog.Logger, a *store.Account, seen []store.Acceptance, via store.AcceptedVia) error {
 	if len(seen) == 0 {
-		return
+		return nil
 	}
 	got, err := w.cfg.Store.RecordAcceptances(context.WithoutCancel(ctx), a.Provider, a.ProviderAccountID, seen, via, w.cfg.Now())
 	if err != nil {
 		log.ErrorContext(ctx, "recording acceptances failed; the next poll reads them again", "error", err)
-		return
+		return err
 	}
 	if m, ok := w.cfg.Metrics.(PollMetrics); ok && len(got) > 0 {
 		m.Accepted(string(a.Provider), a.Name, string(via), len(got))
@@ -240,6 +246,7 @@ func (w *Worker) acceptances(ctx context.Context, log *slog.Logger, a *store.Acc
 	if len(got) > 0 {
 		log.InfoContext(ctx, "invitations accepted", "count", len(got), "via", via)
 	}
+	return nil
 }
 
 func (w *Worker) pollMetric(a *store.Account, outcome string) {

@@ -1,14 +1,18 @@
 package worker
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/outreach-dev/outreach/inbound"
+	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
+	"github.com/outreach-dev/outreach/provider/unipile"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -202,4 +206,53 @@ func mapsEqual(a, b map[int64]time.Time) bool {
 		}
 	}
 	return true
+}
+
+// failingPages is a Unipile client whose relations list fails past its
+// first page while fail is set.
+type failingPages struct {
+	*unipile.Client
+	fail *atomic.Bool
+}
+
+func (c failingPages) ListRelations(ctx context.Context, account, cursor string, limit int) (provider.RelationPage, error) {
+	if cursor != "" && c.fail.Load() {
+		return provider.RelationPage{}, &provider.Error{Provider: provider.Unipile, Op: "relations", HTTPStatus: 503,
+			Type: "service_unavailable", Scope: provider.ScopeTransient, Kind: provider.KindTransient}
+	}
+	return c.Client.ListRelations(ctx, account, cursor, limit)
+}
+
+// TestPollFailingMidwayReadsAgain: a poll that fails on a later page
+// records what it read but keeps the newest relation seen where it was,
+// so the next poll reads the rest (before the fix it moved ahead and the
+// older acceptances of the failed pages were never recorded).
+func TestPollFailingMidwayReadsAgain(t *testing.T) {
+	t.Parallel()
+	f := clockedFixture(t)
+	acc := f.account("acc1", "default")
+	var fail atomic.Bool
+	fail.Store(true)
+	clients := func(p provider.Name, ref string) (provider.Client, error) {
+		c, err := f.clients(p, ref)
+		if err != nil {
+			return nil, err
+		}
+		return failingPages{Client: c.(*unipile.Client), fail: &fail}, nil
+	}
+	w := f.worker(Config{Clients: clients, Polls: PollConfig{PageSize: 2}})
+	ids := f.sendAll(w, acc, "ann-a", "bob-b", "cat-c", "dan-d", "eve-e")
+	f.sim.SetAcceptance(simulator.Acceptance{Probability: 1, Delay: time.Hour, Jitter: time.Hour, Seed: 5})
+	f.setClock(f.clock().Add(3 * time.Hour))
+	f.poll(w, acc)
+	via, _ := f.accepted(ids)
+	if len(via) != 2 {
+		t.Fatalf("%d accepted after a poll that read one page of 2, want 2", len(via))
+	}
+	fail.Store(false)
+	f.setClock(f.clock().Add(time.Hour))
+	f.poll(w, acc)
+	if via, _ := f.accepted(ids); len(via) != len(ids) {
+		t.Errorf("%d accepted after the next poll, want all %d", len(via), len(ids))
+	}
 }
