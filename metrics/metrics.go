@@ -32,6 +32,7 @@ type Metrics struct {
 	tick      prometheus.Histogram
 	held      prometheus.Gauge
 	retries   prometheus.Counter
+	acc       *acceptanceCounters // acceptances.go
 }
 
 // New returns Metrics with its own registry, holding the project's
@@ -83,6 +84,7 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(m.outcomes, m.pauses, m.cacheHits, m.prepared, m.enqueued, m.failed, m.lag, m.tick, m.held, m.retries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.acc = newAcceptanceCounters(m.reg)
 	return m
 }
 

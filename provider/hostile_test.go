@@ -78,6 +78,17 @@ func subjects() []subject {
 						}
 						return provider.Sent{}, err
 					},
+					"relations": func(ctx context.Context) (provider.Sent, error) {
+						pg, err := c.ListRelations(ctx, "acc", "", 0)
+						if len(pg.Relations) > 0 {
+							return provider.Sent{InvitationID: pg.Relations[0].ProviderID}, err
+						}
+						return provider.Sent{}, err
+					},
+					"account": func(ctx context.Context) (provider.Sent, error) {
+						st, err := c.CheckAccount(ctx, "acc")
+						return provider.Sent{InvitationID: st.Status}, err
+					},
 				}
 			},
 		},

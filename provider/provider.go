@@ -211,3 +211,47 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying transport error, if any.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Relation is a first-degree relation of an account (Unipile's
+// UserRelation): a person who accepted an invitation, or connected
+// otherwise.
+type Relation struct {
+	// ProviderID is the person's provider id (Unipile's member_id) and
+	// PublicID their public identifier (the LinkedIn slug).
+	ProviderID string
+	PublicID   string
+	// CreatedAt is when the relation was made, zero if not given.
+	CreatedAt time.Time
+}
+
+// RelationPage is one page of an account's relations, newest first.
+type RelationPage struct {
+	Relations []Relation
+	// Cursor fetches the next (older) page; "" means there is none.
+	Cursor string
+}
+
+// RelationLister is implemented by clients whose provider lists an
+// account's relations newest first (Unipile).
+type RelationLister interface {
+	// ListRelations reads one page of accountID's relations, newest
+	// first: the first with cursor "", the next with the page's Cursor.
+	ListRelations(ctx context.Context, accountID, cursor string, limit int) (RelationPage, error)
+}
+
+// AccountState is a provider's report of an account's connection.
+type AccountState struct {
+	// Status is the provider's word (Unipile: OK, CREDENTIALS, ERROR,
+	// STOPPED, PERMISSIONS, CONNECTING); the worst of its sources.
+	Status string
+	// Running is true when the account can make calls (Unipile: OK).
+	Running bool
+}
+
+// AccountChecker is implemented by clients whose provider reports an
+// account's connection status without a call on the account's network
+// (Unipile's GET /api/v1/accounts/{id}).
+type AccountChecker interface {
+	// CheckAccount reports accountID's connection status.
+	CheckAccount(ctx context.Context, accountID string) (AccountState, error)
+}

@@ -290,6 +290,9 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	if err := s.withdrawals(ctx, now); err != nil {
 		return st, err
 	}
+	if err := s.planPolls(ctx, now); err != nil {
+		return st, err
+	}
 	end := now.Add(s.cfg.Horizon)
 	work, err := s.cfg.Store.AccountsWithWork(ctx, now, end)
 	if err != nil {

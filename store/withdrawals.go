@@ -33,11 +33,11 @@ const (
 )
 
 // withdrawNotAccepted is the SQL condition, on a target aliased t, that
-// its invitation was not accepted: an accepted invitation is never
-// withdrawn. Until targets record acceptances, the sent list decides (an
-// accepted invitation leaves it, and the target is then marked gone).
-// At merge with acceptance tracking: `t.accepted_at IS NULL`.
-const withdrawNotAccepted = `true`
+// its invitation was not accepted: an accepted invitation (recorded by a
+// poll or a webhook, docs/acceptances.md) is never withdrawn. One accepted
+// since the last poll leaves the sent list, and the withdrawal's own read
+// of that list marks the target gone instead.
+const withdrawNotAccepted = `t.accepted_at IS NULL`
 
 // ListedInvitation is one pending invitation of an account as its
 // provider's sent list shows it.

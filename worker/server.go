@@ -174,7 +174,7 @@ func (w *Worker) newAsynqServer(rdb redis.UniversalClient, sc *ServerConfig) *as
 	log := sc.Logger
 	return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              sc.Concurrency,
-		Queues:                   map[string]int{QueueInvites: 3, QueueLookups: 1, QueueWithdrawals: 1},
+		Queues:                   map[string]int{QueueInvites: 3, QueueLookups: 1, QueueWithdrawals: 1, QueuePolls: 1},
 		IsFailure:                IsFailure,
 		RetryDelayFunc:           RetryDelay,
 		ShutdownTimeout:          sc.ShutdownTimeout,

@@ -61,6 +61,8 @@ type Config struct {
 	// for as long as the process lives.
 	RecordBackoffMax time.Duration
 	Metrics          Metrics
+	// Polls configures relation polls and account health (poll.go).
+	Polls PollConfig
 }
 
 // RecordMetrics is optionally implemented by a Metrics: answers the
@@ -99,6 +101,8 @@ type Worker struct {
 	id atomic.Int64
 	// held counts the answers kept in hand because recording them failed.
 	held atomic.Int64
+	// health remembers this worker's latest status check per account.
+	health healthChecks
 }
 
 // New returns a Worker.
@@ -153,6 +157,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeResolve, w.HandleResolve)
 	mux.HandleFunc(TypeWithdraw, w.HandleWithdraw)
 	mux.HandleFunc(TypeSentList, w.HandleSentList)
+	mux.HandleFunc(TypePoll, w.HandlePoll)
 	return mux
 }
 
@@ -275,6 +280,11 @@ func (w *Worker) call(ctx context.Context, at *store.Attempt, action store.Actio
 		// The call and its record run to completion even when a shutdown
 		// cancels ctx: the request may already be at the provider.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.RequestTimeout)
+		var healthy bool
+		if dec, healthy = w.healthGate(cctx, at, client, now); !healthy {
+			cancel()
+			return dec
+		}
 		switch {
 		case at.Settle:
 			dec = w.settle(cctx, at, client)

@@ -36,6 +36,7 @@ import (
 //	LOG_FORMAT               text or json (default: text on a terminal, else json)
 //	LOG_LEVEL                debug, info, warn, error (default info)
 //	DASHBOARD_USER, DASHBOARD_PASSWORD, DASHBOARD_READ_ONLY, DASHBOARD_TRUSTED_ORIGINS (see dashboard.go)
+//	UNIPILE_WEBHOOK_SECRET, UNIPILE_WEBHOOK_HEADER (see webhooks.go)
 //	SIMULATOR_UNIPILE_API_KEY, SIMULATOR_PARTOO_API_KEY, SIMULATOR_ALTEGIO_PARTNER_TOKEN, SIMULATOR_ALTEGIO_USER_TOKEN (see simulate.go)
 //
 // It is read once, in main; no other code reads the environment.
@@ -54,6 +55,9 @@ type Env struct {
 	// Simulator holds the SIMULATOR_* keys `outreach simulate` accepts
 	// (empty: the simulator's defaults).
 	Simulator struct{ UnipileAPIKey, PartooAPIKey, AltegioPartnerToken, AltegioUserToken string }
+	// Webhook holds UNIPILE_WEBHOOK_SECRET and UNIPILE_WEBHOOK_HEADER
+	// (see webhooks.go).
+	Webhook struct{ Secret, Header string }
 
 	Logger         *slog.Logger
 	Stdout, Stderr io.Writer
@@ -102,6 +106,7 @@ func LoadEnv(environ []string, stdout, stderr io.Writer) (*Env, error) {
 	e.Simulator.PartooAPIKey = get("SIMULATOR_PARTOO_API_KEY", "")
 	e.Simulator.AltegioPartnerToken = get("SIMULATOR_ALTEGIO_PARTNER_TOKEN", "")
 	e.Simulator.AltegioUserToken = get("SIMULATOR_ALTEGIO_USER_TOKEN", "")
+	e.Webhook.Secret, e.Webhook.Header = get("UNIPILE_WEBHOOK_SECRET", ""), get("UNIPILE_WEBHOOK_HEADER", "")
 	for k := range vars {
 		for _, p := range []string{"UNIPILE_API_KEY", "PARTOO_API_KEY", "ALTEGIO_PARTNER_TOKEN", "ALTEGIO_USER_TOKEN"} {
 			if k == p || strings.HasPrefix(k, p+"_") {

@@ -18,13 +18,16 @@ func serveMetrics(ctx context.Context, env *Env, addr string, m *metrics.Metrics
 	if addr == "" {
 		return func() {}, nil
 	}
-	h, err := m.HandlerWith(metrics.NewQueueCollector(rdb), metrics.NewBudgetCollector(st, 0))
+	h, err := m.HandlerWith(metrics.NewQueueCollector(rdb), metrics.NewBudgetCollector(st, 0), metrics.NewAcceptanceCollector(st, 0))
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	if err := mountWebhooks(ctx, env, mux, st, m); err != nil {
+		return nil, err
+	}
 	a, stop, err := serveHTTP(ctx, env, "metrics", addr, mux)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,9 @@ type statusReport struct {
 	Time      time.Time          `json:"time"`
 	Campaigns []*report.Campaign `json:"campaigns"`
 	Accounts  []*report.Account  `json:"accounts"`
+	// Acceptances are the acceptance rates per account, campaign and
+	// message template (acceptances.go).
+	Acceptances []store.AcceptanceRate `json:"acceptances"`
 }
 
 func runStatus(ctx context.Context, env *Env, args []string) error {
@@ -92,6 +95,9 @@ func loadStatus(ctx context.Context, st *store.Store, campaign, account string) 
 	if account != "" && campaign == "" {
 		r.Campaigns = slices.DeleteFunc(r.Campaigns, func(c *report.Campaign) bool { return c.Account != account })
 	}
+	if r.Acceptances, err = loadAcceptances(ctx, st, account, campaignID); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -111,6 +117,7 @@ func printStatus(w io.Writer, r *statusReport) {
 	for _, a := range r.Accounts {
 		printAccount(w, a, r.Time)
 	}
+	printAcceptances(w, r.Acceptances)
 }
 
 func printCampaign(w io.Writer, c *report.Campaign) {

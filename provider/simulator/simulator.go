@@ -20,6 +20,8 @@
 //	POST   /api/v1/users/invite                           Unipile invite
 //	GET    /api/v1/users/invite/sent?account_id=&cursor=  Unipile sent invitations
 //	DELETE /api/v1/users/invite/sent/{id}?account_id=     Unipile cancel
+//	GET    /api/v1/users/relations?account_id=&cursor=    Unipile relations (relations.go)
+//	GET    /api/v1/accounts/{id}                          Unipile account status (accountstatus.go)
 //	POST   /v2/user/{user_id}/invite                      Partoo invite
 //	POST   /api/v1/user/invite/{location_id}              Altegio invite
 //	GET    /_sim/healthz                                  liveness ("ok")
@@ -162,6 +164,7 @@ type Simulator struct {
 	record      []Request
 	dups        map[dupKey]int
 	nextID      uint64
+	accept      acceptState // acceptances, account statuses, webhooks
 }
 
 // New builds a Simulator from cfg.
@@ -217,6 +220,7 @@ func (s *Simulator) resetLocked() {
 	s.record = nil
 	s.dups = make(map[dupKey]int)
 	s.nextID = 0
+	s.accept = acceptState{}
 	for _, a := range s.cfg.Accounts {
 		s.setAccountLocked(a)
 	}
@@ -235,6 +239,10 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := r.URL.EscapedPath()
 	switch {
+	case path == "/api/v1/users/relations":
+		s.serveRelations(w, r)
+	case strings.HasPrefix(path, "/api/v1/accounts/"):
+		s.serveAccount(w, r, strings.TrimPrefix(path, "/api/v1/accounts/"))
 	case strings.HasPrefix(path, "/api/v1/users/"):
 		s.serveUnipile(w, r, strings.TrimPrefix(path, "/api/v1/users/"))
 	case strings.HasPrefix(path, "/api/v1/user/invite/"):

@@ -332,6 +332,7 @@ func (s *Simulator) unipileResolve(r *http.Request, identifier string) reply {
 			status = "WITHDRAWN"
 		}
 	}
+	typ, status = s.acceptedProfile(acc, p.ProviderID, rec.Time, body, typ, status) // relations.go
 	if typ != "" && status != "" {
 		body["invitation"] = map[string]any{"type": typ, "status": status}
 	}
@@ -384,7 +385,7 @@ func (s *Simulator) listPageLocked(acc *account, q url.Values) (*reply, string) 
 	i := start
 	for ; i < len(acc.ordered) && len(items) < limit; i++ {
 		inv := acc.ordered[i]
-		if inv.Withdrawn || acc.pending[inv.ProviderID] != inv {
+		if inv.Withdrawn || acc.pending[inv.ProviderID] != inv || s.acceptedNow(inv) {
 			continue
 		}
 		// An item of Unipile's Node SDK

@@ -38,6 +38,7 @@ var (
 	Unipile = []Spec{
 		{File: "unipile-users-invite.openapi.json"},
 		{File: "unipile-users-extra.openapi.yaml"},
+		{File: "unipile-accounts.openapi.yaml"},
 	}
 	Partoo  = []Spec{{File: "partoo-user-invite.openapi.yaml", Undocumented: []int{400, 429, 500, 502, 503, 504}}}
 	Altegio = []Spec{{File: "altegio-user-invite.openapi.yaml", Undocumented: []int{400, 429, 500, 502, 503, 504}}}
