@@ -11,7 +11,7 @@
 -- transaction took its id earlier but committed later. So each row also
 -- carries its transaction's id (xid8), and the stream's order is (xid, id).
 -- A reader only reads rows whose transaction is older than every
--- transaction still running (xid < pg_snapshot_xmin(pg_current_snapshot())):
+-- transaction of this database still running (outreach_events_horizon):
 -- those transactions are over, so no row can appear later before a
 -- position already read. outreach_events_after does this.
 CREATE TABLE events (
@@ -169,6 +169,27 @@ CREATE TRIGGER campaigns_status_events AFTER UPDATE ON campaigns
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION campaigns_status_events();
 
+-- The horizon of the stream: every event of a transaction below it is
+-- committed or never will be, and every event still to come has a
+-- transaction at or above it. It is pg_snapshot_xmin(pg_current_snapshot())
+-- (the oldest transaction running), except that transactions running in
+-- another database of the cluster are passed over: they cannot write
+-- this database's events (a backend serves one database for life, so a
+-- backend_xid seen in another database is a fact, however stale the view
+-- of pg_stat_activity; a transaction not found there counts). The
+-- caller's own transaction, if it wrote, holds it too. Read the stream
+-- outside transactions that write.
+-- +goose StatementBegin
+CREATE FUNCTION outreach_events_horizon() RETURNS xid8 LANGUAGE sql STABLE AS $$
+    SELECT LEAST(COALESCE(min(x), pg_snapshot_xmax(pg_current_snapshot())), pg_current_xact_id_if_assigned())
+    FROM pg_snapshot_xip(pg_current_snapshot()) x
+    WHERE NOT EXISTS (
+        SELECT 1 FROM pg_stat_activity a
+        WHERE a.backend_xid = x::xid
+          AND a.datid <> (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()))
+$$;
+-- +goose StatementEnd
+
 -- The events after the event `after` (0: from the start), in the
 -- stream's order, at most max_rows of them, and only those whose
 -- transaction is older than every running one: a reader that continues
@@ -189,7 +210,7 @@ BEGIN
     RETURN QUERY
     SELECT e.* FROM events e
     WHERE (e.xid, e.id) > (after_xid, after)
-      AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+      AND e.xid < (SELECT outreach_events_horizon())
     ORDER BY e.xid, e.id
     LIMIT max_rows;
 END
@@ -229,6 +250,7 @@ CREATE TABLE webhook_subscribers (
 -- +goose Down
 DROP TABLE webhook_subscribers;
 DROP FUNCTION outreach_events_after(bigint, integer);
+DROP FUNCTION outreach_events_horizon();
 DROP TRIGGER campaigns_status_events ON campaigns;
 DROP FUNCTION campaigns_status_events();
 DROP TRIGGER accounts_status_events ON accounts;

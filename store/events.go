@@ -47,8 +47,9 @@ func (e Event) Cursor() EventCursor { return EventCursor{XID: e.XID, ID: e.ID} }
 // EventCursor is a position in the event stream, ordered by the writing
 // transaction's id, then the event's id. The zero value is the start.
 // Readers only read events whose transaction is older than every running
-// one, so no event ever appears before a position already read: a reader
-// that continues from the last event it read misses none.
+// transaction of the database (outreach_events_horizon), so no event ever
+// appears before a position already read: a reader that continues from
+// the last event it read misses none.
 type EventCursor struct {
 	XID uint64
 	ID  int64
@@ -64,7 +65,7 @@ const eventsAfterSQL = `SELECT id, xid::text::bigint, at, kind, COALESCE(account
 		COALESCE(target_id, 0), data
 	FROM events
 	WHERE (xid, id) > ($1::text::xid8, $2)
-	  AND xid < pg_snapshot_xmin(pg_current_snapshot())
+	  AND xid < (SELECT outreach_events_horizon())
 	  AND ($3::text[] IS NULL OR kind = ANY ($3))
 	  AND ($4::bigint = 0 OR campaign_id = $4)
 	ORDER BY xid, id

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -348,5 +349,33 @@ func TestEventsConcurrentWritersReaderMissesNone(t *testing.T) {
 		if seen[id] != 1 {
 			t.Errorf("target %d: read %d times", id, seen[id])
 		}
+	}
+}
+
+// A transaction open in another database of the cluster does not hold
+// back this database's readers (it cannot write its events), while one
+// in this database does.
+func TestEventsHorizonIgnoresOtherDatabases(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	ids := addTargets(t, f, 1)
+	other := testenv.DB(t, testenv.DatabaseURL(t))
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE accounts SET name = name`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, f, `UPDATE targets SET status = 'sent' WHERE id = $1`, ids[0])
+	// Other tests' transactions may hold it a moment; the one above holds
+	// it until the test ends if the horizon counts it.
+	if evs := allEvents(t, f); len(evs) != 1 {
+		t.Fatalf("events: %+v", evs)
 	}
 }
