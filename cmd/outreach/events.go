@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -134,4 +135,77 @@ func printEvent(env *Env, e store.Event, asJSON bool) error {
 	_, err := fmt.Fprintf(env.Stdout, "%d\t%s\t%-16s\t%s\t%s\n", e.ID, e.At.UTC().Format(time.RFC3339), e.Kind,
 		strings.Join(about, " "), e.Data)
 	return err
+}
+
+// webhookConfig is the webhook runner the scheduler process runs (nil:
+// none), with the package's defaults.
+func webhookConfig(on bool) *webhook.Config {
+	if !on {
+		return nil
+	}
+	return &webhook.Config{}
+}
+
+// webhookStatus is a webhook subscriber as `status` shows it: its URL's
+// scheme and host only (its path and query may hold a token).
+type webhookStatus struct {
+	ID            int64      `json:"id"`
+	Host          string     `json:"host"`
+	Enabled       bool       `json:"enabled"`
+	Kinds         []string   `json:"kinds,omitempty"`
+	Delivered     int64      `json:"delivered"`
+	DeliveredAt   *time.Time `json:"delivered_at,omitempty"`
+	LastEventID   int64      `json:"last_event_id"`
+	Attempts      int        `json:"attempts"`
+	FailingSince  *time.Time `json:"failing_since,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+}
+
+func loadWebhookStatus(ctx context.Context, st *store.Store) ([]webhookStatus, error) {
+	ws, err := st.Webhooks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opt := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		t = t.UTC()
+		return &t
+	}
+	var out []webhookStatus
+	for _, w := range ws {
+		s := webhookStatus{ID: w.ID, Host: webhook.Host(w.URL), Enabled: w.Enabled, Delivered: w.Delivered,
+			DeliveredAt: opt(w.DeliveredAt), LastEventID: w.Cursor.ID, Attempts: w.Attempts,
+			FailingSince: opt(w.FailingSince), LastError: w.LastError}
+		for _, k := range w.Kinds {
+			s.Kinds = append(s.Kinds, string(k))
+		}
+		if !w.FailingSince.IsZero() {
+			s.NextAttemptAt = opt(w.NextAttemptAt)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// printWebhooks prints the subscribers' delivery state, if there are any.
+func printWebhooks(w io.Writer, ws []webhookStatus) {
+	if len(ws) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "WEBHOOKS")
+	for _, s := range ws {
+		state := "ok"
+		switch {
+		case !s.Enabled:
+			state = "disabled"
+		case s.FailingSince != nil:
+			state = fmt.Sprintf("FAILING since %s (%d attempts), next try %s: %s", s.FailingSince.Format(time.RFC3339),
+				s.Attempts, s.NextAttemptAt.Format(time.RFC3339), s.LastError)
+		}
+		fmt.Fprintf(w, "  #%d %s  delivered %d (up to event %d)  %s\n", s.ID, s.Host, s.Delivered, s.LastEventID, state)
+	}
 }

@@ -18,6 +18,7 @@ type statusReport struct {
 	Time      time.Time          `json:"time"`
 	Campaigns []*report.Campaign `json:"campaigns"`
 	Accounts  []*report.Account  `json:"accounts"`
+	Webhooks  []webhookStatus    `json:"webhooks,omitempty"`
 }
 
 func runStatus(ctx context.Context, env *Env, args []string) error {
@@ -92,6 +93,9 @@ func loadStatus(ctx context.Context, st *store.Store, campaign, account string) 
 	if account != "" && campaign == "" {
 		r.Campaigns = slices.DeleteFunc(r.Campaigns, func(c *report.Campaign) bool { return c.Account != account })
 	}
+	if r.Webhooks, err = loadWebhookStatus(ctx, st); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -111,6 +115,7 @@ func printStatus(w io.Writer, r *statusReport) {
 	for _, a := range r.Accounts {
 		printAccount(w, a, r.Time)
 	}
+	printWebhooks(w, r.Webhooks)
 }
 
 func printCampaign(w io.Writer, c *report.Campaign) {
