@@ -34,12 +34,15 @@ func TestEventsRunAndWebhook(t *testing.T) {
 	var requests int
 	received := map[int64]webhook.Event{} // by id: deliveries repeat
 	var order []int64                     // ids in first-delivery order
-	var badSignatures int
+	var badSignatures, elsewhere int
 	var hang = make(chan struct{})
 	t.Cleanup(func() { close(hang) })
 	sub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
+		if r.URL.Path != "/hook" {
+			elsewhere++ // a redirect followed
+		}
 		requests++
 		n := requests
 		mu.Unlock()
@@ -153,6 +156,9 @@ func TestEventsRunAndWebhook(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
+	if elsewhere != 0 {
+		t.Errorf("%d requests followed a redirect", elsewhere)
+	}
 	if badSignatures != 0 {
 		t.Errorf("%d deliveries with a bad signature", badSignatures)
 	}
