@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestEventsCommand(t *testing.T) {
@@ -78,5 +82,57 @@ func TestEventsCommand(t *testing.T) {
 	out = mustRun(t, "status", "--json")
 	if !strings.Contains(out, `"failing_since"`) || strings.Contains(out, "tok-1") {
 		t.Fatalf("status --json:\n%s", out)
+	}
+}
+
+// syncWriter is a buffer written by one goroutine and read by another.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// --follow prints events committed after it started, and ends cleanly
+// when interrupted.
+func TestEventsFollow(t *testing.T) {
+	cliEnv(t)
+	mustRun(t, "account", "add", "li-bob", "--provider", "unipile", "--provider-account-id", "acc2")
+	var out syncWriter
+	env, err := LoadEnv(os.Environ(), &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runEvents(ctx, env, []string{"--follow", "--json"}) }()
+	for i := 0; ; i++ {
+		mustRun(t, "pause", "account", "li-bob", "--until", "1h")
+		mustRun(t, "resume", "account", "li-bob")
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && !strings.Contains(out.String(), "account.resumed") {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if strings.Contains(out.String(), "account.resumed") {
+			break
+		}
+		if i == 3 {
+			t.Fatalf("--follow printed nothing: %q", out.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("--follow ended with %v", err)
 	}
 }
