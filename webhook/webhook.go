@@ -197,20 +197,28 @@ func (r *Runner) serve(ctx context.Context, id int64) (int, error) {
 		}
 		body, batch, cur := r.body(w, evs)
 		if len(batch) > 0 {
-			if derr := r.post(ctx, w, body); derr != nil {
-				if ctx.Err() != nil {
-					return total, ctx.Err()
-				}
+			if ctx.Err() != nil {
+				return total, ctx.Err()
+			}
+			// A delivery begun is finished (within Timeout) and recorded
+			// even when the runner is stopping: stopping never causes a
+			// needless repeat.
+			if derr := r.post(context.WithoutCancel(ctx), w, body); derr != nil {
 				now := r.cfg.Now()
 				msg := redact(derr.Error(), w.URL)
 				retry := now.Add(r.backoff(w.Attempts))
 				r.cfg.Logger.WarnContext(ctx, "webhook delivery failed", "webhook", w.ID, "attempts", w.Attempts+1,
 					"first_event", batch[0].ID, "retry_at", retry, "error", msg)
 				released = true
-				return total, r.cfg.Store.WebhookFailed(ctx, w.ID, r.cfg.Owner, msg, now, retry)
+				rctx, cancel := recordContext(ctx)
+				defer cancel()
+				return total, r.cfg.Store.WebhookFailed(rctx, w.ID, r.cfg.Owner, msg, now, retry)
 			}
 		}
-		if err := r.cfg.Store.WebhookDelivered(ctx, w.ID, r.cfg.Owner, cur, len(batch), r.cfg.Now(), r.lease()); err != nil {
+		rctx, cancel := recordContext(ctx)
+		err = r.cfg.Store.WebhookDelivered(rctx, w.ID, r.cfg.Owner, cur, len(batch), r.cfg.Now(), r.lease())
+		cancel()
+		if err != nil {
 			return total, err
 		}
 		w.Cursor, w.Attempts = cur, 0
@@ -220,6 +228,13 @@ func (r *Runner) serve(ctx context.Context, id int64) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// recordContext is the context of recording a delivery's result: a
+// delivery made is recorded even when the runner is stopping, so that it
+// is not sent again without need.
+func recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 }
 
 // Payload is the body of a delivery: events in the stream's order.
