@@ -56,6 +56,9 @@ type Config struct {
 type Runner struct {
 	cfg    Config
 	client *http.Client
+	// retryAt is the earliest retry a round set (zero: none), so that Run
+	// wakes for it instead of waiting for the next poll.
+	retryAt time.Time
 }
 
 // New returns a Runner for cfg, with its defaults filled in.
@@ -138,11 +141,21 @@ func (r *Runner) Run(ctx context.Context) error {
 		if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			r.cfg.Logger.WarnContext(ctx, "deliver webhooks", "error", err)
 		}
+		var retry <-chan time.Time
+		var rt *time.Timer
+		if !r.retryAt.IsZero() {
+			rt = time.NewTimer(max(r.retryAt.Sub(r.cfg.Now()), 0))
+			retry = rt.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
 		case <-t.C:
+		case <-retry:
+		}
+		if rt != nil {
+			rt.Stop()
 		}
 	}
 }
@@ -152,13 +165,15 @@ const maxBatchesPerRound = 20
 
 // RunOnce gives every due subscriber the events it has not had (up to a
 // number of batches each), and returns how many events were delivered.
-// A failing subscriber is only retried when its backoff is over.
+// A failing subscriber is only retried when its backoff is over. Call it
+// from one goroutine at a time (Run does).
 func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 	ids, err := r.cfg.Store.DueWebhooks(ctx, r.cfg.Now())
 	if err != nil {
 		return 0, err
 	}
 	total := 0
+	r.retryAt = time.Time{}
 	for _, id := range ids {
 		n, err := r.serve(ctx, id)
 		total += n
@@ -210,6 +225,9 @@ func (r *Runner) serve(ctx context.Context, id int64) (int, error) {
 				r.cfg.Logger.WarnContext(ctx, "webhook delivery failed", "webhook", w.ID, "attempts", w.Attempts+1,
 					"first_event", batch[0].ID, "retry_at", retry, "error", msg)
 				released = true
+				if r.retryAt.IsZero() || retry.Before(r.retryAt) {
+					r.retryAt = retry
+				}
 				rctx, cancel := recordContext(ctx)
 				defer cancel()
 				return total, r.cfg.Store.WebhookFailed(rctx, w.ID, r.cfg.Owner, msg, now, retry)
