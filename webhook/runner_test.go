@@ -99,8 +99,21 @@ func TestRunnerFailingSubscriberRetriesThenCatchesUp(t *testing.T) {
 		now = w.NextAttemptAt
 	}
 	fail.Store(false)
-	if n, err := r.RunOnce(ctx); err != nil || n != 3 || events.Load() != 3 {
-		t.Fatalf("after recovery: delivered %d, received %d (%v)", n, events.Load(), err)
+	// The events are readable, but a reader can find the horizon held
+	// back a moment by another database's transaction that just ended.
+	delivered := 0
+	for i := 0; delivered < 3 && i < 1000; i++ {
+		n, err := r.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delivered += n
+		if delivered < 3 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if delivered != 3 || events.Load() != 3 {
+		t.Fatalf("after recovery: delivered %d, received %d", delivered, events.Load())
 	}
 	ws, _ := st.Webhooks(ctx)
 	if w := ws[0]; w.Attempts != 0 || !w.FailingSince.IsZero() || w.Delivered != 3 || w.Cursor.ID == 0 {
