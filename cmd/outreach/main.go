@@ -55,6 +55,7 @@ func commands() []*command {
 		{name: "dashboard", summary: "serve the asynq dashboard and the outreach console (long-running)", run: runDashboard},
 		{name: "demo", summary: "run the whole system on a seeded demo campaign (simulated providers)", run: runDemo},
 		{name: "dnc", summary: "add, remove, list or import do-not-contact entries (people, provider ids, email domains)", run: runDnc},
+		{name: "events", summary: "print the event stream (sent, failed, paused, ...); --follow waits for more", run: runEvents},
 		{name: "healthcheck", summary: "exit 0 if a URL answers 200 (for container health checks)", run: runHealthcheck},
 		{name: "import", summary: "add a campaign's targets from a CSV file (streams; bad rows reported)", run: runImport},
 		{name: "limits", summary: "show or set an account's pacing: rolling limits, gaps, defaults or unlimited", run: runLimits},

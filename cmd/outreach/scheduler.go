@@ -15,6 +15,7 @@ func runScheduler(ctx context.Context, env *Env, args []string) error {
 	poll := fs.Duration("poll", 2*time.Second, "fallback polling interval (notifications wake it at once)")
 	reconcile := fs.Duration("reconcile", 30*time.Second, "how often lost tasks are looked for")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. 127.0.0.1:9101)")
+	webhooks := fs.Bool("webhooks", true, "deliver events to webhook_subscribers (docs/events.md) in a loop of its own")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -30,6 +31,7 @@ func runScheduler(ctx context.Context, env *Env, args []string) error {
 			Horizon: *horizon, PollInterval: *poll, ReconcileInterval: *reconcile,
 			RequestTimeout: env.Timeout, Metrics: m,
 		},
+		Webhooks: webhookConfig(*webhooks),
 	})
 	if err != nil {
 		return err

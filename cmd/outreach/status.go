@@ -21,6 +21,7 @@ type statusReport struct {
 	// Acceptances are the acceptance rates per account, campaign and
 	// message template (acceptances.go).
 	Acceptances []store.AcceptanceRate `json:"acceptances"`
+	Webhooks    []webhookStatus        `json:"webhooks,omitempty"`
 }
 
 func runStatus(ctx context.Context, env *Env, args []string) error {
@@ -98,6 +99,9 @@ func loadStatus(ctx context.Context, st *store.Store, campaign, account string) 
 	if r.Acceptances, err = loadAcceptances(ctx, st, account, campaignID); err != nil {
 		return nil, err
 	}
+	if r.Webhooks, err = loadWebhookStatus(ctx, st); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -118,6 +122,7 @@ func printStatus(w io.Writer, r *statusReport) {
 		printAccount(w, a, r.Time)
 	}
 	printAcceptances(w, r.Acceptances)
+	printWebhooks(w, r.Webhooks)
 }
 
 func printCampaign(w io.Writer, c *report.Campaign) {

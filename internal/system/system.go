@@ -16,6 +16,7 @@ import (
 
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/webhook"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -47,6 +48,10 @@ type Config struct {
 	// NumberWorkers tags each worker's logs with "worker", its number
 	// from 1 (for several workers in one process, as in the demo).
 	NumberWorkers bool
+	// Webhooks, if set, runs a webhook runner (deliveries of the event
+	// stream, package webhook) in a goroutine of its own; its Store and
+	// Logger are filled in.
+	Webhooks *webhook.Config
 }
 
 // System is the pipeline built from a Config: a scheduler (optional) and
@@ -66,6 +71,10 @@ type System struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the scheduler returns
 	closed  bool
+
+	webhooks *webhook.Runner // nil unless Config.Webhooks
+	whCancel context.CancelFunc
+	whDone   chan struct{} // closed when the webhook runner returns
 }
 
 // New builds the scheduler and cfg.Workers workers without starting them.
@@ -86,6 +95,19 @@ func New(ctx context.Context, cfg Config) (*System, error) {
 		sc := *cfg.Scheduler
 		sc.Store, sc.Redis, sc.Logger = st, cfg.Redis, cfg.Logger.With("component", "scheduler")
 		if s.Scheduler, err = scheduler.New(sc); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if cfg.Webhooks != nil {
+		st, err := s.store(ctx)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		wc := *cfg.Webhooks
+		wc.Store, wc.Logger = st, cfg.Logger.With("component", "webhooks")
+		if s.webhooks, err = webhook.New(wc); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -157,6 +179,17 @@ func (s *System) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if s.webhooks != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		s.mu.Lock()
+		s.whCancel, s.whDone = cancel, done
+		s.mu.Unlock()
+		go func() {
+			defer close(done)
+			_ = s.webhooks.Run(wctx)
+		}()
+	}
 	return nil
 }
 
@@ -193,7 +226,12 @@ func (s *System) Close() {
 	}
 	s.closed = true
 	servers, cancel, done, stores := s.servers, s.cancel, s.done, s.stores
+	whCancel, whDone := s.whCancel, s.whDone
 	s.mu.Unlock()
+	if whCancel != nil {
+		whCancel()
+		<-whDone
+	}
 	for _, srv := range servers {
 		srv.Shutdown()
 	}
