@@ -21,6 +21,8 @@ const (
 	EventTargetSent      EventKind = "target.sent"
 	EventTargetFailed    EventKind = "target.failed"
 	EventTargetSkipped   EventKind = "target.skipped"
+	EventTargetAccepted  EventKind = "target.accepted"
+	EventTargetWithdrawn EventKind = "target.withdrawn"
 	EventAccountPaused   EventKind = "account.paused"
 	EventAccountDisabled EventKind = "account.disabled"
 	EventAccountResumed  EventKind = "account.resumed"
