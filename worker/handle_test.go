@@ -174,13 +174,11 @@ func (f *fixture) ledger() int {
 	return n
 }
 
-// run hands one task of the target to the worker, as asynq would.
+// run hands one task of the target to the worker's mux, middleware
+// included, as asynq would.
 func (f *fixture) run(w *Worker, typ string, id int64) error {
 	task, _ := NewTask(typ, id)
-	if typ == TypeResolve {
-		return w.HandleResolve(f.ctx, task)
-	}
-	return w.HandleInvite(f.ctx, task)
+	return w.Mux().ProcessTask(f.ctx, task)
 }
 
 func (f *fixture) simRequests(op string) int {
