@@ -157,12 +157,11 @@ type targetState struct {
 
 func (f *fixture) state(id int64) targetState {
 	f.t.Helper()
-	var s targetState
-	if err := f.db.QueryRow(f.ctx, `SELECT status, coalesce(last_error, ''), coalesce(provider_id, ''), attempts, next_attempt_at
-		FROM targets WHERE id = $1`, id).Scan(&s.Status, &s.LastError, &s.ProviderID, &s.Attempts, &s.Next); err != nil {
+	t, err := f.st.Target(f.ctx, id)
+	if err != nil {
 		f.t.Fatal(err)
 	}
-	return s
+	return targetState{Status: t.Status, LastError: t.LastError, ProviderID: t.ProviderID, Attempts: t.Attempts, Next: t.NextAttemptAt}
 }
 
 func (f *fixture) ledger() int {
