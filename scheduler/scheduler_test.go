@@ -145,16 +145,11 @@ func (e *env) target(id int64) *store.Target {
 	return t
 }
 
-// statusGen returns the target's status and task generation (store.Target
-// as Store.Target reads it leaves TaskGen zero).
+// statusGen returns the target's status and task generation.
 func (e *env) statusGen(id int64) (store.TargetStatus, int) {
 	e.t.Helper()
-	var s store.TargetStatus
-	var g int
-	if err := e.db.QueryRow(e.ctx, `SELECT status, task_gen FROM targets WHERE id = $1`, id).Scan(&s, &g); err != nil {
-		e.t.Fatal(err)
-	}
-	return s, g
+	t := e.target(id)
+	return t.Status, t.TaskGen
 }
 
 // queuedAt returns the target's queued_at mark.

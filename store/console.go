@@ -9,7 +9,7 @@ import (
 )
 
 // The operator console's read queries. Each is one or two round trips and
-// is served by the schema's indexes (TestConsoleExplain checks them on a
+// is served by the schema's indexes (TestExplainAtScale/console checks them on a
 // million targets).
 
 // WindowUse is one of an account's limits and how much of it the ledger

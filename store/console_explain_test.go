@@ -9,29 +9,19 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
 )
 
-// TestConsoleExplain loads a million targets and a million ledger rows
-// (explainLoad), runs every query of the operator console while recording
-// the statements, and EXPLAINs each (custom and generic plans): none may
-// read targets or sends sequentially, and a campaign's target list must
-// come from the (campaign_id, identifier) index in its order, without a
-// sort (or, for a rare status, from the (campaign_id, status) index),
-// whatever the filter and the page.
-func TestConsoleExplain(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads two million rows; skipped with -short")
-	}
+// consoleExplain runs, on the database explainLoad filled (a million
+// targets and a million ledger rows; a subtest of TestExplainAtScale,
+// which loads it once for both), every query of the operator console
+// while recording the statements, and EXPLAINs each (custom and generic
+// plans): none may read targets or sends sequentially, and a campaign's
+// target list must come from the (campaign_id, identifier) index in its
+// order, without a sort (or, for a rare status, from the (campaign_id,
+// status) index), whatever the filter and the page.
+func consoleExplain(t *testing.T, dsn string, admin *pgx.Conn) {
 	ctx := context.Background()
-	dsn := testenv.DatabaseURL(t)
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	explainLoad(t, admin)
 	// Give the failed targets reasons, as the workers would.
 	if _, err := admin.Exec(ctx, `UPDATE targets SET error_type = CASE WHEN id % 3 = 0 THEN 'invalid_recipient' ELSE 'too_many_characters' END
 		WHERE status = 'failed'`); err != nil {

@@ -26,11 +26,14 @@ import (
 // as a generic plan (what a prepared statement may switch to after a few
 // executions). No plan may read targets, sends or people (200,000 cached
 // profiles) with a sequential scan,
-// and the hot paths must use the index built for them.
+// and the hot paths must use the index built for them. Its subtest
+// "console" checks the operator console's queries on the same load
+// (consoleExplain): two million rows are loaded once for both.
 func TestExplainAtScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads two million rows; skipped with -short")
 	}
+	t.Parallel()
 	ctx := context.Background()
 	dsn := testenv.DatabaseURL(t)
 	start := time.Now()
@@ -198,6 +201,7 @@ func TestExplainAtScale(t *testing.T) {
 		}
 	}
 	t.Logf("explained %d statements; whole test %s", explained, time.Since(start).Round(time.Millisecond))
+	t.Run("console", func(t *testing.T) { consoleExplain(t, dsn, admin) })
 }
 
 var touchesHotTables = regexp.MustCompile(`(?i)\b(from|join|update|into)\s+(targets|sends)\b`)

@@ -13,7 +13,7 @@ import (
 	"github.com/outreach-dev/outreach/store"
 )
 
-func addTargets(t *testing.T, st *store.Store, campaign int64, prefix string, n int) {
+func addPoolTargets(t *testing.T, st *store.Store, campaign int64, prefix string, n int) {
 	t.Helper()
 	var nt []store.NewTarget
 	for i := range n {
@@ -47,8 +47,8 @@ func TestCampaignsShareAnAccountByWeight(t *testing.T) {
 	if err := f.st.SetCampaignShare(ctx, heavy, 3, 0); err != nil {
 		t.Fatal(err)
 	}
-	addTargets(t, f.st, f.campaign, "light", 100)
-	addTargets(t, f.st, heavy, "heavy", 100)
+	addPoolTargets(t, f.st, f.campaign, "light", 100)
+	addPoolTargets(t, f.st, heavy, "heavy", 100)
 	if _, err := f.st.PrepareTargets(ctx, 1000, normalizeAsIs); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestCampaignDailyCap(t *testing.T) {
 	if err := f.st.SetCampaignShare(ctx, f.campaign, 1, 3); err != nil {
 		t.Fatal(err)
 	}
-	addTargets(t, f.st, f.campaign, "p", 10)
+	addPoolTargets(t, f.st, f.campaign, "p", 10)
 	if _, err := f.st.PrepareTargets(ctx, 1000, normalizeAsIs); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestPoolAssignsAndMovesTargets(t *testing.T) {
 	if err := st.AddSender(ctx, camp, other); err == nil || !strings.Contains(err.Error(), "partoo") {
 		t.Errorf("adding a Partoo account to a Unipile pool: %v, want refused", err)
 	}
-	addTargets(t, st, camp, "p", 10)
+	addPoolTargets(t, st, camp, "p", 10)
 	if _, err := st.PrepareTargets(ctx, 1000, normalizeAsIs); err != nil {
 		t.Fatal(err)
 	}

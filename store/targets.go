@@ -121,24 +121,19 @@ func targetDest(t *Target, locked **time.Time) []any {
 		&t.CampaignStatus, &t.MessageTemplate, &t.ProviderOptions, &t.DailyCap}
 }
 
-func scanTarget(row pgx.Row) (*Target, error) {
+// Target returns one target with its campaign's settings and its task
+// generation.
+func (s *Store) Target(ctx context.Context, id int64) (*Target, error) {
 	var t Target
 	var locked *time.Time
-	if err := row.Scan(targetDest(&t, &locked)...); err != nil {
-		return nil, err
-	}
-	t.LockedUntil = finite(locked)
-	return &t, nil
-}
-
-// Target returns one target with its campaign's settings.
-func (s *Store) Target(ctx context.Context, id int64) (*Target, error) {
-	t, err := scanTarget(s.pool.QueryRow(ctx, `SELECT `+targetColumns+`
-		FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE t.id = $1`, id))
+	err := s.pool.QueryRow(ctx, `SELECT `+targetColumns+`, t.task_gen
+		FROM targets t JOIN campaigns c ON c.id = t.campaign_id WHERE t.id = $1`, id).
+		Scan(append(targetDest(&t, &locked), &t.TaskGen)...)
 	if err != nil {
 		return nil, translate(fmt.Sprintf("target %d", id), err)
 	}
-	return t, nil
+	t.LockedUntil = finite(locked)
+	return &t, nil
 }
 
 // Campaign is a list of targets sent from one account.

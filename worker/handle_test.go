@@ -157,12 +157,11 @@ type targetState struct {
 
 func (f *fixture) state(id int64) targetState {
 	f.t.Helper()
-	var s targetState
-	if err := f.db.QueryRow(f.ctx, `SELECT status, coalesce(last_error, ''), coalesce(provider_id, ''), attempts, next_attempt_at
-		FROM targets WHERE id = $1`, id).Scan(&s.Status, &s.LastError, &s.ProviderID, &s.Attempts, &s.Next); err != nil {
+	t, err := f.st.Target(f.ctx, id)
+	if err != nil {
 		f.t.Fatal(err)
 	}
-	return s
+	return targetState{Status: t.Status, LastError: t.LastError, ProviderID: t.ProviderID, Attempts: t.Attempts, Next: t.NextAttemptAt}
 }
 
 func (f *fixture) ledger() int {
@@ -174,13 +173,11 @@ func (f *fixture) ledger() int {
 	return n
 }
 
-// run hands one task of the target to the worker, as asynq would.
+// run hands one task of the target to the worker's mux, middleware
+// included, as asynq would.
 func (f *fixture) run(w *Worker, typ string, id int64) error {
 	task, _ := NewTask(typ, id)
-	if typ == TypeResolve {
-		return w.HandleResolve(f.ctx, task)
-	}
-	return w.HandleInvite(f.ctx, task)
+	return w.Mux().ProcessTask(f.ctx, task)
 }
 
 func (f *fixture) simRequests(op string) int {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -104,8 +103,8 @@ func notServedReason(a *store.Account, err error) string {
 // the scheduler, due after a wait that grows each time this worker meets
 // it again, so that a worker with credentials takes it. Nothing was
 // reserved: the ledger, the target's attempts and the account are
-// unchanged.
-func (w *Worker) notServed(ctx context.Context, log *slog.Logger, targetID int64, ns *store.NotServedError, now time.Time) error {
+// unchanged. The middleware logs and counts it (LogTask, CountTask).
+func (w *Worker) notServed(ctx context.Context, targetID int64, ns *store.NotServedError, now time.Time) error {
 	a := ns.Account
 	wait := w.unserved.next(targetID, w.cfg.UnservedWait, w.cfg.UnservedWaitMax)
 	reason := notServedReason(a, ns.Err)
@@ -115,11 +114,7 @@ func (w *Worker) notServed(ctx context.Context, log *slog.Logger, targetID int64
 		}
 		return err
 	}
-	log.WarnContext(ctx, "no credentials for this account in this worker: target handed back",
-		"account", a.Name, "provider", a.Provider, "credentials_ref", a.CredentialsRef, "error", ns.Err.Error(), "wait", wait)
-	if m := w.cfg.Metrics; m != nil {
-		m.Outcome(string(a.Provider), a.Name, "unserved", "no_credentials")
-	}
+	reportOf(ctx).unserved = &unservedReport{account: a, err: ns.Err, wait: wait}
 	return nil
 }
 

@@ -150,9 +150,11 @@ func New(cfg Config) (*Worker, error) {
 	return &Worker{cfg: cfg, policy: p, log: cfg.Logger}, nil
 }
 
-// Mux returns the asynq handler of all outreach task types.
+// Mux returns the asynq handler of all outreach task types, with the
+// middleware that logs and counts each task (LogTask, CountTask).
 func (w *Worker) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
+	mux.Use(w.LogTask, w.CountTask)
 	mux.HandleFunc(TypeInvite, w.HandleInvite)
 	mux.HandleFunc(TypeResolve, w.HandleResolve)
 	mux.HandleFunc(TypeWithdraw, w.HandleWithdraw)
@@ -179,11 +181,13 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action store.Action)
 		return err
 	}
 	log := w.log.With("task", t.Type(), "target_id", p.TargetID)
+	reportOf(ctx).log = log
 	at, now, err := w.begin(ctx, p, action)
 	if err != nil {
 		return w.notBegun(ctx, log, p.TargetID, err, now)
 	}
 	log = log.With("account_id", at.Account.ID, "campaign_id", at.Target.CampaignID)
+	reportOf(ctx).log = log
 	dec := w.call(ctx, at, action, now)
 	f, retry, retryIn := dec.finish(at, w.cfg.HoldFor)
 	f.Action = action
@@ -197,7 +201,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action store.Action)
 		}
 		return fmt.Errorf("record outcome: %w", err)
 	}
-	w.afterRecord(ctx, log, at, action, dec, f)
+	w.afterRecord(ctx, at, action, dec, f)
 	if retry {
 		return Snooze(retryIn, f.ErrorType)
 	}
@@ -254,7 +258,7 @@ func (w *Worker) notBegun(ctx context.Context, log *slog.Logger, targetID int64,
 		log.DebugContext(ctx, "task no longer needed")
 		return nil
 	case errors.As(err, &ns):
-		return w.notServed(ctx, log, targetID, ns, now)
+		return w.notServed(ctx, targetID, ns, now)
 	case errors.As(err, &nn):
 		if nn.Released {
 			log.DebugContext(ctx, "target handed back", "until", nn.Until, "reason", nn.Reason)
@@ -299,31 +303,22 @@ func (w *Worker) call(ctx context.Context, at *store.Attempt, action store.Actio
 }
 
 // afterRecord follows up a recorded outcome: it escalates a refused
-// resend, counts the outcome, notes or clears a refused configuration and
-// logs the outcome and any pause of the account.
-func (w *Worker) afterRecord(ctx context.Context, log *slog.Logger, at *store.Attempt, action store.Action, dec Decision, f store.Finish) {
+// resend, notes or clears a refused configuration and reports the outcome
+// to the middleware that logs and counts it (LogTask, CountTask).
+func (w *Worker) afterRecord(ctx context.Context, at *store.Attempt, action store.Action, dec Decision, f store.Finish) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if dec.resendRefusal {
 		w.escalateResend(fctx, at, f)
 	}
-	w.observe(at, f)
-	if dec.configRefused {
-		log.ErrorContext(ctx, "the provider refused this worker's configuration: its accounts are left to other workers for a while; the account is unchanged",
-			"account", at.Account.Name, "provider", at.Account.Provider, "credentials_ref", at.Account.CredentialsRef,
-			"until", f.NextAttemptAt, "error", f.Detail)
-	} else if f.Outcome == store.OutcomeSent || f.Outcome == store.OutcomeResolved {
+	if !dec.configRefused && (f.Outcome == store.OutcomeSent || f.Outcome == store.OutcomeResolved) {
 		w.refused.clear(at.Account.Provider, at.Account.CredentialsRef)
 	}
 	logAction := string(action)
 	if at.Settle {
 		logAction = "settle"
 	}
-	log.InfoContext(ctx, "outcome", "action", logAction, "outcome", f.Outcome, "target_status", f.TargetStatus,
-		"error_type", f.ErrorType, "http_status", f.HTTPStatus, "invitation_id", f.InvitationID)
-	if f.Disable || !f.PauseUntil.IsZero() {
-		log.WarnContext(ctx, "account paused", "until", f.PauseUntil, "reason", f.PauseReason)
-	}
+	reportOf(ctx).answer = &answerReport{at: at, action: logAction, f: f, configRefused: dec.configRefused}
 }
 
 func (w *Worker) invite(ctx context.Context, at *store.Attempt, c provider.Client) Decision {
@@ -481,29 +476,4 @@ func (w *Worker) history(ctx context.Context, at *store.Attempt, pe *provider.Er
 		w.log.WarnContext(ctx, "reading the account's recent answers", "account_id", at.Account.ID, "error", err)
 	}
 	return h
-}
-
-func (w *Worker) observe(at *store.Attempt, f store.Finish) {
-	m := w.cfg.Metrics
-	if m == nil {
-		return
-	}
-	outcome := string(f.TargetStatus)
-	switch {
-	case (f.Outcome == store.OutcomeResolved || f.Outcome == store.OutcomeCached) && f.TargetStatus == store.TargetPending:
-		outcome = "resolved"
-	case f.TargetStatus == store.TargetQueued && f.Outcome == store.OutcomeError:
-		outcome = "retried"
-	case f.TargetStatus == store.TargetQueued || f.TargetStatus == store.TargetPending:
-		outcome = "deferred"
-	}
-	m.Outcome(string(at.Account.Provider), at.Account.Name, outcome, f.ErrorType)
-	switch {
-	case f.Disable:
-		m.AccountPaused(string(at.Account.Provider), at.Account.Name, "disabled")
-	case !f.PauseUntil.IsZero() && f.ErrorType == "":
-		m.AccountPaused(string(at.Account.Provider), at.Account.Name, "usage")
-	case !f.PauseUntil.IsZero():
-		m.AccountPaused(string(at.Account.Provider), at.Account.Name, f.ErrorType)
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,16 +23,43 @@ import (
 )
 
 // buildBinary builds cmd/outreach once per test binary.
+// The tests running at the same time share it; the last of them to end
+// removes it.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "outreach")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/outreach-dev/outreach/cmd/outreach")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("build outreach: %v", err)
+	built.mu.Lock()
+	defer built.mu.Unlock()
+	if built.bin == "" {
+		dir, err := os.MkdirTemp("", "outreach-e2e-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin := filepath.Join(dir, "outreach")
+		cmd := exec.Command("go", "build", "-o", bin, "github.com/outreach-dev/outreach/cmd/outreach")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			os.RemoveAll(dir)
+			t.Fatalf("build outreach: %v", err)
+		}
+		built.dir, built.bin = dir, bin
 	}
-	return bin
+	built.users++
+	t.Cleanup(func() {
+		built.mu.Lock()
+		defer built.mu.Unlock()
+		if built.users--; built.users == 0 {
+			os.RemoveAll(built.dir)
+			built.dir, built.bin = "", ""
+		}
+	})
+	return built.bin
+}
+
+// built is the binary buildBinary built and how many tests use it.
+var built struct {
+	mu       sync.Mutex
+	dir, bin string
+	users    int
 }
 
 type process struct {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -125,16 +126,18 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := time.Now()
-	// Postgres stays down until a worker had an answer it could not
-	// record: it holds it.
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(h.logs.String(), "recording the answer failed; keeping it and retrying") {
-		if time.Now().After(deadline) {
-			t.Fatal("no worker held an answer while Postgres was down")
+	// Postgres stays down until a worker holds an answer it could not
+	// record and has tried to record it again and again (its fourth
+	// attempt failed too): the outage outlasts several retries.
+	changed := h.logs.Changed()
+	deadline := time.After(30 * time.Second)
+	for !heldAndRetried(h.logs.String(), 4) {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("no worker held an answer and retried it while Postgres was down")
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(3 * time.Second) // the outage itself: a few seconds more
 	if err := pg.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -387,4 +390,20 @@ func TestSlowCallIsNotTakenForDead(t *testing.T) {
 	if recovered > 0 || lookups > 0 {
 		t.Errorf("%d workers taken for dead, %d settling lookups; want none", recovered, lookups)
 	}
+}
+
+// heldAndRetried reports whether logs has a worker's warning that
+// recording an answer failed at its attempt-th try (or later): the answer
+// is held and was retried while Postgres stayed away.
+func heldAndRetried(logs string, attempt int) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, "recording the answer failed; keeping it and retrying") {
+			continue
+		}
+		var e struct{ Attempt int }
+		if json.Unmarshal([]byte(line), &e) == nil && e.Attempt >= attempt {
+			return true
+		}
+	}
+	return false
 }

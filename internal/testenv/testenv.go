@@ -107,13 +107,8 @@ func databaseURL(base, name string) (string, error) {
 func templateDB(ctx context.Context, base string) (string, error) {
 	tmplOnce.Do(func() {
 		tmplErr = func() error {
-			conn, err := pgx.Connect(ctx, base)
-			if err != nil {
-				return fmt.Errorf("connect to test Postgres: %w", err)
-			}
-			defer conn.Close(ctx)
 			name := fmt.Sprintf("outreach_tmpl_%d_%s", os.Getpid(), randomHex(4))
-			if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			if err := store.CreateDatabase(ctx, base, name, ""); err != nil {
 				return fmt.Errorf("create template database: %w", err)
 			}
 			tmplName = name
@@ -130,13 +125,7 @@ func templateDB(ctx context.Context, base string) (string, error) {
 			// CREATE DATABASE … TEMPLATE refuses a template with sessions
 			// on it. Migrate closed its own; refuse new ones, and end any
 			// that has not gone yet.
-			if _, err := conn.Exec(ctx, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS false"); err != nil {
-				return fmt.Errorf("close template database: %w", err)
-			}
-			if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name); err != nil {
-				return fmt.Errorf("close template database: %w", err)
-			}
-			return nil
+			return store.CloseDatabase(ctx, base, name)
 		}()
 	})
 	return tmplName, tmplErr
@@ -153,13 +142,8 @@ func dropTemplate() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return fmt.Errorf("drop template database %s: %w", tmplName, err)
-	}
-	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+tmplName+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop template database %s: %w", tmplName, err)
+	if err := store.DropDatabase(ctx, base, tmplName); err != nil {
+		return fmt.Errorf("template: %w", err)
 	}
 	tmplName = ""
 	return nil
@@ -173,17 +157,11 @@ func dropDatabase(base, name string) {
 		err := func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			c, err := pgx.Connect(ctx, base)
-			if err != nil {
-				return err
-			}
-			defer c.Close(ctx)
-			_, err = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			return err
+			return store.DropDatabase(ctx, base, name)
 		}()
 		if err != nil {
 			dropMu.Lock()
-			dropErrors = append(dropErrors, fmt.Errorf("drop test database %s: %w", name, err))
+			dropErrors = append(dropErrors, fmt.Errorf("test database: %w", err))
 			dropMu.Unlock()
 		}
 	}()
@@ -213,23 +191,15 @@ func newDatabase(t testing.TB, migrated bool) string {
 		t.Fatalf("no Postgres for tests (run `make test`, or set OUTREACH_TEST_DATABASE_URL): %v", err)
 	}
 	ctx := context.Background()
-	create := "CREATE DATABASE "
 	name := "outreach_test_" + randomHex(6)
-	create += name
+	tmpl := ""
 	if migrated {
-		tmpl, err := templateDB(ctx, base)
-		if err != nil {
+		if tmpl, err = templateDB(ctx, base); err != nil {
 			t.Fatalf("template database for tests: %v", err)
 		}
-		create += " TEMPLATE " + tmpl
 	}
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to test Postgres: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, create); err != nil {
-		t.Fatalf("create test database: %v", err)
+	if err := store.CreateDatabase(ctx, base, name, tmpl); err != nil {
+		t.Fatalf("test database: %v", err)
 	}
 	t.Cleanup(func() { dropDatabase(base, name) })
 	dsn, err := databaseURL(base, name)

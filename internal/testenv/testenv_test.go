@@ -25,17 +25,7 @@ func databases(t *testing.T, prefix string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1`, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	names, err := store.Databases(context.Background(), base, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,39 +63,35 @@ func TestDatabasesAreMigratedCopies(t *testing.T) {
 			}
 		}
 		// A write to one copy is not seen in the other.
-		ca, err := pgx.Connect(ctx, a)
+		sa, err := store.Open(ctx, a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ca.Close(ctx)
-		if _, err := ca.Exec(ctx, `INSERT INTO accounts (name, provider, provider_account_id) VALUES ('only-in-a', 'partoo', 'x')`); err != nil {
+		defer sa.Close()
+		if _, err := sa.CreateAccount(ctx, store.NewAccount{Name: "only-in-a", Provider: "partoo", ProviderAccountID: "x"}); err != nil {
 			t.Fatal(err)
 		}
-		cb, err := pgx.Connect(ctx, b)
+		sb, err := store.Open(ctx, b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer cb.Close(ctx)
-		var n int
-		if err := cb.QueryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n); err != nil {
+		defer sb.Close()
+		accounts, err := sb.Accounts(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if n != 0 {
+		if n := len(accounts); n != 0 {
 			t.Errorf("the second copy sees %d accounts written to the first", n)
 		}
 
 		e := EmptyDatabaseURL(t)
 		names = append(names, dbName(t, e))
-		ce, err := pgx.Connect(ctx, e)
+		tables, err := store.Tables(ctx, e)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ce.Close(ctx)
-		if err := ce.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 0 {
-			t.Errorf("the empty database has %d tables", n)
+		if n := len(tables); n != 0 {
+			t.Errorf("the empty database has %d tables: %v", n, tables)
 		}
 	})
 	drops.Wait() // the drops run in the background

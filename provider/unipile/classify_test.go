@@ -119,7 +119,7 @@ func TestClassification(t *testing.T) {
 	}
 	got := map[string]row{}
 	for typ, c := range classification {
-		got[typ] = row{c.Scope, c.Kind}
+		got[typ] = row(c)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("classification mismatch (-want +got):\n%s", diff)
