@@ -406,6 +406,9 @@ func (s *Scheduler) enqueueClaimed(ctx context.Context, typ string, claimed map[
 			defer wg.Done()
 			ps := &stats[i]
 			for id := range next {
+				if s.enqueueBatched(ctx, typ, plans[id], claimed[id], now, ps) {
+					continue
+				}
 				slots := plans[id].slots
 				for j, t := range claimed[id] {
 					at := slots[j]

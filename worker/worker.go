@@ -151,6 +151,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TypeInvite, w.HandleInvite)
 	mux.HandleFunc(TypeResolve, w.HandleResolve)
+	mux.HandleFunc(TypeInviteBatch, w.HandleInviteBatch)
 	return mux
 }
 
