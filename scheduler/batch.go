@@ -11,9 +11,9 @@ import (
 	"github.com/outreach-dev/outreach/worker"
 )
 
-// BatchMax is how many targets of one account a batch task carries at most
-// (docs/throughput.md).
-const BatchMax = 100
+// DefaultBatchMax is a good Config.BatchMax: how many targets of one
+// account a batch task carries at most (docs/throughput.md).
+const DefaultBatchMax = 100
 
 // enqueueBatched enqueues an account's claimed invitations as batch tasks
 // where several fall in the same slot: the account has no gap between
@@ -24,7 +24,7 @@ const BatchMax = 100
 // get their own task as before. It reports false, enqueueing nothing, when
 // the account does not batch at all.
 func (s *Scheduler) enqueueBatched(ctx context.Context, typ string, pl planned, targets []*store.Target, now time.Time, ps *TickStats) bool {
-	if typ != worker.TypeInvite || pl.account == nil || !pl.account.Pace(store.ActionInvite).Gap.IsZero() || len(targets) < 2 {
+	if s.cfg.BatchMax <= 1 || typ != worker.TypeInvite || pl.account == nil || !pl.account.Pace(store.ActionInvite).Gap.IsZero() || len(targets) < 2 {
 		return false
 	}
 	type group struct {
@@ -45,7 +45,7 @@ func (s *Scheduler) enqueueBatched(ctx context.Context, typ string, pl planned, 
 		}
 		batchable := t.TaskGen == 0 && t.Attempts == 0
 		if g := len(groups) - 1; batchable && g >= 0 && groups[g].at.Equal(at) && len(groups[g].targets) > 0 &&
-			len(groups[g].targets) < BatchMax && batchableTarget(groups[g].targets[0]) {
+			len(groups[g].targets) < s.cfg.BatchMax && batchableTarget(groups[g].targets[0]) {
 			groups[g].targets = append(groups[g].targets, t)
 			continue
 		}

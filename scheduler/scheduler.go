@@ -63,6 +63,10 @@ type Config struct {
 	DeadAfter, LivenessInterval time.Duration
 	// Metrics receives tick statistics; nil means none.
 	Metrics Metrics
+	// BatchMax, above 1, lets the invitations of an account that fall in
+	// the same slot share batch tasks of up to BatchMax targets (see
+	// enqueueBatched, docs/throughput.md); 0 or 1, one task per target.
+	BatchMax int
 }
 
 // Metrics receives the scheduler's statistics.

@@ -14,6 +14,7 @@ func runScheduler(ctx context.Context, env *Env, args []string) error {
 	horizon := fs.Duration("horizon", time.Minute, "how far ahead tasks are enqueued")
 	poll := fs.Duration("poll", 2*time.Second, "fallback polling interval (notifications wake it at once)")
 	reconcile := fs.Duration("reconcile", 30*time.Second, "how often lost tasks are looked for")
+	batch := fs.Int("batch", scheduler.DefaultBatchMax, "most invitations of one account in the same slot per task (1: a task per target; docs/throughput.md)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. 127.0.0.1:9101)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -28,7 +29,7 @@ func runScheduler(ctx context.Context, env *Env, args []string) error {
 		Store: st, Redis: rdb, Logger: env.Logger,
 		Scheduler: &scheduler.Config{
 			Horizon: *horizon, PollInterval: *poll, ReconcileInterval: *reconcile,
-			RequestTimeout: env.Timeout, Metrics: m,
+			RequestTimeout: env.Timeout, Metrics: m, BatchMax: *batch,
 		},
 	})
 	if err != nil {

@@ -86,7 +86,7 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 	cpu0 := readCPU()
 	start := time.Now()
 	p, err := e.startPipeline(ctx, pipelineConfig{dsn: dsn, sim: sim, workers: 1, concurrency: cfg.Concurrency, metrics: oc,
-		sched: scheduler.Config{Horizon: time.Minute}})
+		sched: scheduler.Config{Horizon: time.Minute, BatchMax: scheduler.DefaultBatchMax}})
 	if err != nil {
 		return nil, err
 	}
