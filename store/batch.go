@@ -60,12 +60,16 @@ type batchLocked struct {
 	t      *Target
 	ar     *accountRow
 	person *Person
+	// earlier: the target has a ledger row in flight or an invitation
+	// not answered clearly and not settled (closeOrphans and the
+	// settling lookup are Begin's).
+	earlier bool
 }
 
 // BeginBatch reserves what it can of a batch in one transaction: the
-// targets locked FOR UPDATE in id order and read in one query, each
-// checked by checkBatchTarget, their earlier attempts looked for in one
-// query, the account locked (FOR UPDATE when it counts anything) and
+// targets locked FOR UPDATE in id order and read in one query with
+// whether each has an earlier attempt to close or settle, each checked by
+// checkBatchTarget, the account locked (FOR UPDATE when it counts anything) and
 // checked once, every window checked once for the whole batch, and the
 // ledger rows inserted with the targets' updates in one statement. Each
 // ledger row is written before its call, as with Begin.
@@ -144,9 +148,9 @@ func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResul
 			return res, nil
 		}
 	}
-	ok, err = withoutEarlierAttempts(ctx, tx, ok, func(id int64) { leave(id, ErrSingle) })
-	if err != nil || len(ok) == 0 {
-		return res, err
+	ok = withoutEarlierAttempts(ok, func(id int64) { leave(id, ErrSingle) })
+	if len(ok) == 0 {
+		return res, nil
 	}
 	a, err := lockAccount(ctx, tx, ar, req.AccountID, req.Action, req.Now)
 	var nn *NotNowError
@@ -243,7 +247,9 @@ func lockTargets(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]batchLo
 	rows, err := tx.Query(ctx, `SELECT `+targetColumns+`, `+accountColumns+`, p.provider IS NOT NULL,
 			coalesce(p.provider_id, ''), coalesce(p.first_name, ''), coalesce(p.last_name, ''), coalesce(p.headline, ''),
 			coalesce(p.looked_up_by, 0), coalesce(p.network_distance, ''), coalesce(p.is_relationship, false),
-			coalesce(p.invitation_status, ''), t.task_gen
+			coalesce(p.invitation_status, ''), t.task_gen,
+			EXISTS (SELECT 1 FROM sends s WHERE s.target_id = t.id
+				AND (s.outcome = 'in_flight' OR (s.action = 'invite' AND s.outcome IN ('unknown', 'error') AND s.settled_at IS NULL)))
 		FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
 		LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
 		WHERE t.id = ANY($1) ORDER BY t.id FOR UPDATE OF t`, ids)
@@ -262,11 +268,12 @@ func lockTargets(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]batchLo
 		dest = append(dest, ar.dest()...)
 		dest = append(dest, &hasPerson, &p.ProviderID, &p.FirstName, &p.LastName, &p.Headline,
 			&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus, &t.TaskGen)
-		if err := rows.Scan(dest...); err != nil {
+		var earlier bool
+		if err := rows.Scan(append(dest, &earlier)...); err != nil {
 			return nil, err
 		}
 		t.LockedUntil = finite(locked)
-		l := batchLocked{t: &t, ar: &ar}
+		l := batchLocked{t: &t, ar: &ar, earlier: earlier}
 		if hasPerson {
 			l.person = &p
 		}
@@ -275,41 +282,19 @@ func lockTargets(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]batchLo
 	return out, rows.Err()
 }
 
-// withoutEarlierAttempts drops (through leave) the targets with a ledger
-// row still in flight or an invitation not answered clearly and not
-// settled: closeOrphans and the settling lookup are Begin's.
-func withoutEarlierAttempts(ctx context.Context, tx pgx.Tx, ok []batchLocked, leave func(int64)) ([]batchLocked, error) {
-	ids := make([]int64, len(ok))
-	for i, l := range ok {
-		ids[i] = l.t.ID
-	}
-	rows, err := tx.Query(ctx, `SELECT DISTINCT target_id FROM sends WHERE target_id = ANY($1)
-		AND (outcome = 'in_flight' OR (action = 'invite' AND outcome IN ('unknown', 'error') AND settled_at IS NULL))`, ids)
-	if err != nil {
-		return nil, err
-	}
-	earlier := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		earlier[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
+// withoutEarlierAttempts drops (through leave) the targets with an
+// earlier attempt to close or settle, as lockTargets found them (one
+// EXISTS per target on sends_target, in the same query).
+func withoutEarlierAttempts(ok []batchLocked, leave func(int64)) []batchLocked {
 	kept := ok[:0]
 	for _, l := range ok {
-		if earlier[l.t.ID] {
+		if l.earlier {
 			leave(l.t.ID)
 			continue
 		}
 		kept = append(kept, l)
 	}
-	return kept, nil
+	return kept
 }
 
 // windowsRoom returns how many more reservations of action every rolling
@@ -448,7 +433,7 @@ func (s *Store) finishTargets(ctx context.Context, fs []Finish, idx []int, errs 
 				$8::bigint[], $9::text[], $10::timestamptz[], $11::text[], $12::bool[], $13::bool[], $14::text[])
 			AS u(b_send, b_outcome, b_now, b_error_type, b_http_status, b_invitation_id, b_detail, b_target, b_status, b_next_at,
 				b_last_error, b_count_def, b_reset_def, b_message)),
-		o AS (SELECT x.id AS b_id, x.outcome AS prev FROM sends x WHERE x.id IN (SELECT b_send FROM u) ORDER BY x.id FOR UPDATE),
+		o AS (SELECT x.id AS b_id, x.outcome AS prev FROM sends x WHERE x.id = ANY($1) ORDER BY x.id FOR UPDATE),
 		s AS (
 			UPDATE sends SET outcome = u.b_outcome, window_at = u.b_now, error_type = nullif(u.b_error_type, ''),
 				http_status = nullif(u.b_http_status, 0), invitation_id = nullif(u.b_invitation_id, ''), detail = nullif(u.b_detail, '')

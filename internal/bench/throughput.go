@@ -72,6 +72,11 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 	if err := seedTargets(ctx, db, camps, cfg.Targets, false, "t"); err != nil {
 		return nil, err
 	}
+	// As ImportTargets does after a bulk load: the run is not planned on
+	// a targets table analysed while empty.
+	if err := db.Analyze(ctx); err != nil {
+		return nil, err
+	}
 	sim := simulator.New(simulator.Config{})
 	oc := &outcomes{each: make(chan struct{}, 1)}
 	meter, err := startCost(ctx, db)
