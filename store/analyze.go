@@ -1,9 +1,6 @@
 package store
 
-import (
-	"context"
-	"database/sql"
-)
+import "context"
 
 // analyzeAfterLoad is how many rows a bulk load must add before the
 // planner's statistics of the table are refreshed at once, rather than by
@@ -18,13 +15,4 @@ func (s *Store) analyzeTargets(ctx context.Context, n int64) {
 		return
 	}
 	_, _ = s.pool.Exec(ctx, `ANALYZE targets`)
-}
-
-// analyzeAfterMigrations refreshes every table's statistics once
-// migrations ran (new indexes and columns have none). Best effort.
-func analyzeAfterMigrations(ctx context.Context, db *sql.DB, applied int) {
-	if applied == 0 {
-		return
-	}
-	_, _ = db.ExecContext(ctx, `ANALYZE`)
 }

@@ -43,7 +43,6 @@ func Migrate(ctx context.Context, dsn string) ([]MigrationResult, error) {
 	if err != nil {
 		return out, fmt.Errorf("migrate: %w", err)
 	}
-	analyzeAfterMigrations(ctx, db, len(out))
 	return out, nil
 }
 
