@@ -66,6 +66,10 @@ type Config struct {
 	// WithdrawInterval is how often stale invitations are looked for
 	// (default 30 s; see withdraw.go).
 	WithdrawInterval time.Duration
+	// BatchMax, above 1, lets the invitations of an account that fall in
+	// the same slot share batch tasks of up to BatchMax targets (see
+	// enqueueBatched, docs/throughput.md); 0 or 1, one task per target.
+	BatchMax int
 }
 
 // Metrics receives the scheduler's statistics.
@@ -422,6 +426,9 @@ func (s *Scheduler) enqueueClaimed(ctx context.Context, typ string, claimed map[
 			defer wg.Done()
 			ps := &stats[i]
 			for id := range next {
+				if s.enqueueBatched(ctx, typ, plans[id], claimed[id], now, ps) {
+					continue
+				}
 				slots := plans[id].slots
 				for j, t := range claimed[id] {
 					at := slots[j]

@@ -65,5 +65,6 @@ func (s *Store) ImportTargets(ctx context.Context, campaignID int64, rows Import
 		}
 		return 0, fmt.Errorf("import into campaign %d: %w", campaignID, err)
 	}
+	s.analyzeTargets(ctx, inserted)
 	return inserted, nil
 }

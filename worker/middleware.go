@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,8 +21,12 @@ type taskReport struct {
 	// log is the handler's logger, with the task, target, account and
 	// campaign (nil when the task ended before naming them).
 	log *slog.Logger
-	// answer is the recorded answer of a provider call (nil without one).
-	answer *answerReport
+	// mu guards answers: a batch task records answers from several
+	// goroutines.
+	mu sync.Mutex
+	// answers are the recorded answers of the task's provider calls: one
+	// for a target's task, one per target for a batch.
+	answers []*answerReport
 	// unserved is the target handed back for want of a client (nil
 	// otherwise).
 	unserved *unservedReport
@@ -29,7 +34,9 @@ type taskReport struct {
 
 // answerReport is one recorded answer.
 type answerReport struct {
-	at *store.Attempt
+	// log is the target's logger within a batch (nil: the task's).
+	log *slog.Logger
+	at  *store.Attempt
 	// action is the action logged: the task's, or settle.
 	action        string
 	f             store.Finish
@@ -53,6 +60,13 @@ func withReport(ctx context.Context) (context.Context, *taskReport) {
 	}
 	r := &taskReport{}
 	return context.WithValue(ctx, reportKey{}, r), r
+}
+
+// addAnswer records one answer for the middleware.
+func (r *taskReport) addAnswer(a *answerReport) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.answers = append(r.answers, a)
 }
 
 // reportOf returns the taskReport of ctx, or one nobody reads.
@@ -81,7 +95,11 @@ func (w *Worker) LogTask(next asynq.Handler) asynq.Handler {
 			log.WarnContext(ctx, "no credentials for this account in this worker: target handed back",
 				"account", a.Name, "provider", a.Provider, "credentials_ref", a.CredentialsRef, "error", u.err.Error(), "wait", u.wait)
 		}
-		if a := r.answer; a != nil {
+		for _, a := range r.answers {
+			log := log
+			if a.log != nil {
+				log = a.log
+			}
 			f := a.f
 			if a.configRefused {
 				log.ErrorContext(ctx, "the provider refused this worker's configuration: its accounts are left to other workers for a while; the account is unchanged",
@@ -111,7 +129,7 @@ func (w *Worker) CountTask(next asynq.Handler) asynq.Handler {
 		if u := r.unserved; u != nil {
 			m.Outcome(string(u.account.Provider), u.account.Name, "unserved", "no_credentials")
 		}
-		if a := r.answer; a != nil {
+		for _, a := range r.answers {
 			countAnswer(m, a.at, a.f)
 		}
 		return err

@@ -160,6 +160,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeWithdraw, w.HandleWithdraw)
 	mux.HandleFunc(TypeSentList, w.HandleSentList)
 	mux.HandleFunc(TypePoll, w.HandlePoll)
+	mux.HandleFunc(TypeInviteBatch, w.HandleInviteBatch)
 	return mux
 }
 
@@ -201,7 +202,7 @@ func (w *Worker) handle(ctx context.Context, t *asynq.Task, action store.Action)
 		}
 		return fmt.Errorf("record outcome: %w", err)
 	}
-	w.afterRecord(ctx, at, action, dec, f)
+	w.afterRecord(ctx, nil, at, action, dec, f)
 	if retry {
 		return Snooze(retryIn, f.ErrorType)
 	}
@@ -304,8 +305,9 @@ func (w *Worker) call(ctx context.Context, at *store.Attempt, action store.Actio
 
 // afterRecord follows up a recorded outcome: it escalates a refused
 // resend, notes or clears a refused configuration and reports the outcome
-// to the middleware that logs and counts it (LogTask, CountTask).
-func (w *Worker) afterRecord(ctx context.Context, at *store.Attempt, action store.Action, dec Decision, f store.Finish) {
+// to the middleware that logs and counts it (LogTask, CountTask), with log
+// as its logger when not nil (a target of a batch task).
+func (w *Worker) afterRecord(ctx context.Context, log *slog.Logger, at *store.Attempt, action store.Action, dec Decision, f store.Finish) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if dec.resendRefusal {
@@ -318,7 +320,7 @@ func (w *Worker) afterRecord(ctx context.Context, at *store.Attempt, action stor
 	if at.Settle {
 		logAction = "settle"
 	}
-	reportOf(ctx).answer = &answerReport{at: at, action: logAction, f: f, configRefused: dec.configRefused}
+	reportOf(ctx).addAnswer(&answerReport{log: log, at: at, action: logAction, f: f, configRefused: dec.configRefused})
 }
 
 func (w *Worker) invite(ctx context.Context, at *store.Attempt, c provider.Client) Decision {

@@ -87,7 +87,7 @@ func (e *env) accuracy(ctx context.Context) (*AccuracyResult, error) {
 	sim := simulator.New(simulator.Config{DefaultLimits: simWindows})
 	ticks := &tickStats{}
 	p, err := e.startPipeline(ctx, pipelineConfig{dsn: dsn, sim: sim, workers: cfg.AccuracyWorkers, concurrency: cfg.AccuracyConcurrency,
-		sched: scheduler.Config{Horizon: 10 * time.Second, PollInterval: 250 * time.Millisecond, Metrics: ticks}})
+		sched: scheduler.Config{Horizon: 10 * time.Second, PollInterval: 250 * time.Millisecond, Metrics: ticks, BatchMax: scheduler.DefaultBatchMax}})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("1", fmt.Sprintf("bare asynq, %d no-op tasks, %d handlers, same Redis", t.Targets, t.Concurrency),
 			fmt.Sprintf("%.0f tasks/s (%s)", t.AsynqRate(), round(t.Asynq)), "")
 		row("1", "pipeline / bare asynq", fmt.Sprintf("**%.0f%%**", 100*t.Ratio()), "≥ 60%")
+		if t.Cost != nil {
+			row("1", "Postgres cost per target (pipeline run)", t.Cost.String(), "")
+		}
 	}
 	if a := r.Accuracy; a != nil {
 		var ws []string

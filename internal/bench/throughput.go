@@ -32,6 +32,8 @@ type ThroughputResult struct {
 	CPU float64
 	// Sent is how many targets ended sent (the rest is a failure).
 	Sent int
+	// Cost is what a target cost Postgres (nil if it could not be read).
+	Cost *TargetCost
 }
 
 // PipelineRate and AsynqRate are in tasks per second; Ratio is their ratio.
@@ -70,8 +72,17 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 	if err := seedTargets(ctx, db, camps, cfg.Targets, false, "t"); err != nil {
 		return nil, err
 	}
+	// As ImportTargets does after a bulk load: the run is not planned on
+	// a targets table analysed while empty.
+	if err := db.AnalyzeTargets(ctx); err != nil {
+		return nil, err
+	}
 	sim := simulator.New(simulator.Config{})
 	oc := &outcomes{each: make(chan struct{}, 1)}
+	meter, err := startCost(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.CPUProfile != nil {
 		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
 			return nil, err
@@ -80,7 +91,7 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 	cpu0 := readCPU()
 	start := time.Now()
 	p, err := e.startPipeline(ctx, pipelineConfig{dsn: dsn, sim: sim, workers: 1, concurrency: cfg.Concurrency, metrics: oc,
-		sched: scheduler.Config{Horizon: time.Minute}})
+		sched: scheduler.Config{Horizon: time.Minute, BatchMax: scheduler.DefaultBatchMax}})
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +120,10 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 		pprof.StopCPUProfile()
 	}
 	p.stop()
+	if res.Cost, err = meter.per(ctx, cfg.Targets); err != nil {
+		return nil, err
+	}
+	e.progress("throughput: per target: %s\n%s", res.Cost, res.Cost.topTable(cfg.Targets))
 	if res.Sent, err = st.CountTargets(ctx, store.TargetSent); err != nil {
 		return nil, err
 	}

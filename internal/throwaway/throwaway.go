@@ -219,10 +219,11 @@ func StartPostgres(ctx context.Context) (*Server, error) {
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		s.URL = "postgres://postgres@" + s.Addr + "/postgres?sslmode=disable"
 		s.newCmd = func() *exec.Cmd {
-			cmd := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port),
-				"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir,
+			args := []string{"-D", data, "-p", strconv.Itoa(port),
+				"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir,
 				"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-				"-c", "max_connections=400", "-c", "shared_buffers=256MB")
+				"-c", "max_connections=400", "-c", "shared_buffers=256MB"}
+			cmd := exec.Command(postgres, append(args, statementsArgs(postgres)...)...)
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 			return cmd
 		}

@@ -1,0 +1,549 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrSingle says a target of a batch must take the single-target
+// reservation (Begin) instead: it has an earlier attempt to close or
+// settle, it is held under a lease, or its account needs what only Begin
+// does for it (a gap between calls, a window with less room than the
+// batch). Nothing was written for it.
+var ErrSingle = errors.New("needs the single-target reservation")
+
+// BatchTarget is one target of a batch task: its id and task generation.
+type BatchTarget struct {
+	TargetID int64
+	TaskGen  int
+}
+
+// BatchRequest asks to reserve send slots for several queued targets of
+// one account at once (docs/throughput.md). The fields are BeginRequest's;
+// Settle is not asked: a target with anything to settle leaves the batch
+// (ErrSingle).
+type BatchRequest struct {
+	AccountID      int64
+	Targets        []BatchTarget
+	Action         Action
+	Now            time.Time
+	Lease          time.Duration
+	RequestTimeout time.Duration
+	HoldFor        time.Duration
+	Serves         func(a *Account) error
+	WorkerID       int64
+}
+
+// BatchLeft is a target the batch did not reserve, and why: ErrStale (its
+// task is obsolete), a *NotNowError (handed back already when Released),
+// a *NotServedError, or ErrSingle.
+type BatchLeft struct {
+	BatchTarget
+	Err error
+}
+
+// BatchResult is what BeginBatch reserved (in target id order) and what
+// it left.
+type BatchResult struct {
+	Attempts []*Attempt
+	Left     []BatchLeft
+}
+
+// batchLocked is one target as the batch's lock read it.
+type batchLocked struct {
+	t      *Target
+	ar     *accountRow
+	person *Person
+	// earlier: the target has a ledger row in flight or an invitation
+	// not answered clearly and not settled (closeOrphans and the
+	// settling lookup are Begin's).
+	earlier bool
+}
+
+// BeginBatch reserves what it can of a batch in one transaction: the
+// targets locked FOR UPDATE in id order and read in one query with
+// whether each has an earlier attempt to close or settle, each checked by
+// checkBatchTarget, the account locked (FOR UPDATE when it counts anything) and
+// checked once, every window checked once for the whole batch, and the
+// ledger rows inserted with the targets' updates in one statement. Each
+// ledger row is written before its call, as with Begin.
+func (s *Store) BeginBatch(ctx context.Context, req BatchRequest) (*BatchResult, error) {
+	op := fmt.Sprintf("begin batch of %d targets of account %d", len(req.Targets), req.AccountID)
+	if req.Action == "" {
+		req.Action = ActionInvite
+	}
+	var res *BatchResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		res, err = reserveBatch(ctx, tx, req)
+		return err
+	})
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	var ids []int64
+	var untils []time.Time
+	var reasons []string
+	for _, l := range res.Left {
+		var nn *NotNowError
+		if errors.As(l.Err, &nn) && nn.Released {
+			ids, untils, reasons = append(ids, l.TargetID), append(untils, nn.Until), append(reasons, nn.Reason)
+		}
+	}
+	if len(ids) > 0 {
+		if err := s.releaseMany(ctx, ids, untils, reasons); err != nil {
+			return nil, translate(op, err)
+		}
+	}
+	return res, nil
+}
+
+// reserveBatch is BeginBatch's transaction.
+func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResult, error) {
+	res := &BatchResult{}
+	gens := map[int64]int{}
+	ids := make([]int64, 0, len(req.Targets))
+	for _, bt := range req.Targets {
+		if _, dup := gens[bt.TargetID]; !dup {
+			ids = append(ids, bt.TargetID)
+		}
+		gens[bt.TargetID] = bt.TaskGen
+	}
+	slices.Sort(ids)
+	locked, err := lockTargets(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	leave := func(id int64, err error) {
+		res.Left = append(res.Left, BatchLeft{BatchTarget{id, gens[id]}, err})
+	}
+	var ok []batchLocked
+	for _, id := range ids {
+		l, found := locked[id]
+		if !found {
+			leave(id, ErrStale)
+			continue
+		}
+		if err := checkBatchTarget(l.t, req, gens[id]); err != nil {
+			leave(id, err)
+			continue
+		}
+		ok = append(ok, l)
+	}
+	if len(ok) == 0 {
+		return res, nil
+	}
+	ar := ok[0].ar
+	if req.Serves != nil {
+		if err := req.Serves(ar.account()); err != nil {
+			for _, l := range ok {
+				leave(l.t.ID, &NotServedError{Account: ar.account(), Err: err})
+			}
+			return res, nil
+		}
+	}
+	ok = withoutEarlierAttempts(ok, func(id int64) { leave(id, ErrSingle) })
+	if len(ok) == 0 {
+		return res, nil
+	}
+	if ok, err = batchPersonChecks(ctx, tx, ok, req.Now, leave); err != nil {
+		return nil, err
+	}
+	if len(ok) == 0 {
+		return res, nil
+	}
+	a, err := lockAccount(ctx, tx, ar, req.AccountID, req.Action, req.Now)
+	var nn *NotNowError
+	if errors.As(err, &nn) {
+		for _, l := range ok {
+			leave(l.t.ID, ErrSingle)
+		}
+		return res, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	pace := a.Pace(req.Action)
+	breq := BeginRequest{Action: req.Action, Now: req.Now, Lease: req.Lease, RequestTimeout: req.RequestTimeout, HoldFor: req.HoldFor,
+		WorkerID: req.WorkerID}
+	if !pace.Gap.IsZero() {
+		// One call at a time, each after the gap drawn for the one
+		// before: Begin's business.
+		for _, l := range ok {
+			leave(l.t.ID, ErrSingle)
+		}
+		return res, nil
+	}
+	// The account as a whole (status, working hours, room for one in
+	// every window), checked once: a target of the batch is due already.
+	first := *ok[0].t
+	first.NextAttemptAt = time.Time{}
+	if err := checkPacing(ctx, tx, &first, a, pace, breq); err != nil {
+		if !errors.As(err, &nn) {
+			return nil, err
+		}
+		for _, l := range ok {
+			leave(l.t.ID, &NotNowError{Until: nn.Until, Reason: nn.Reason, Released: nn.Released})
+		}
+		return res, nil
+	}
+	if room, err := windowsRoom(ctx, tx, a, req.Action, req.Now); err != nil {
+		return nil, err
+	} else if room < len(ok) {
+		for _, l := range ok[room:] {
+			leave(l.t.ID, ErrSingle)
+		}
+		ok = ok[:room]
+	}
+	if req.Action == ActionInvite {
+		if ok, err = batchClaimOwners(ctx, tx, ok, a, req.Now, leave); err != nil {
+			return nil, err
+		}
+	}
+	if len(ok) == 0 {
+		return res, nil
+	}
+	sendIDs, err := insertReservations(ctx, tx, ok, a, breq, len(ok))
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range ok {
+		t := l.t
+		at := &Attempt{SendID: sendIDs[t.ID], Target: t, Account: a}
+		if l.person != nil {
+			l.person.Provider, l.person.NormalizedIdentifier = a.Provider, t.NormalizedIdentifier
+			at.Person = l.person
+		}
+		t.Status = TargetSending
+		t.Attempts++
+		res.Attempts = append(res.Attempts, at)
+	}
+	return res, nil
+}
+
+// checkBatchTarget is what a target of a batch must pass to stay in it:
+// checkTargetState (queued, of the task's generation, needing the action,
+// its campaign active), not held under an expired lease (taking over a
+// dead worker's target is Begin's: it closes and settles the attempt),
+// and due. Checks that concern one target at a time go here, so that
+// the batch and Begin refuse the same targets.
+func checkBatchTarget(t *Target, req BatchRequest, gen int) error {
+	if t.AccountID != req.AccountID {
+		return ErrSingle // moved to another account since it was planned
+	}
+	if t.Status == TargetSending {
+		if !t.LockedUntil.After(req.Now) {
+			return ErrSingle
+		}
+	}
+	if err := checkTargetState(t, BeginRequest{Action: req.Action, Now: req.Now, TaskGen: gen}); err != nil {
+		return err
+	}
+	if t.NextAttemptAt.After(req.Now) {
+		return ErrSingle // not due yet: Begin waits for it or hands it back
+	}
+	if t.DailyCap != 0 {
+		return ErrSingle // its campaign's daily cap is Begin's (checkDailyCap)
+	}
+	return nil
+}
+
+// batchPersonChecks applies to the batch's targets what Begin checks of
+// the person in the reservation transaction: the do-not-contact list (a
+// match is skipped here, in this transaction, and leaves as stale) and the
+// block after a withdrawal (the target leaves for Begin, which makes it
+// wait). It returns the targets that pass.
+func batchPersonChecks(ctx context.Context, tx pgx.Tx, ok []batchLocked, now time.Time, leave func(int64, error)) ([]batchLocked, error) {
+	ids := make([]int64, len(ok))
+	for i, l := range ok {
+		ids[i] = l.t.ID
+	}
+	stopped, err := skipDoNotContact(ctx, tx, ids, now)
+	if err != nil {
+		return nil, err
+	}
+	kept := ok[:0]
+	for _, l := range ok {
+		if _, stop := stopped[l.t.ID]; stop {
+			leave(l.t.ID, ErrStale)
+			continue
+		}
+		err := checkWithdrawBlock(ctx, tx, l.t, now)
+		var nn *NotNowError
+		if errors.As(err, &nn) {
+			leave(l.t.ID, ErrSingle)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		kept = append(kept, l)
+	}
+	return kept, nil
+}
+
+// batchClaimOwners claims each invited person for the account, as Begin
+// does (claimOwner, docs/owners.md); a person owned elsewhere leaves for
+// Begin, which skips the target with the owner's name and date.
+func batchClaimOwners(ctx context.Context, tx pgx.Tx, ok []batchLocked, a *Account, now time.Time, leave func(int64, error)) ([]batchLocked, error) {
+	kept := ok[:0]
+	for _, l := range ok {
+		err := claimOwner(ctx, tx, l.t, a, now)
+		var owned *OwnedError
+		if errors.As(err, &owned) {
+			leave(l.t.ID, ErrSingle)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		kept = append(kept, l)
+	}
+	return kept, nil
+}
+
+// lockTargets is lockTarget for many targets in one query, locked in id
+// order (ids sorted) so that two batches never wait on each other in a
+// cycle.
+func lockTargets(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]batchLocked, error) {
+	rows, err := tx.Query(ctx, `SELECT `+targetColumns+`, `+accountColumns+`, p.provider IS NOT NULL,
+			coalesce(p.provider_id, ''), coalesce(p.first_name, ''), coalesce(p.last_name, ''), coalesce(p.headline, ''),
+			coalesce(p.looked_up_by, 0), coalesce(p.network_distance, ''), coalesce(p.is_relationship, false),
+			coalesce(p.invitation_status, ''), t.task_gen,
+			EXISTS (SELECT 1 FROM sends s WHERE s.target_id = t.id
+				AND (s.outcome = 'in_flight' OR (s.action = 'invite' AND s.outcome IN ('unknown', 'error') AND s.settled_at IS NULL)))
+		FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
+		LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
+		WHERE t.id = ANY($1) ORDER BY t.id FOR UPDATE OF t`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[int64]batchLocked, len(ids))
+	for rows.Next() {
+		var t Target
+		var ar accountRow
+		var locked *time.Time
+		var hasPerson bool
+		var p Person
+		dest := targetDest(&t, &locked)
+		dest = append(dest, ar.dest()...)
+		dest = append(dest, &hasPerson, &p.ProviderID, &p.FirstName, &p.LastName, &p.Headline,
+			&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus, &t.TaskGen)
+		var earlier bool
+		if err := rows.Scan(append(dest, &earlier)...); err != nil {
+			return nil, err
+		}
+		t.LockedUntil = finite(locked)
+		l := batchLocked{t: &t, ar: &ar, earlier: earlier}
+		if hasPerson {
+			l.person = &p
+		}
+		out[t.ID] = l
+	}
+	return out, rows.Err()
+}
+
+// withoutEarlierAttempts drops (through leave) the targets with an
+// earlier attempt to close or settle, as lockTargets found them (one
+// EXISTS per target on sends_target, in the same query).
+func withoutEarlierAttempts(ok []batchLocked, leave func(int64)) []batchLocked {
+	kept := ok[:0]
+	for _, l := range ok {
+		if l.earlier {
+			leave(l.t.ID)
+			continue
+		}
+		kept = append(kept, l)
+	}
+	return kept
+}
+
+// windowsRoom returns how many more reservations of action every rolling
+// window of the account has room for now, counted from the ledger in one
+// query (a large number when it has no limits).
+func windowsRoom(ctx context.Context, tx pgx.Tx, a *Account, action Action, now time.Time) (int, error) {
+	limits := a.LimitsFor(action)
+	if len(limits) == 0 {
+		return 1 << 30, nil
+	}
+	since := make([]time.Time, len(limits))
+	maxes := make([]int64, len(limits))
+	for i, l := range limits {
+		since[i], maxes[i] = now.Add(-l.Per), int64(l.Max)
+	}
+	var room int
+	err := tx.QueryRow(ctx, `SELECT coalesce(min(l.max - (SELECT count(*) FROM sends
+			WHERE account_id = $1 AND action = $2 AND window_at > l.since)), 0)
+		FROM unnest($3::timestamptz[], $4::bigint[]) AS l(since, max)`, a.ID, action, since, maxes).Scan(&room)
+	return max(room, 0), err
+}
+
+// insertReservations is insertReservation for the batch: every ledger row
+// (in flight) inserted and every target marked sending under a lease, in
+// one statement. The lease covers the batch's calls, made a few at a
+// time: n request timeouts beyond the single lease at most.
+func insertReservations(ctx context.Context, tx pgx.Tx, ok []batchLocked, a *Account, req BeginRequest, n int) (map[int64]int64, error) {
+	ids := make([]int64, len(ok))
+	for i, l := range ok {
+		ids[i] = l.t.ID
+	}
+	lease := req.Lease + time.Duration((n+BatchCallsAtOnce-1)/BatchCallsAtOnce)*req.RequestTimeout
+	rows, err := tx.Query(ctx, `WITH s AS (
+			INSERT INTO sends (account_id, target_id, action, reserved_at, worker_id)
+			SELECT $1, u.id, $3, $4, nullif($6, 0) FROM unnest($2::bigint[]) AS u(id) ORDER BY u.id RETURNING id, target_id)
+		UPDATE targets t SET status = 'sending', locked_until = $5, attempts = attempts + 1, updated_at = $4,
+			current_send_id = s.id FROM s WHERE t.id = s.target_id RETURNING t.id, s.id`,
+		a.ID, ids, req.Action, req.Now, req.Now.Add(lease), req.WorkerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[int64]int64, len(ids))
+	for rows.Next() {
+		var tid, sid int64
+		if err := rows.Scan(&tid, &sid); err != nil {
+			return nil, err
+		}
+		out[tid] = sid
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) != len(ids) {
+		return nil, fmt.Errorf("batch reservation: %d of %d targets updated", len(out), len(ids))
+	}
+	return out, nil
+}
+
+// BatchCallsAtOnce is how many provider calls of a batch a worker makes at
+// the same time; the batch's lease is sized by it.
+const BatchCallsAtOnce = 8
+
+// releaseMany hands queued (or held) targets back to the scheduler, each
+// due at its until, in one statement.
+func (s *Store) releaseMany(ctx context.Context, ids []int64, untils []time.Time, reasons []string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE targets t SET status = 'pending', next_attempt_at = u.until, queued_at = NULL,
+			last_error = 'waiting: ' || u.reason, wait_reason = u.reason, updated_at = now()
+		FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS u(id, until, reason)
+		WHERE t.id = u.id AND t.status IN ('queued', 'sending')`, ids, untils, reasons)
+	return err
+}
+
+// HandBackQueued hands a queued target back to the scheduler, due at
+// until: a target of a batch that must wait longer than its handler
+// should, and whose task is the batch's (acknowledged), not its own.
+func (s *Store) HandBackQueued(ctx context.Context, targetID int64, until time.Time, reason string) error {
+	_, err := s.pool.Exec(ctx, handBackSQL, targetID, until, "waiting: "+reason, reason, []string{string(TargetQueued)})
+	return translate(fmt.Sprintf("hand back target %d", targetID), err)
+}
+
+// simpleFinish reports whether Finish records f in one statement (only the
+// ledger row and the target change); such answers can be recorded together.
+func simpleFinish(f Finish) bool {
+	return f.Person == nil && f.Outcome != OutcomeCached && !f.Disable && !f.PauseUntil.After(f.Now) &&
+		f.NextSendAt.IsZero() && f.SlowUntil.IsZero() && !f.Settled
+}
+
+// FinishBatch records many answers, as Finish does each: the answers that
+// change only their ledger row and target in one statement (its own
+// transaction; the ledger rows locked in id order), the others one by one
+// through Finish. It returns one error per answer (nil, ErrStale, or what
+// Finish returns), or a single error when the statement failed as a whole
+// (nothing of it was recorded; retry). It is idempotent like Finish.
+func (s *Store) FinishBatch(ctx context.Context, fs []Finish) ([]error, error) {
+	errs := make([]error, len(fs))
+	var simple []int
+	for i, f := range fs {
+		if simpleFinish(f) {
+			simple = append(simple, i)
+		}
+	}
+	if len(simple) > 0 {
+		if err := s.finishTargets(ctx, fs, simple, errs); err != nil {
+			return nil, err
+		}
+	}
+	for i, f := range fs {
+		if !simpleFinish(f) {
+			errs[i] = s.Finish(ctx, f)
+		}
+	}
+	return errs, nil
+}
+
+// finishTargets is finishTarget for the answers fs[idx] in one statement.
+func (s *Store) finishTargets(ctx context.Context, fs []Finish, idx []int, errs []error) error {
+	n := len(idx)
+	sendIDs, targetIDs := make([]int64, n), make([]int64, n)
+	outcomes, errTypes, invs, details, statuses, lastErrs, msgs := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	https := make([]int32, n)
+	nows, nexts := make([]time.Time, n), make([]*time.Time, n)
+	countDef, resetDef := make([]bool, n), make([]bool, n)
+	for j, i := range idx {
+		f := fs[i]
+		sendIDs[j], targetIDs[j] = f.SendID, f.TargetID
+		outcomes[j], errTypes[j], invs[j], details[j] = string(f.Outcome), f.ErrorType, f.InvitationID, truncate(f.Detail, 1000)
+		statuses[j], lastErrs[j], msgs[j] = string(f.TargetStatus), f.LastError, f.Message
+		https[j], nows[j], nexts[j] = int32(f.HTTPStatus), f.Now, nullTime(f.NextAttemptAt)
+		countDef[j], resetDef[j] = f.CountDeferral, f.ResetDeferrals
+	}
+	held := strings.ReplaceAll(fmt.Sprintf(targetHeld, "o.prev = 'unknown'"), "$1", "u.b_send")
+	rows, err := s.pool.Query(ctx, `WITH u AS (
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::int[], $6::text[], $7::text[],
+				$8::bigint[], $9::text[], $10::timestamptz[], $11::text[], $12::bool[], $13::bool[], $14::text[])
+			AS u(b_send, b_outcome, b_now, b_error_type, b_http_status, b_invitation_id, b_detail, b_target, b_status, b_next_at,
+				b_last_error, b_count_def, b_reset_def, b_message)),
+		o AS (SELECT x.id AS b_id, x.outcome AS prev FROM sends x WHERE x.id = ANY($1) ORDER BY x.id FOR UPDATE),
+		s AS (
+			UPDATE sends SET outcome = u.b_outcome, window_at = u.b_now, error_type = nullif(u.b_error_type, ''),
+				http_status = nullif(u.b_http_status, 0), invitation_id = nullif(u.b_invitation_id, ''), detail = nullif(u.b_detail, '')
+			FROM u JOIN o ON o.b_id = u.b_send
+			WHERE sends.id = u.b_send AND o.prev IN ('in_flight', 'unknown') RETURNING sends.id AS b_id),
+		t AS (
+			UPDATE targets SET `+fmt.Sprintf(targetAnswerSet, "u.b_status", "u.b_next_at", "u.b_last_error", "u.b_error_type", "u.b_invitation_id",
+		"u.b_count_def", "u.b_reset_def", "u.b_message", "NULL", "u.b_now")+`
+			FROM u JOIN o ON o.b_id = u.b_send
+			WHERE targets.id = u.b_target AND u.b_send IN (SELECT b_id FROM s) AND `+held+`
+			RETURNING u.b_send)
+		SELECT u.b_send, o.b_id IS NOT NULL, s.b_id IS NOT NULL, EXISTS (SELECT 1 FROM t WHERE t.b_send = u.b_send)
+		FROM u LEFT JOIN o ON o.b_id = u.b_send LEFT JOIN s ON s.b_id = u.b_send`,
+		sendIDs, outcomes, nows, errTypes, https, invs, details, targetIDs, statuses, nexts, lastErrs, countDef, resetDef, msgs)
+	if err != nil {
+		return translate("finish batch", err)
+	}
+	type state struct{ found, recorded, updated bool }
+	got := map[int64]state{}
+	for rows.Next() {
+		var id int64
+		var st state
+		if err := rows.Scan(&id, &st.found, &st.recorded, &st.updated); err != nil {
+			rows.Close()
+			return translate("finish batch", err)
+		}
+		got[id] = st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return translate("finish batch", err)
+	}
+	for _, i := range idx {
+		f := fs[i]
+		op := fmt.Sprintf("finish send %d of target %d", f.SendID, f.TargetID)
+		st := got[f.SendID]
+		switch {
+		case !st.found:
+			errs[i] = s.finishLost(ctx, op, f)
+		case st.recorded && !st.updated:
+			errs[i] = fmt.Errorf("%s: %w", op, ErrStale)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/outreach-dev/outreach/store"
+)
+
+// TypeInviteBatch is a task that sends the invitations of several due
+// targets of one account (docs/throughput.md): one reservation and one
+// record for the batch, a ledger row per target written before its call.
+const TypeInviteBatch = "invite:batch"
+
+// BatchPayload is the body of a batch task: the account and its targets
+// with their task generations, ids only.
+type BatchPayload struct {
+	AccountID int64     `json:"account_id"`
+	Targets   []Payload `json:"targets"`
+}
+
+// NewBatchTask builds the batch task of an account's targets (at least
+// one), in the invites queue, under the id "invites:ACCOUNT:FIRST" (FIRST
+// the first target's id and generation).
+func NewBatchTask(accountID int64, targets []Payload) (*asynq.Task, []asynq.Option) {
+	b, err := json.Marshal(BatchPayload{AccountID: accountID, Targets: targets})
+	if err != nil {
+		panic(fmt.Sprintf("marshal payload: %v", err)) // cannot happen for ints
+	}
+	id := "invites:" + strconv.FormatInt(accountID, 10) + ":" + strconv.FormatInt(targets[0].TargetID, 10)
+	if g := targets[0].Gen; g > 0 {
+		id += ":" + strconv.Itoa(g)
+	}
+	return asynq.NewTask(TypeInviteBatch, b), []asynq.Option{asynq.TaskID(id), asynq.Queue(QueueInvites), asynq.MaxRetry(maxRetry)}
+}
+
+func parseBatchPayload(t *asynq.Task) (BatchPayload, error) {
+	var p BatchPayload
+	err := json.Unmarshal(t.Payload(), &p)
+	if err == nil && (p.AccountID <= 0 || len(p.Targets) == 0) {
+		err = errors.New("no account or no target")
+	}
+	for _, tp := range p.Targets {
+		if err == nil && (tp.TargetID <= 0 || tp.Gen < 0) {
+			err = errors.New("bad target")
+		}
+	}
+	if err != nil {
+		return p, fmt.Errorf("bad %s payload %q: %v: %w", t.Type(), t.Payload(), err, asynq.SkipRetry)
+	}
+	return p, nil
+}
+
+// HandleInviteBatch sends a batch's invitations: it reserves what it can
+// of the batch in one transaction (store.BeginBatch), makes the calls a
+// few at a time, records every answer (store.FinishBatch) before the task
+// is acknowledged, and runs each target the batch left through the
+// single-target path, here. A target that must wait leaves the batch: it
+// is handed back to the scheduler, since the batch's task is not its own
+// to snooze. A worker that dies mid-batch leaves ledger rows in flight
+// under its id, recovered like any other (docs/recovery.md).
+func (w *Worker) HandleInviteBatch(ctx context.Context, t *asynq.Task) error {
+	p, err := parseBatchPayload(t)
+	if err != nil {
+		return err
+	}
+	log := w.log.With("task", t.Type(), "account_id", p.AccountID, "targets", len(p.Targets))
+	req := store.BatchRequest{AccountID: p.AccountID, Action: store.ActionInvite, Now: w.cfg.Now(),
+		Lease: w.cfg.Lease, RequestTimeout: w.cfg.RequestTimeout, HoldFor: w.cfg.HoldFor, Serves: w.serves, WorkerID: w.id.Load()}
+	for _, tp := range p.Targets {
+		req.Targets = append(req.Targets, store.BatchTarget{TargetID: tp.TargetID, TaskGen: tp.Gen})
+	}
+	res, err := w.cfg.Store.BeginBatch(ctx, req)
+	if err != nil {
+		return err // Postgres trouble: nothing reserved, asynq retries the batch
+	}
+	fs := w.batchCalls(ctx, res.Attempts, req.Now)
+	w.recordBatch(context.WithoutCancel(ctx), log, res.Attempts, fs)
+	return w.batchLeft(ctx, log, res.Left)
+}
+
+// batchDone is one reserved target's answer, ready to record.
+type batchDone struct {
+	dec Decision
+	f   store.Finish
+}
+
+// batchCalls makes the calls of the reserved attempts, BatchCallsAtOnce at
+// a time, and turns each answer into its record. An answer that would
+// retry the target's task later hands the target back to the scheduler
+// instead, due then.
+func (w *Worker) batchCalls(ctx context.Context, ats []*store.Attempt, now time.Time) []batchDone {
+	out := make([]batchDone, len(ats))
+	sem := make(chan struct{}, store.BatchCallsAtOnce)
+	var wg sync.WaitGroup
+	for i, at := range ats {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			dec := w.call(ctx, at, store.ActionInvite, now)
+			f, retry, _ := dec.finish(at, w.cfg.HoldFor)
+			f.Action = store.ActionInvite
+			if retry {
+				f.TargetStatus = store.TargetPending
+			}
+			out[i] = batchDone{dec: dec, f: f}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// recordBatch records the batch's answers, in one statement for those that
+// change only their ledger row and target, retrying while Postgres is away
+// as record does; an answer that failed alone is retried alone (record).
+func (w *Worker) recordBatch(ctx context.Context, log *slog.Logger, ats []*store.Attempt, done []batchDone) {
+	if len(done) == 0 {
+		return
+	}
+	fs := make([]store.Finish, len(done))
+	for i, d := range done {
+		fs[i] = d.f
+	}
+	m, _ := w.cfg.Metrics.(RecordMetrics)
+	var errs []error
+	for try := 0; ; try++ {
+		var err error
+		errs, err = w.cfg.Store.FinishBatch(ctx, fs)
+		if err == nil {
+			break
+		}
+		if try == 0 {
+			w.held.Add(int64(len(fs)))
+			if m != nil {
+				m.AnswersHeld(len(fs))
+			}
+			defer func() {
+				w.held.Add(-int64(len(fs)))
+				if m != nil {
+					m.AnswersHeld(-len(fs))
+				}
+			}()
+		}
+		if m != nil {
+			m.RecordRetry()
+		}
+		wait := Backoff(try, 100*time.Millisecond, w.cfg.RecordBackoffMax)
+		log.WarnContext(ctx, "recording the batch's answers failed; keeping them and retrying", "answers", len(fs),
+			"attempt", try+1, "retry_in", wait, "error", err)
+		time.Sleep(wait)
+	}
+	for i, at := range ats {
+		tlog := log.With("target_id", at.Target.ID, "campaign_id", at.Target.CampaignID)
+		err := errs[i]
+		if err != nil && !errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrInvalid) &&
+			!errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			err = w.record(ctx, tlog, fs[i])
+		}
+		if errors.Is(err, store.ErrStale) {
+			tlog.WarnContext(ctx, "target changed while sending; answer recorded in the ledger only", "outcome", fs[i].Outcome)
+			continue
+		}
+		if err != nil {
+			tlog.ErrorContext(ctx, "recording the answer", "outcome", fs[i].Outcome, "error", err)
+			continue
+		}
+		w.afterRecord(ctx, tlog, at, store.ActionInvite, done[i].dec, fs[i])
+	}
+}
+
+// batchLeft runs the targets the batch did not reserve: nothing for a
+// stale one or one handed back already, the single-target path for the
+// others (Begin closes and settles earlier attempts, waits a short while
+// for a slot, hands the target back when its account is not served here),
+// a few at a time. A target whose wait is longer than a handler's is
+// handed back to the scheduler. An error (Postgres trouble) makes asynq
+// retry the batch: the targets done by then are stale for it.
+func (w *Worker) batchLeft(ctx context.Context, log *slog.Logger, left []store.BatchLeft) error {
+	sem := make(chan struct{}, store.BatchCallsAtOnce)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for _, l := range left {
+		var nn *store.NotNowError
+		if errors.Is(l.Err, store.ErrStale) || errors.As(l.Err, &nn) && nn.Released {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			b, _ := json.Marshal(Payload{TargetID: l.TargetID, Gen: l.TaskGen})
+			err := w.handle(ctx, asynq.NewTask(TypeInvite, b), store.ActionInvite)
+			var sn *snooze
+			if errors.As(err, &sn) {
+				err = w.cfg.Store.HandBackQueued(context.WithoutCancel(ctx), l.TargetID, w.cfg.Now().Add(sn.after), sn.reason)
+			}
+			if err != nil {
+				log.WarnContext(ctx, "a target the batch left", "target_id", l.TargetID, "error", err)
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
