@@ -282,14 +282,15 @@ func (w *Worker) call(ctx context.Context, at *store.Attempt, action store.Actio
 		// configuration never changes the account (see notServed).
 		dec = w.droppedClient(at, err, now)
 	} else {
+		// The account's health check, when due, has a timeout of its own:
+		// it must not eat the call's.
+		var healthy bool
+		if dec, healthy = w.healthGate(ctx, at, client, now); !healthy {
+			return dec
+		}
 		// The call and its record run to completion even when a shutdown
 		// cancels ctx: the request may already be at the provider.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.RequestTimeout)
-		var healthy bool
-		if dec, healthy = w.healthGate(cctx, at, client, now); !healthy {
-			cancel()
-			return dec
-		}
 		switch {
 		case at.Settle:
 			dec = w.settle(cctx, at, client)
