@@ -198,6 +198,7 @@ func (c *Console) funcs() template.FuncMap {
 		"dur":  shortDuration,
 		"pct":  func(f float64) string { return fmt.Sprintf("%.1f", f) },
 		"plus": func(a, b int) int { return a + b },
+		"sub":  func(a, b int) int { return a - b },
 		"statusClass": func(v any) string {
 			// v is any status: a store.AccountStatus, TargetStatus,
 			// CampaignStatus or Outcome, or its text.

@@ -20,7 +20,8 @@
 -- them from targets.
 CREATE TABLE campaign_counts (
     campaign_id bigint NOT NULL,
-    -- 'total' (every target), or an ended status: sent, skipped, failed.
+    -- 'total' (every target), an ended status (sent, skipped, failed),
+    -- or 'accepted' (targets whose invitation was accepted: accepted_at).
     status      text NOT NULL,
     -- For skipped and failed: the error type, else 'unknown' (the last
     -- error's text is often unique to its target, and would make a row per
@@ -47,13 +48,17 @@ BEGIN
         SELECT campaign_id, 'total', '', count(*) FROM counted_rows GROUP BY campaign_id
         UNION ALL
         SELECT campaign_id, status, outreach_count_reason(status, error_type), count(*)
-        FROM counted_rows WHERE status IN ('sent', 'skipped', 'failed') GROUP BY 1, 2, 3;
+        FROM counted_rows WHERE status IN ('sent', 'skipped', 'failed') GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT campaign_id, 'accepted', '', count(*) FROM counted_rows WHERE accepted_at IS NOT NULL GROUP BY campaign_id;
     ELSE
         INSERT INTO campaign_counts (campaign_id, status, reason, n)
         SELECT campaign_id, 'total', '', -count(*) FROM counted_rows GROUP BY campaign_id
         UNION ALL
         SELECT campaign_id, status, outreach_count_reason(status, error_type), -count(*)
-        FROM counted_rows WHERE status IN ('sent', 'skipped', 'failed') GROUP BY 1, 2, 3;
+        FROM counted_rows WHERE status IN ('sent', 'skipped', 'failed') GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT campaign_id, 'accepted', '', -count(*) FROM counted_rows WHERE accepted_at IS NOT NULL GROUP BY campaign_id;
     END IF;
     RETURN NULL;
 END
@@ -102,6 +107,21 @@ CREATE TRIGGER targets_count_update AFTER UPDATE ON targets
             OR OLD.campaign_id <> NEW.campaign_id))
     EXECUTE FUNCTION targets_count_update();
 
+-- An invitation accepted (or, by an operator's hand, no longer): one row.
+-- +goose StatementBegin
+CREATE FUNCTION targets_count_acceptance() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO campaign_counts (campaign_id, status, reason, n)
+    VALUES (NEW.campaign_id, 'accepted', '', CASE WHEN NEW.accepted_at IS NULL THEN -1 ELSE 1 END);
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER targets_count_acceptance AFTER UPDATE OF accepted_at ON targets
+    FOR EACH ROW WHEN ((OLD.accepted_at IS NULL) <> (NEW.accepted_at IS NULL))
+    EXECUTE FUNCTION targets_count_acceptance();
+
 -- Folds the rows of each (campaign, status, reason) into one, drops zeros
 -- and the counts of deleted campaigns; returns how many rows it removed.
 -- Safe to run concurrently with writers and with itself: it sums only the
@@ -136,7 +156,9 @@ BEGIN
     SELECT campaign_id, 'total', '', count(*) FROM targets GROUP BY campaign_id
     UNION ALL
     SELECT campaign_id, status, outreach_count_reason(status, error_type), count(*)
-    FROM targets WHERE status IN ('sent', 'skipped', 'failed') GROUP BY 1, 2, 3;
+    FROM targets WHERE status IN ('sent', 'skipped', 'failed') GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT campaign_id, 'accepted', '', count(*) FROM targets WHERE accepted_at IS NOT NULL GROUP BY campaign_id;
 END
 $$;
 -- +goose StatementEnd
@@ -151,9 +173,15 @@ CREATE INDEX sends_window_outcome ON sends (account_id, action, window_at) INCLU
 DROP INDEX sends_window;
 ALTER INDEX sends_window_outcome RENAME TO sends_window;
 
+-- An account's acceptances of the last day and week, for the console.
+CREATE INDEX targets_accepted ON targets (account_id, accepted_at) WHERE accepted_at IS NOT NULL;
+
 -- +goose Down
+DROP INDEX targets_accepted;
 DROP INDEX sends_window;
 CREATE INDEX sends_window ON sends (account_id, action, window_at);
+DROP TRIGGER targets_count_acceptance ON targets;
+DROP FUNCTION targets_count_acceptance();
 DROP TRIGGER targets_count_update ON targets;
 DROP TRIGGER targets_count_delete ON targets;
 DROP TRIGGER targets_count_insert ON targets;

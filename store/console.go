@@ -33,8 +33,24 @@ type ConsoleAccount struct {
 	SentDay, SentWeek, RefusedDay, RefusedWeek int
 	// InFlight counts targets queued in Redis or held by a worker.
 	InFlight int
-	// Campaigns counts the account's campaigns, ActiveCampaigns the active ones.
-	Campaigns, ActiveCampaigns int
+	// Campaigns counts the campaigns the account sends for (its own and
+	// the pools it is in), ActiveCampaigns the active ones, Pools those
+	// with other senders too.
+	Campaigns, ActiveCampaigns, Pools int
+	// Invitations accepted in the last day and week (targets.accepted_at).
+	AcceptedDay, AcceptedWeek int
+	// Warmup is the account's warm-up ramp now; nil without one.
+	Warmup *WarmupNow
+}
+
+// WarmupNow is where an account's warm-up ramp stands (the view
+// account_warmup_state): on day Day, Today invitations a day of Full.
+type WarmupNow struct {
+	Day, Today, Full int
+	Done             bool
+	// HeldUntil is when a hold after a provider's warning ends (zero: not
+	// held).
+	HeldUntil time.Time
 }
 
 const consoleAccountSQL = `SELECT ` + accountColumns + `,
@@ -42,9 +58,17 @@ const consoleAccountSQL = `SELECT ` + accountColumns + `,
 		AND s.window_at > $1::timestamptz - l.per) ORDER BY l.action, l.per) FROM account_limits_effective l WHERE l.account_id = a.id), '{}'),
 	act.sent_day, act.sent_week, act.refused_day, act.refused_week,
 	(SELECT count(*) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending')),
-	(SELECT count(*) FROM campaigns c WHERE c.account_id = a.id),
-	(SELECT count(*) FROM campaigns c WHERE c.account_id = a.id AND c.status = 'active')
+	camps.n, camps.active, camps.pools,
+	(SELECT count(*) FILTER (WHERE t.accepted_at > $1::timestamptz - interval '1 day') FROM targets t
+		WHERE t.account_id = a.id AND t.accepted_at > $1::timestamptz - interval '7 days'),
+	(SELECT count(*) FROM targets t WHERE t.account_id = a.id AND t.accepted_at > $1::timestamptz - interval '7 days'),
+	w.day, w.today, w.full_count, w.done, w.held_until
 	FROM accounts a CROSS JOIN LATERAL (
+		SELECT count(*) AS n, count(*) FILTER (WHERE c.status = 'active') AS active,
+			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM campaign_senders o WHERE o.campaign_id = c.id AND o.account_id <> a.id)) AS pools
+		FROM campaign_senders cs JOIN campaigns c ON c.id = cs.campaign_id WHERE cs.account_id = a.id) camps
+	LEFT JOIN account_warmup_state w ON w.account_id = a.id
+	CROSS JOIN LATERAL (
 		SELECT count(*) FILTER (WHERE s.outcome = 'sent' AND s.window_at > $1::timestamptz - interval '1 day') AS sent_day,
 			count(*) FILTER (WHERE s.outcome = 'sent') AS sent_week,
 			count(*) FILTER (WHERE s.outcome = 'refused' AND s.window_at > $1::timestamptz - interval '1 day') AS refused_day,
@@ -55,12 +79,19 @@ const consoleAccountSQL = `SELECT ` + accountColumns + `,
 func scanConsoleAccount(row pgx.Row) (*ConsoleAccount, error) {
 	var ca ConsoleAccount
 	var used []int64
+	var day, today, full *int
+	var done *bool
+	var held *time.Time
 	a, err := scanAccount(row, &used, &ca.SentDay, &ca.SentWeek, &ca.RefusedDay, &ca.RefusedWeek,
-		&ca.InFlight, &ca.Campaigns, &ca.ActiveCampaigns)
+		&ca.InFlight, &ca.Campaigns, &ca.ActiveCampaigns, &ca.Pools, &ca.AcceptedDay, &ca.AcceptedWeek,
+		&day, &today, &full, &done, &held)
 	if err != nil {
 		return nil, err
 	}
 	ca.Account = *a
+	if day != nil && today != nil && full != nil && done != nil {
+		ca.Warmup = &WarmupNow{Day: *day, Today: *today, Full: *full, Done: *done, HeldUntil: finite(held)}
+	}
 	for i, l := range a.Limits {
 		w := WindowUse{Limit: l}
 		if i < len(used) {
@@ -258,6 +289,19 @@ type ConsoleCampaign struct {
 	// SentDay counts the campaign's invitations sent in the last day,
 	// for the pace.
 	SentDay int
+	// Accepted counts its invitations accepted (targets.accepted_at).
+	Accepted int
+	// Senders counts the accounts it sends from (campaign_senders).
+	Senders int
+}
+
+// AcceptPct is the share of the campaign's sent invitations that were
+// accepted, in percent; 0 before any was sent.
+func (c *ConsoleCampaign) AcceptPct() int {
+	if sent := c.Counts[string(TargetSent)]; sent > 0 {
+		return 100 * c.Accepted / sent
+	}
+	return 0
 }
 
 // ReasonCount is a cause of skips or failures and how many targets it hit.
@@ -281,12 +325,17 @@ func (s *Store) ConsoleCampaigns(ctx context.Context, id int64, now time.Time) (
 // AccountCampaigns returns the account's campaigns with their counts and
 // top reasons at now, by id.
 func (s *Store) AccountCampaigns(ctx context.Context, accountID int64, now time.Time) ([]*ConsoleCampaign, error) {
-	return s.consoleCampaigns(ctx, "c.account_id = $1", accountID, now)
+	return s.consoleCampaigns(ctx, accountCampaignsWhere, accountID, now)
 }
+
+// accountCampaignsWhere selects the campaigns an account sends for: its
+// own and the pools it is a sender of.
+const accountCampaignsWhere = "EXISTS (SELECT 1 FROM campaign_senders cs WHERE cs.campaign_id = c.id AND cs.account_id = $1)"
 
 func (s *Store) consoleCampaigns(ctx context.Context, where string, id int64, now time.Time) ([]*ConsoleCampaign, error) {
 	const op = "console campaigns"
-	rows, err := s.pool.Query(ctx, `SELECT c.id, c.name, c.account_id, a.name, c.status, c.message_template, c.created_at
+	rows, err := s.pool.Query(ctx, `SELECT c.id, c.name, c.account_id, a.name, c.status, c.message_template, c.created_at,
+			(SELECT count(*) FROM campaign_senders cs WHERE cs.campaign_id = c.id)
 		FROM campaigns c JOIN accounts a ON a.id = c.account_id WHERE `+where+` ORDER BY c.id`, id)
 	if err != nil {
 		return nil, translate(op, err)
@@ -295,7 +344,8 @@ func (s *Store) consoleCampaigns(ctx context.Context, where string, id int64, no
 	byID := map[int64]*ConsoleCampaign{}
 	for rows.Next() {
 		c := &ConsoleCampaign{Counts: map[string]int{}}
-		if err := rows.Scan(&c.ID, &c.Name, &c.AccountID, &c.AccountName, &c.Status, &c.MessageTemplate, &c.CreatedAt); err != nil {
+		if err := rows.Scan(&c.ID, &c.Name, &c.AccountID, &c.AccountName, &c.Status, &c.MessageTemplate, &c.CreatedAt,
+			&c.Senders); err != nil {
 			rows.Close()
 			return nil, translate(op, err)
 		}
@@ -310,7 +360,7 @@ func (s *Store) consoleCampaigns(ctx context.Context, where string, id int64, no
 		return nil, translate(op, err)
 	}
 	if len(out) == 0 {
-		if id != 0 && where != "c.account_id = $1" {
+		if id != 0 && where != accountCampaignsWhere {
 			return nil, fmt.Errorf("%s: campaign %d: %w", op, id, ErrNotFound)
 		}
 		return out, nil
@@ -325,9 +375,10 @@ func (s *Store) consoleCampaigns(ctx context.Context, where string, id int64, no
 		return nil, translate(op, err)
 	}
 	rows, err = s.pool.Query(ctx, `SELECT t.campaign_id, count(*) FROM sends s JOIN targets t ON t.id = s.target_id
-		WHERE s.account_id = ANY($1) AND s.action = 'invite' AND s.outcome = 'sent'
-		AND s.window_at > $2::timestamptz - interval '1 day' AND s.window_at < 'infinity' AND t.campaign_id = ANY($3)
-		GROUP BY 1`, campaignAccounts(out), now, ids)
+		WHERE s.account_id IN (SELECT account_id FROM campaign_senders WHERE campaign_id = ANY($1)) AND s.action = 'invite'
+		AND s.outcome = 'sent' AND s.window_at > $2::timestamptz - interval '1 day' AND s.window_at < 'infinity'
+		AND t.campaign_id = ANY($1)
+		GROUP BY 1`, ids, now)
 	if err != nil {
 		return nil, translate(op, err)
 	}
@@ -338,18 +389,6 @@ func (s *Store) consoleCampaigns(ctx context.Context, where string, id int64, no
 		return nil, translate(op, err)
 	}
 	return out, nil
-}
-
-func campaignAccounts(cs []*ConsoleCampaign) []int64 {
-	seen := map[int64]bool{}
-	var out []int64
-	for _, c := range cs {
-		if !seen[c.AccountID] {
-			seen[c.AccountID] = true
-			out = append(out, c.AccountID)
-		}
-	}
-	return out
 }
 
 // TargetFilter selects a page of a campaign's targets: by status and

@@ -34,6 +34,8 @@ func (s *Store) campaignCounts(ctx context.Context, ids []int64, byID map[int64]
 			if reason != "" {
 				c.Reasons = append(c.Reasons, ReasonCount{Status: status, Reason: reason, Count: n})
 			}
+		case "accepted":
+			c.Accepted += n
 		default: // "total"
 			total[cid] += n
 		}

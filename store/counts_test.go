@@ -82,6 +82,11 @@ func TestCampaignCountsFollowTheTargets(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	// Some invitations are accepted, one of them twice (a webhook and a
+	// poll); one acceptance is taken back by hand.
+	exec(`UPDATE targets SET accepted_at = now() WHERE status = 'sent' AND identifier LIKE '%5'`)
+	exec(`UPDATE targets SET accepted_at = now() WHERE status = 'sent' AND identifier LIKE '%5'`)
+	exec(`UPDATE targets SET accepted_at = NULL WHERE campaign_id = $1 AND status = 'sent' AND identifier LIKE '%15'`, f.campaign)
 	// A reason changes on an ended target; a few targets are deleted.
 	exec(`UPDATE targets SET error_type = 'user_unreachable' WHERE campaign_id = $1 AND status = 'failed' AND identifier LIKE '%0'`, f.campaign)
 	exec(`DELETE FROM targets WHERE campaign_id = $1 AND identifier LIKE '%7'`, f.campaign)
@@ -112,6 +117,13 @@ func TestCampaignCountsFollowTheTargets(t *testing.T) {
 					t.Errorf("%s: campaign %s: %d %s, targets say %d", when, c.Name, c.Counts[string(st)], st, want[string(st)])
 				}
 			}
+			var accepted int
+			if err := f.db.QueryRow(ctx, `SELECT count(*) FROM targets WHERE campaign_id = $1 AND accepted_at IS NOT NULL`, c.ID).Scan(&accepted); err != nil {
+				t.Fatal(err)
+			}
+			if c.Accepted != accepted || accepted == 0 {
+				t.Errorf("%s: campaign %s: %d accepted, targets say %d (want some)", when, c.Name, c.Accepted, accepted)
+			}
 			if c.Total != total {
 				t.Errorf("%s: campaign %s: total %d, targets say %d", when, c.Name, c.Total, total)
 			}
@@ -130,6 +142,18 @@ func TestCampaignCountsFollowTheTargets(t *testing.T) {
 				t.Errorf("%s: campaign %s: reasons %+v, want failed user_unreachable %d", when, c.Name, c.Reasons, top)
 			}
 		}
+	}
+	ca, err := f.st.ConsoleAccount(ctx, f.account, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acceptedByAccount int
+	if err := f.db.QueryRow(ctx, `SELECT count(*) FROM targets WHERE accepted_at IS NOT NULL`).Scan(&acceptedByAccount); err != nil {
+		t.Fatal(err)
+	}
+	if ca.AcceptedDay != acceptedByAccount || ca.AcceptedWeek != acceptedByAccount || ca.Campaigns != 2 {
+		t.Errorf("console account: accepted %d today, %d this week, %d campaigns; want %d, %d, 2",
+			ca.AcceptedDay, ca.AcceptedWeek, ca.Campaigns, acceptedByAccount, acceptedByAccount)
 	}
 	check("before the last fold")
 	if _, err := f.st.FoldCampaignCounts(ctx); err != nil {
