@@ -132,6 +132,12 @@ func TestEventsRunAndWebhook(t *testing.T) {
 			t.Fatal(err)
 		}
 		all = evs
+		// The runner records a delivery once the subscriber answered:
+		// after the subscriber saw it.
+		ws, err := h.st.Webhooks(h.ctx)
+		if err != nil || len(ws) != 1 || ws[0].Delivered != int64(len(evs)) {
+			return false
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		return len(evs) >= len(want) && len(received) == len(evs)

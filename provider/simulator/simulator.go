@@ -30,6 +30,7 @@
 package simulator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -235,8 +236,26 @@ func (s *Simulator) resetLocked() {
 // ServeHTTP routes a request to the simulated provider it is meant for.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.AnswerDelay > 0 {
-		w = &delayedWriter{ResponseWriter: w, r: r, s: s}
+		// The request takes effect now; its answer is written once the
+		// delay is over, outside the handler (and any lock it holds),
+		// so concurrent requests are not held behind each other's delay.
+		d := &delayedWriter{header: http.Header{}, status: http.StatusOK}
+		s.route(d, r)
+		if s.sleep(r.Context(), s.cfg.AnswerDelay) != nil {
+			return // the client went away: the answer is lost
+		}
+		for k, v := range d.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(d.status)
+		w.Write(d.body.Bytes())
+		return
 	}
+	s.route(w, r)
+}
+
+// route serves a request from the simulated provider it is meant for.
+func (s *Simulator) route(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	switch {
 	case path == "/api/v1/users/relations":
@@ -321,34 +340,23 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// delayedWriter holds an answer back for Config.AnswerDelay; if the client
-// goes away meanwhile, the answer is dropped.
+// delayedWriter keeps an answer to write it after Config.AnswerDelay.
 type delayedWriter struct {
-	http.ResponseWriter
-	r       *http.Request
-	s       *Simulator
-	waited  bool
-	dropped bool
+	header http.Header
+	status int
+	wrote  bool
+	body   bytes.Buffer
 }
 
-func (d *delayedWriter) wait() {
-	if !d.waited {
-		d.waited = true
-		d.dropped = d.s.sleep(d.r.Context(), d.s.cfg.AnswerDelay) != nil
-	}
-}
+func (d *delayedWriter) Header() http.Header { return d.header }
 
 func (d *delayedWriter) WriteHeader(status int) {
-	d.wait()
-	if !d.dropped {
-		d.ResponseWriter.WriteHeader(status)
+	if !d.wrote {
+		d.wrote, d.status = true, status
 	}
 }
 
 func (d *delayedWriter) Write(b []byte) (int, error) {
-	d.wait()
-	if d.dropped {
-		return 0, http.ErrHandlerTimeout
-	}
-	return d.ResponseWriter.Write(b)
+	d.wrote = true
+	return d.body.Write(b)
 }
