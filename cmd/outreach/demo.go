@@ -41,9 +41,13 @@ Runs the simulator of the providers, the scheduler, two workers and the
 dashboard in one process, on a seeded demo: two LinkedIn accounts (through
 Unipile) and one Altegio location, a campaign each, with realistic refusals
 (people already connected, pending invitations, unknown profiles, a
-malformed identifier, a message too long, a provider's limit hit). Limits
-are compressed (5 invitations per 10 seconds) so that it ends in about a
-minute. It shows progress every second and ends with a summary.
+malformed identifier, a message too long, a provider's limit hit). About
+half of the LinkedIn invitations are accepted a few seconds after they are
+sent, seen by polls of the relations every 2 seconds; the others are
+withdrawn when still unanswered after 20 seconds. Limits are compressed
+(5 invitations per 10 seconds) so that it ends in about a minute and a
+quarter. It shows progress every second (with invitations accepted and
+withdrawn) and ends with a summary.
 
 Postgres and Redis are throwaway servers started for the demo, unless
 --use-env: then DATABASE_URL and REDIS_URL are used, and must be used by
