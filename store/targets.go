@@ -144,6 +144,10 @@ type Campaign struct {
 	MessageTemplate string
 	Status          CampaignStatus
 	ProviderOptions map[string]any
+	// WithdrawAfter, if positive, is the campaign's own age after which a
+	// pending invitation is withdrawn (campaigns.withdraw_after); zero
+	// leaves it to the account's (docs/withdrawals.md).
+	WithdrawAfter time.Duration
 }
 
 // CreateCampaign inserts a campaign and returns its id.
@@ -155,8 +159,9 @@ func (s *Store) CreateCampaign(ctx context.Context, c Campaign) (int64, error) {
 		c.Status = CampaignActive
 	}
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO campaigns (name, account_id, message_template, status, provider_options)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`, c.Name, c.AccountID, c.MessageTemplate, c.Status, c.ProviderOptions).Scan(&id)
+	err := s.pool.QueryRow(ctx, `INSERT INTO campaigns (name, account_id, message_template, status, provider_options, withdraw_after)
+		VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::float8 > 0 THEN make_interval(secs => $6) END) RETURNING id`,
+		c.Name, c.AccountID, c.MessageTemplate, c.Status, c.ProviderOptions, c.WithdrawAfter.Seconds()).Scan(&id)
 	return id, translate(fmt.Sprintf("create campaign %q", c.Name), err)
 }
 

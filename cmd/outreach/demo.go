@@ -41,9 +41,13 @@ Runs the simulator of the providers, the scheduler, two workers and the
 dashboard in one process, on a seeded demo: two LinkedIn accounts (through
 Unipile) and one Altegio location, a campaign each, with realistic refusals
 (people already connected, pending invitations, unknown profiles, a
-malformed identifier, a message too long, a provider's limit hit). Limits
-are compressed (5 invitations per 10 seconds) so that it ends in about a
-minute. It shows progress every second and ends with a summary.
+malformed identifier, a message too long, a provider's limit hit). About
+half of the LinkedIn invitations are accepted a few seconds after they are
+sent, seen by polls of the relations every 2 seconds; the others are
+withdrawn when still unanswered after 20 seconds. Limits are compressed
+(5 invitations per 10 seconds) so that it ends in about a minute and a
+quarter. It shows progress every second (with invitations accepted and
+withdrawn) and ends with a summary.
 
 Postgres and Redis are throwaway servers started for the demo, unless
 --use-env: then DATABASE_URL and REDIS_URL are used, and must be used by
@@ -107,7 +111,7 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 	if err := checkDemoDatabase(ctx, st, c); err != nil {
 		return err
 	}
-	campaigns, err := seedDemo(ctx, st, sim, c.targets, time.Now())
+	seed, err := seedDemo(ctx, st, sim, c.targets, time.Now())
 	if err != nil {
 		return fmt.Errorf("seed the demo: %w", err)
 	}
@@ -141,14 +145,14 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 		defer stopMetrics()
 	}
 
-	printDemoStart(out, c, simURL, len(campaigns), dashURL)
-	reason := watchDemo(ctx, out, log, st, campaigns, c.duration)
+	printDemoStart(out, c, simURL, len(seed.campaigns), dashURL)
+	reason := watchDemo(ctx, out, log, st, seed, c.duration)
 
 	// Stop the pipeline, then report.
 	sys.Close()
 	cancel()
 	<-simDone
-	if err := reportDemo(ctx, env, st, campaigns, m, reason); err != nil {
+	if err := reportDemo(ctx, env, st, seed, m, reason); err != nil {
 		return err
 	}
 	if dashURL != "" && c.keepServing && ctx.Err() == nil {
@@ -222,9 +226,9 @@ func newDemoSystem(ctx context.Context, env *Env, c demoConfig, st *store.Store,
 	return system.New(ctx, system.Config{
 		Store: st, Redis: rdb, Logger: log,
 		Scheduler: &scheduler.Config{Horizon: 20 * time.Second, PollInterval: 500 * time.Millisecond, ReconcileInterval: 5 * time.Second,
-			RequestTimeout: 5 * time.Second, Metrics: m},
+			RequestTimeout: 5 * time.Second, WithdrawInterval: time.Second, Metrics: m},
 		Workers: c.workers, NumberWorkers: true,
-		Worker: worker.Config{Clients: env.Client, Policy: &policy, RequestTimeout: 5 * time.Second, Metrics: m},
+		Worker: worker.Config{Clients: env.Client, Policy: &policy, RequestTimeout: 5 * time.Second, Metrics: m, Polls: demoPollConfig},
 		Server: worker.ServerConfig{Concurrency: 10, ShutdownTimeout: 10 * time.Second},
 	})
 }
@@ -261,8 +265,9 @@ func printDemoStart(out io.Writer, c demoConfig, simURL string, campaigns int, d
 }
 
 // watchDemo prints the campaigns' progress every second until every target
-// is done, duration has passed or ctx ends, and returns which.
-func watchDemo(ctx context.Context, out io.Writer, log *slog.Logger, st *store.Store, campaigns []int64, duration time.Duration) (reason string) {
+// is done and every invitation that is withdrawn when unanswered is
+// answered or withdrawn, duration has passed or ctx ends, and returns which.
+func watchDemo(ctx context.Context, out io.Writer, log *slog.Logger, st *store.Store, seed *demoSeed, duration time.Duration) (reason string) {
 	start := time.Now()
 	deadline := time.NewTimer(duration)
 	defer deadline.Stop()
@@ -276,28 +281,28 @@ func watchDemo(ctx context.Context, out io.Writer, log *slog.Logger, st *store.S
 			return fmt.Sprintf("stopped after %s", duration)
 		case <-tick.C:
 		}
-		camps, accounts, err := demoReport(ctx, st, campaigns)
+		camps, accounts, follow, err := demoReport(ctx, st, seed.campaigns)
 		if err != nil {
 			log.Warn("reading progress", "error", err)
 			continue
 		}
-		line, done := demoProgressLine(camps, accounts, time.Since(start))
+		line, done := demoProgressLine(camps, accounts, demoFollowUp(seed, follow), time.Since(start))
 		fmt.Fprintln(out, line)
 		if done {
-			return fmt.Sprintf("every target done in %s", time.Since(start).Round(time.Second))
+			return fmt.Sprintf("every target done, every invitation accepted or withdrawn, in %s", time.Since(start).Round(time.Second))
 		}
 	}
 }
 
 // reportDemo prints why the run ended and its summary to env.Stdout.
-func reportDemo(ctx context.Context, env *Env, st *store.Store, campaigns []int64, m *demoMetrics, reason string) error {
-	camps, accounts, err := demoReport(context.WithoutCancel(ctx), st, campaigns)
+func reportDemo(ctx context.Context, env *Env, st *store.Store, seed *demoSeed, m *demoMetrics, reason string) error {
+	camps, accounts, follow, err := demoReport(context.WithoutCancel(ctx), st, seed.campaigns)
 	if err != nil {
 		return err
 	}
 	pauses := m.snapshot()
 	fmt.Fprintf(env.Stdout, "\ndemo: %s\n\n", reason)
-	printDemoSummary(env.Stdout, camps, accounts, pauses)
+	printDemoSummary(env.Stdout, camps, accounts, follow, demoFollowUp(seed, follow), pauses)
 	return nil
 }
 
@@ -310,11 +315,12 @@ func keepDemoServing(ctx context.Context, out io.Writer, dashURL string) {
 }
 
 // demoReport reads the progress of this run's campaigns and accounts only
-// (a database given with --use-env may hold earlier demos).
-func demoReport(ctx context.Context, st *store.Store, ids []int64) ([]*report.Campaign, []*report.Account, error) {
+// (a database given with --use-env may hold earlier demos), and what
+// became of the campaigns' invitations.
+func demoReport(ctx context.Context, st *store.Store, ids []int64) ([]*report.Campaign, []*report.Account, map[int64]store.FollowUp, error) {
 	all, err := report.Campaigns(ctx, st, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var camps []*report.Campaign
 	names := map[string]bool{}
@@ -326,7 +332,7 @@ func demoReport(ctx context.Context, st *store.Store, ids []int64) ([]*report.Ca
 	}
 	allAccounts, err := report.Accounts(ctx, st, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var accounts []*report.Account
 	for _, a := range allAccounts {
@@ -334,5 +340,9 @@ func demoReport(ctx context.Context, st *store.Store, ids []int64) ([]*report.Ca
 			accounts = append(accounts, a)
 		}
 	}
-	return camps, accounts, nil
+	follow, err := st.FollowUps(ctx, ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return camps, accounts, follow, nil
 }

@@ -38,6 +38,7 @@ func demoPolicy() worker.Policy {
 // port until ctx ends.
 func startDemoSimulator(ctx context.Context) (*simulator.Simulator, string, <-chan struct{}, error) {
 	sim := simulator.New(simulator.Config{Latency: 80 * time.Millisecond, Jitter: 150 * time.Millisecond, Seed: 7})
+	sim.SetAcceptance(demoAcceptance)
 	ready := make(chan string, 1)
 	done := make(chan struct{})
 	errc := make(chan error, 1)
@@ -61,16 +62,54 @@ func startDemoSimulator(ctx context.Context) (*simulator.Simulator, string, <-ch
 var demoFirst = []string{"jane", "lucas", "sofia", "noah", "chloe", "liam", "emma", "mateo", "ines", "hugo", "maya", "leo", "zoe", "omar", "nina", "ravi"}
 var demoLast = []string{"doe", "martin", "bernard", "dubois", "smith", "garcia", "muller", "rossi", "nguyen", "kowalski", "silva", "petit"}
 
-// demoLookupGap paces the demo's profile lookups as the invitations are:
-// compressed from minutes to a fraction of a second.
-var demoLookupGap = []store.Gap{{Action: store.ActionLookup, Min: 200 * time.Millisecond, Jitter: 200 * time.Millisecond}}
+// demoLinkedInGaps pace the demo's LinkedIn calls other than invitations
+// as the invitations are, compressed from minutes to a second or less:
+// profile lookups, relation polls (which see acceptances) and withdrawals.
+var demoLinkedInGaps = []store.Gap{
+	{Action: store.ActionLookup, Min: 200 * time.Millisecond, Jitter: 200 * time.Millisecond},
+	{Action: store.ActionPoll, Min: time.Second, Jitter: time.Second},
+	{Action: store.ActionWithdraw, Min: 300 * time.Millisecond, Jitter: 300 * time.Millisecond},
+}
+
+// demoLinkedInLimits are the demo's LinkedIn limits, compressed: 5
+// invitations per 10 seconds, and room for a poll every second or two and
+// for every withdrawal the run makes (Unipile's defaults, 48 polls and 50
+// withdrawals a day, would show none).
+var demoLinkedInLimits = []store.Limit{
+	{Action: store.ActionInvite, Max: 5, Per: 10 * time.Second},
+	{Action: store.ActionLookup, Max: 20, Per: 10 * time.Second},
+	{Action: store.ActionPoll, Max: 60, Per: time.Minute},
+	{Action: store.ActionWithdraw, Max: 60, Per: time.Minute},
+}
+
+// demoAcceptance makes about half of the people accept the demo's
+// LinkedIn invitations, 3 to 7 seconds after they are sent.
+var demoAcceptance = simulator.Acceptance{Probability: 0.5, Delay: 3 * time.Second, Jitter: 4 * time.Second, Seed: 7}
+
+// demoWithdrawAfter is how long a LinkedIn invitation of the demo stays
+// unanswered before it is withdrawn (campaigns.withdraw_after): well
+// after the acceptances come, within the run.
+const demoWithdrawAfter = 20 * time.Second
+
+// demoPollConfig polls a demo account's relations every 2 seconds while it
+// has invitations awaiting an answer (instead of every 30 minutes), within
+// its poll pacing (demoLinkedInGaps, demoLinkedInLimits).
+var demoPollConfig = worker.PollConfig{Pending: 2 * time.Second, Idle: 10 * time.Second, Unhealthy: 5 * time.Second, HealthPause: 10 * time.Second}
+
+// demoSeed is what seedDemo created: the campaigns, and among them those
+// whose invitations left unanswered are withdrawn during the run.
+type demoSeed struct {
+	campaigns   []int64
+	withdrawing map[int64]bool
+}
 
 const demoNote = "I enjoyed your post about outbound at {{.Vars.company}}; would love to connect."
 
 // seedDemo creates the demo's accounts, campaigns and targets, and
-// registers the provider-side limits and refusals with the simulator. It
-// returns the campaigns' ids.
-func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n int, now time.Time) ([]int64, error) {
+// registers the provider-side limits and refusals with the simulator. The
+// LinkedIn campaigns withdraw their invitations left unanswered after
+// demoWithdrawAfter.
+func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n int, now time.Time) (*demoSeed, error) {
 	stamp := now.UTC().Format("150405")
 	companies := []string{"Acme", "Globex", "Initech", "Hooli", "Northwind", "Umbrella"}
 	name := func(i int) (string, string) {
@@ -98,11 +137,12 @@ func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n 
 		targets        []store.NewTarget
 		targetsExtra   []store.NewTarget
 		scenarios      []simulator.Scenario
+		withdrawAfter  time.Duration // of its campaign; 0: the account's
 	}
 	accounts := []demoAccount{
 		{
-			name: "demo-li-alice", provider: "unipile", gap: time.Second, jitter: time.Second, gaps: demoLookupGap,
-			limits:  []store.Limit{{Action: "invite", Max: 5, Per: 10 * time.Second}, {Action: "lookup", Max: 20, Per: 10 * time.Second}},
+			name: "demo-li-alice", provider: "unipile", gap: time.Second, jitter: time.Second, gaps: demoLinkedInGaps,
+			limits: demoLinkedInLimits, withdrawAfter: demoWithdrawAfter,
 			message: "Hi {{.FirstName}}, " + demoNote,
 			targets: linkedIn(n, 0, []store.NewTarget{
 				{Identifier: "https://www.linkedin.com/in/connected-paul-durand/", Vars: map[string]any{"company": "Acme"}},
@@ -117,8 +157,8 @@ func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n 
 			scenarios: []simulator.Scenario{{Recipient: simulator.ProviderID("rita-slow-down"), Error: "too_many_requests", RetryAfter: 3 * time.Second, Times: 1}},
 		},
 		{
-			name: "demo-li-bob", provider: "unipile", gap: time.Second, jitter: time.Second, gaps: demoLookupGap,
-			limits:  []store.Limit{{Action: "invite", Max: 5, Per: 10 * time.Second}, {Action: "lookup", Max: 20, Per: 10 * time.Second}},
+			name: "demo-li-bob", provider: "unipile", gap: time.Second, jitter: time.Second, gaps: demoLinkedInGaps,
+			limits: demoLinkedInLimits, withdrawAfter: demoWithdrawAfter,
 			message: "Hi {{.FirstName}}, " + demoNote,
 			targets: linkedIn(n, 100, []store.NewTarget{
 				{Identifier: "https://www.linkedin.com/in/unknown-ghost-profile/", Vars: map[string]any{"company": "Globex"}},
@@ -146,7 +186,7 @@ func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n 
 	}
 	accounts[2].targets = altegio
 
-	var ids []int64
+	seed := &demoSeed{withdrawing: map[int64]bool{}}
 	for _, a := range accounts {
 		ref := a.name + "-" + stamp
 		if a.provider == "altegio" {
@@ -165,16 +205,19 @@ func seedDemo(ctx context.Context, st *store.Store, sim *simulator.Simulator, n 
 			a.targets = append(a.targets[:len(a.targets)-len(a.targetsExtra)], a.targetsExtra...)
 		}
 		cid, err := st.CreateCampaign(ctx, store.Campaign{Name: strings.TrimPrefix(a.name, "demo-") + "-campaign-" + stamp,
-			AccountID: id, MessageTemplate: a.message, ProviderOptions: a.options})
+			AccountID: id, MessageTemplate: a.message, ProviderOptions: a.options, WithdrawAfter: a.withdrawAfter})
 		if err != nil {
 			return nil, err
 		}
 		if _, err := st.AddTargets(ctx, cid, a.targets); err != nil {
 			return nil, err
 		}
-		ids = append(ids, cid)
+		seed.campaigns = append(seed.campaigns, cid)
+		if a.withdrawAfter > 0 {
+			seed.withdrawing[cid] = true
+		}
 	}
-	return ids, nil
+	return seed, nil
 }
 
 // demoMetrics counts account pauses for the summary, and passes
@@ -211,9 +254,27 @@ func (d *demoMetrics) snapshot() map[string]map[string]int {
 	return out
 }
 
-// demoProgressLine renders one line of live progress, and whether every
-// target is done.
-func demoProgressLine(camps []*report.Campaign, accounts []*report.Account, elapsed time.Duration) (string, bool) {
+// demoFollowUp sums the follow-ups of the demo's campaigns that withdraw
+// their unanswered invitations (the LinkedIn ones: Altegio's invitations
+// are neither accepted nor withdrawn through the provider).
+func demoFollowUp(seed *demoSeed, follow map[int64]store.FollowUp) store.FollowUp {
+	var sum store.FollowUp
+	for id, f := range follow {
+		if seed.withdrawing[id] {
+			sum.Sent += f.Sent
+			sum.Accepted += f.Accepted
+			sum.Withdrawn += f.Withdrawn
+			sum.Gone += f.Gone
+			sum.Open += f.Open
+		}
+	}
+	return sum
+}
+
+// demoProgressLine renders one line of live progress, and whether the run
+// is over: every target done, and every invitation of a campaign that
+// withdraws them accepted, withdrawn or gone.
+func demoProgressLine(camps []*report.Campaign, accounts []*report.Account, fu store.FollowUp, elapsed time.Duration) (string, bool) {
 	total, done := 0, 0
 	counts := map[string]int{}
 	for _, c := range camps {
@@ -230,6 +291,7 @@ func demoProgressLine(camps []*report.Campaign, accounts []*report.Account, elap
 	line := fmt.Sprintf("[%3ds] %s  sent %d  skipped %d  failed %d  waiting %d",
 		int(elapsed.Seconds()), bar(frac, 20), counts["sent"], counts["skipped"], counts["failed"],
 		counts["pending"]+counts["queued"]+counts["sending"])
+	line += fmt.Sprintf("  | accepted %d  withdrawn %d  unanswered %d", fu.Accepted, fu.Withdrawn, fu.Open)
 	var paused []string
 	for _, a := range accounts {
 		if a.Status != "active" {
@@ -239,22 +301,27 @@ func demoProgressLine(camps []*report.Campaign, accounts []*report.Account, elap
 	if len(paused) > 0 {
 		line += "  | " + strings.Join(paused, "; ")
 	}
-	return line, total > 0 && done == total
+	return line, total > 0 && done == total && fu.Open == 0
 }
 
-func printDemoSummary(w io.Writer, camps []*report.Campaign, accounts []*report.Account, pauses map[string]map[string]int) {
+// printDemoSummary prints the campaigns (with their invitations accepted
+// and withdrawn), what became of the invitations, and the accounts.
+func printDemoSummary(w io.Writer, camps []*report.Campaign, accounts []*report.Account, follow map[int64]store.FollowUp,
+	fu store.FollowUp, pauses map[string]map[string]int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CAMPAIGN\tACCOUNT\tTARGETS\tSENT\tSKIPPED\tFAILED\tWAITING\tTOP REASONS")
+	fmt.Fprintln(tw, "CAMPAIGN\tACCOUNT\tTARGETS\tSENT\tSKIPPED\tFAILED\tWAITING\tACCEPTED\tWITHDRAWN\tTOP REASONS")
 	for _, c := range camps {
 		var rs []string
 		for _, r := range c.Reasons {
 			rs = append(rs, fmt.Sprintf("%s %s ×%d", r.Status, r.Reason, r.Count))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", c.Name, c.Account, c.Total, c.Counts["sent"], c.Counts["skipped"],
-			c.Counts["failed"], c.Total-c.Done(), strings.Join(rs, "; "))
+		f := follow[c.ID]
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", c.Name, c.Account, c.Total, c.Counts["sent"], c.Counts["skipped"],
+			c.Counts["failed"], c.Total-c.Done(), f.Accepted, f.Withdrawn, strings.Join(rs, "; "))
 	}
 	tw.Flush()
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "\nLinkedIn invitations sent %d: accepted %d (seen by polling the relations), withdrawn %d (unanswered after %s), "+
+		"gone from the sent list before their withdrawal %d, still unanswered %d\n\n", fu.Sent, fu.Accepted, fu.Withdrawn, demoWithdrawAfter, fu.Gone, fu.Open)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACCOUNT\tPROVIDER\tINVITES SENT\tSTATUS\tPAUSES\tLIMITS NOW")
 	for _, a := range accounts {

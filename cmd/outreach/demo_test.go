@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
+	"github.com/outreach-dev/outreach/store"
 )
 
 // TestDemoEndsWithEveryTargetDone runs the demo as a user would (throwaway
@@ -33,7 +35,7 @@ func TestDemoEndsWithEveryTargetDone(t *testing.T) {
 		t.Errorf("the demo did not finish every target:\n%s\nstderr tail:\n%s", out, tail(errs, 3000))
 	}
 	for _, want := range []string{"CAMPAIGN", "li-alice-campaign", "li-bob-campaign", "altegio-salon-campaign",
-		"already_connected", "invalid_identifier", "too_many_characters", "resource_not_found", "limit_exceeded"} {
+		"ACCEPTED", "WITHDRAWN", "LinkedIn invitations sent", "already_connected", "invalid_identifier", "too_many_characters", "resource_not_found", "limit_exceeded"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
@@ -60,6 +62,52 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// TestDemoRecordsAcceptancesAndWithdrawals runs a small demo on a database
+// of the test's own (--use-env), and reads back from it that simulated
+// people accepted invitations, that polls recorded it, and that invitations
+// left unanswered were withdrawn; the demo's output says so too.
+func TestDemoRecordsAcceptancesAndWithdrawals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo takes about half a minute")
+	}
+	st := cliEnv(t)
+	t.Setenv("REDIS_URL", testenv.Redis(t).URL)
+	code, out, errs := cli(t, "demo", "--use-env", "--targets", "10", "--duration", "120s", "--dashboard-addr", "", "--keep-serving=false")
+	if code != exitOK {
+		t.Fatalf("demo: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, tail(errs, 3000))
+	}
+	ctx := context.Background()
+	camps, err := st.CampaignProgress(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, c := range camps {
+		ids = append(ids, c.ID)
+	}
+	follow, err := st.FollowUps(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum store.FollowUp
+	for _, f := range follow {
+		sum.Sent += f.Sent
+		sum.Accepted += f.Accepted
+		sum.Withdrawn += f.Withdrawn
+	}
+	if sum.Accepted < 1 || sum.Withdrawn < 1 {
+		t.Errorf("after the demo: %d invitations sent, %d accepted, %d withdrawn; want at least one of each\n%s\nstderr tail:\n%s",
+			sum.Sent, sum.Accepted, sum.Withdrawn, out, tail(errs, 3000))
+	}
+	want := regexp.MustCompile(`LinkedIn invitations sent \d+: accepted ` + strconv.Itoa(sum.Accepted) + ` .*withdrawn ` + strconv.Itoa(sum.Withdrawn) + ` `)
+	if !want.MatchString(out) {
+		t.Errorf("the summary does not say %d accepted and %d withdrawn:\n%s", sum.Accepted, sum.Withdrawn, out)
+	}
+	if !strings.Contains(errs, "accepted ") || !strings.Contains(errs, "withdrawn ") {
+		t.Errorf("the progress lines do not count acceptances and withdrawals:\n%s", tail(errs, 2000))
+	}
 }
 
 // TestDemoRefusesARealDatabase: with --use-env the demo must not run its
