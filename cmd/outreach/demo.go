@@ -54,7 +54,7 @@ Postgres and Redis are throwaway servers started for the demo, unless
 nothing else (the demo refuses a database with accounts other than its
 own; its accounts and campaigns are named demo-…).`)
 	var c demoConfig
-	fs.DurationVar(&c.duration, "duration", 90*time.Second, "stop after this long even if targets remain")
+	fs.DurationVar(&c.duration, "duration", 3*time.Minute, "stop after this long even if targets remain")
 	fs.IntVar(&c.targets, "targets", 30, "targets per campaign (at least 10)")
 	fs.IntVar(&c.workers, "workers", 2, "worker servers to run")
 	fs.BoolVar(&c.useEnv, "use-env", false, "use DATABASE_URL and REDIS_URL instead of throwaway servers")
