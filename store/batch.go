@@ -288,15 +288,82 @@ func batchPersonChecks(ctx context.Context, tx pgx.Tx, ok []batchLocked, now tim
 	return kept, nil
 }
 
-// batchClaimOwners claims each invited person for the account, as Begin
-// does (claimOwner, docs/owners.md); a person owned elsewhere leaves for
-// Begin, which skips the target with the owner's name and date.
+// batchClaimOwners claims the batch's invited people for the account in
+// one statement, as claimOwner does for one (docs/owners.md): a person
+// this account may claim (unclaimed, its own, or another account's
+// invitation older than the campaign's owner_days, or ended) is claimed;
+// any other (connected to or invited by another account) leaves for
+// Begin, whose claimOwner skips the target with the owner's name and date,
+// or lets it through when its campaign has no owner rule. Targets of
+// campaigns with different owner rules take claimOwner one by one.
 func batchClaimOwners(ctx context.Context, tx pgx.Tx, ok []batchLocked, a *Account, now time.Time, leave func(int64, error)) ([]batchLocked, error) {
+	var withID []batchLocked
+	campaigns := map[int64]bool{}
+	people := map[string]bool{}
+	twice := map[int64]bool{} // a person's second target in the batch: Begin's
+	for _, l := range ok {
+		switch {
+		case l.t.ProviderID == "":
+		case people[l.t.ProviderID]:
+			twice[l.t.ID] = true
+		default:
+			people[l.t.ProviderID] = true
+			withID = append(withID, l)
+			campaigns[l.t.CampaignID] = true
+		}
+	}
+	if len(withID) == 0 {
+		return ok, nil
+	}
+	if len(campaigns) > 1 {
+		return batchClaimOwnersOneByOne(ctx, tx, ok, a, now, leave)
+	}
+	ids := make([]int64, len(withID))
+	pids := make([]string, len(withID))
+	for i, l := range withID {
+		ids[i], pids[i] = l.t.ID, l.t.ProviderID
+	}
+	rows, err := tx.Query(ctx, `WITH c AS (SELECT owner_days FROM campaigns WHERE id = $5)
+		INSERT INTO person_owners AS o (provider, provider_id, account_id, target_id, kind, since)
+		SELECT $1, x.provider_id, $2, x.target_id, 'invited', $6 FROM unnest($3::bigint[], $4::text[]) AS x(target_id, provider_id)
+		ON CONFLICT (provider, provider_id) DO UPDATE SET account_id = EXCLUDED.account_id, target_id = EXCLUDED.target_id,
+			kind = 'invited', since = EXCLUDED.since
+		WHERE o.account_id = EXCLUDED.account_id
+			OR o.kind = 'invited' AND (o.since <= EXCLUDED.since - make_interval(days => (SELECT owner_days FROM c))
+				OR NOT EXISTS (SELECT 1 FROM targets x WHERE x.id = o.target_id AND x.status NOT IN ('skipped', 'failed')))
+		RETURNING o.target_id`, a.Provider, a.ID, ids, pids, withID[0].t.CampaignID, now)
+	if err != nil {
+		return nil, err
+	}
+	claimed, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	got := make(map[int64]bool, len(claimed))
+	for _, id := range claimed {
+		got[id] = true
+	}
+	kept := ok[:0]
+	for _, l := range ok {
+		if l.t.ProviderID != "" && (twice[l.t.ID] || !got[l.t.ID]) {
+			leave(l.t.ID, ErrSingle)
+			continue
+		}
+		kept = append(kept, l)
+	}
+	return kept, nil
+}
+
+// batchClaimOwnersOneByOne is batchClaimOwners with claimOwner per target,
+// for a batch whose targets' campaigns differ (and so may their owner
+// rules).
+func batchClaimOwnersOneByOne(ctx context.Context, tx pgx.Tx, ok []batchLocked, a *Account, now time.Time, leave func(int64, error)) ([]batchLocked, error) {
 	kept := ok[:0]
 	for _, l := range ok {
 		err := claimOwner(ctx, tx, l.t, a, now)
 		var owned *OwnedError
-		if errors.As(err, &owned) {
+		var nn *NotNowError
+		if errors.As(err, &owned) || errors.As(err, &nn) {
 			leave(l.t.ID, ErrSingle)
 			continue
 		}

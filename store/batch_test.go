@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,5 +193,75 @@ func TestBatchWorkerDiesMidBatch(t *testing.T) {
 		if err != nil || !at.Settle || !at.Orphaned {
 			t.Errorf("recovered target's reservation: %+v %v, want an orphaned, settling attempt", at, err)
 		}
+	}
+}
+
+// A batch applies the checks Begin makes of a person, in its own
+// transaction: a do-not-contact entry the insert trigger missed skips the
+// target there; a person connected to another account, or under the block
+// after a withdrawal, leaves for Begin; every other invited person is
+// claimed for the account (one owner per person) with the ledger row.
+func TestBeginBatchChecksThePerson(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	now := time.Now().Add(time.Second)
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := f.db.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+	}
+	ts := queue(t, f, now, "p-free", "p-dnc", "p-other", "p-free2")
+	var other int64
+	if err := f.db.QueryRow(ctx, `INSERT INTO accounts (name, provider, provider_account_id) VALUES ('other', 'unipile', 'u2')
+		RETURNING id`).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	exec(`INSERT INTO person_owners (provider, provider_id, account_id, kind, since) VALUES ('unipile', 'p-other', $1, 'connected', $2)`,
+		other, now.Add(-time.Hour))
+	// An entry added while the skip trigger is off: only the batch's own
+	// check can stop its target.
+	exec(`ALTER TABLE do_not_contact DISABLE TRIGGER do_not_contact_skip`)
+	exec(`INSERT INTO do_not_contact (provider_id, provider, reason) VALUES ('p-dnc', 'unipile', 'asked')`)
+	exec(`ALTER TABLE do_not_contact ENABLE TRIGGER do_not_contact_skip`)
+
+	res, err := f.st.BeginBatch(ctx, batchReq(f, now, 0, ts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reserved []string
+	for _, at := range res.Attempts {
+		reserved = append(reserved, at.Target.ProviderID)
+	}
+	if len(reserved) != 2 || reserved[0] != "p-free" || reserved[1] != "p-free2" {
+		t.Fatalf("reserved %v, want p-free and p-free2", reserved)
+	}
+	if err := leftErr(res, ts[1].ID); !errors.Is(err, store.ErrStale) {
+		t.Errorf("p-dnc: %v, want ErrStale (skipped in the batch)", err)
+	}
+	if err := leftErr(res, ts[2].ID); !errors.Is(err, store.ErrSingle) {
+		t.Errorf("p-other, connected to another account: %v, want ErrSingle (Begin skips it)", err)
+	}
+	var status, errType string
+	if err := f.db.QueryRow(ctx, `SELECT status, coalesce(error_type, '') FROM targets WHERE id = $1`, ts[1].ID).Scan(&status, &errType); err != nil ||
+		status != "skipped" || errType != store.ErrorTypeDoNotContact {
+		t.Errorf("p-dnc after the batch: %q %q %v, want skipped by do-not-contact", status, errType, err)
+	}
+	var owners int
+	if err := f.db.QueryRow(ctx, `SELECT count(*) FROM person_owners WHERE account_id = $1 AND kind = 'invited'
+		AND provider_id IN ('p-free', 'p-free2')`, f.account).Scan(&owners); err != nil || owners != 2 {
+		t.Errorf("claims of the reserved people: %d %v, want 2", owners, err)
+	}
+	// Begin then skips the person another account is connected to.
+	_, err = f.st.Begin(ctx, store.BeginRequest{TargetID: ts[2].ID, Action: store.ActionInvite, Now: now, Lease: time.Minute,
+		RequestTimeout: 10 * time.Second})
+	if !errors.Is(err, store.ErrStale) {
+		t.Fatalf("Begin of p-other: %v, want ErrStale (skipped)", err)
+	}
+	var reason string
+	if err := f.db.QueryRow(ctx, `SELECT status, coalesce(last_error, '') FROM targets WHERE id = $1`, ts[2].ID).Scan(&status, &reason); err != nil ||
+		status != "skipped" || !strings.Contains(reason, "connected to account other") {
+		t.Errorf("p-other after Begin: %q %q %v", status, reason, err)
 	}
 }
