@@ -112,9 +112,9 @@ func (p *process) stop(t *testing.T, within time.Duration) {
 // schedulers and three workers over 50 accounts and 2,000 targets with
 // limits in seconds. Midway one worker is killed with SIGKILL and Redis is
 // flushed. Checked from the simulator's own record: no limit exceeded in
-// any window, nobody invited twice by one account, every target ends, and
-// the sends used at least 90% of what the limits allowed while work was
-// waiting.
+// any window, nobody invited twice by one account, and every target ends.
+// The share of the allowed sends used is logged, not asserted (it depends
+// on how busy the machine is; the benchmark measures it).
 func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end with processes")
