@@ -154,7 +154,11 @@ func (w *Worker) HandlePoll(ctx context.Context, t *asynq.Task) error {
 		interval = cfg.Pending
 	}
 	f.NextPollAt = f.Now.Add(interval)
-	if err := w.cfg.Store.FinishPoll(context.WithoutCancel(ctx), f); err != nil {
+	// The poll's answer is kept and recorded once Postgres is back, like
+	// any call's (its ledger row is not left to be closed unanswered).
+	if err := w.recordRetry(context.WithoutCancel(ctx), log, "poll's answer", f.SendID, func(ctx context.Context) error {
+		return w.cfg.Store.FinishPoll(ctx, f)
+	}); err != nil {
 		return err
 	}
 	w.pollMetric(a, string(f.Outcome))

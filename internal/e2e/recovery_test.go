@@ -150,6 +150,14 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 	}
 	if unknown > 0 {
 		t.Errorf("%d ledger rows closed without their answer, want 0", unknown)
+		rows, _ := db.Query(ctx, `SELECT id, action, coalesce(target_id, 0), coalesce(worker_id, 0), coalesce(detail, '') FROM sends WHERE outcome = 'unknown'`)
+		for rows.Next() {
+			var id, target, worker int64
+			var action, detail string
+			_ = rows.Scan(&id, &action, &target, &worker, &detail)
+			t.Logf("send %d %s target %d worker %d: %q", id, action, target, worker, detail)
+		}
+		rows.Close()
 	}
 	if !strings.Contains(h.logs.String(), "answer recorded after retries") {
 		t.Error("no answer was recorded after retries: the outage did not hit an answer in flight")
