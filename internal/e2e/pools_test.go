@@ -17,6 +17,7 @@ import (
 // accounts; every sender got work while work waited, and the senders with
 // twice the budget sent more.
 func TestPoolSpreadsOneCampaignOverItsSenders(t *testing.T) {
+	t.Parallel()
 	const n = 1000
 	h := newHarness(t, options{})
 	big := store.Limit{Action: store.ActionInvite, Max: 10, Per: 2 * time.Second}

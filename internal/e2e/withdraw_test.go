@@ -19,6 +19,7 @@ import (
 // only after the block, so LinkedIn (the simulator, refusing for the same
 // time) never answers cannot_resend_yet.
 func TestWithdrawalsCompressedWeeks(t *testing.T) {
+	t.Parallel()
 	const (
 		age   = 1 * time.Second
 		block = 4 * time.Second
