@@ -24,10 +24,13 @@ tidy:
 		exit 1; }
 
 ## test: check go.mod is tidy, vet, and run every test against real Postgres
-## and Redis (throwaway servers are started when none is running).
+## and Redis: one throwaway Postgres for the run (internal/cmd/withpg), a
+## throwaway Redis per test. Tests mostly wait on time, not CPU, so several
+## packages (-p) and several tests of a package (-parallel) run at once.
+TESTFLAGS ?= -count=1 -p 4 -parallel 8 -timeout 9m
 test: deps tidy vet
 	@scripts/ensure-browser
-	$(GO) test -count=1 -timeout 9m ./...
+	$(GO) run ./internal/cmd/withpg $(GO) test $(TESTFLAGS) ./...
 
 ## demo: the simulator, scheduler, workers and dashboard together.
 demo: deps build

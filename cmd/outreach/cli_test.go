@@ -26,6 +26,16 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// cliIn is cli with environment variables (KEY=value) added to the
+// process's, so that a test can give its own DATABASE_URL and still run in
+// parallel.
+func cliIn(t *testing.T, vars []string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := runIn(append(os.Environ(), vars...), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
 // cliEnv gives the test a fresh database through DATABASE_URL, with an
 // account and a campaign. Tests using it cannot be parallel.
 func cliEnv(t *testing.T) *store.Store {

@@ -72,9 +72,10 @@ func TestDemoRecordsAcceptancesAndWithdrawals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo takes about half a minute")
 	}
-	st := cliEnv(t)
-	t.Setenv("REDIS_URL", testenv.Redis(t).URL)
-	code, out, errs := cli(t, "demo", "--use-env", "--targets", "10", "--duration", "120s", "--dashboard-addr", "", "--keep-serving=false")
+	t.Parallel()
+	st, dsn := testenv.Store(t)
+	vars := []string{"DATABASE_URL=" + dsn, "REDIS_URL=" + testenv.Redis(t).URL, "LOG_FORMAT=text"}
+	code, out, errs := cliIn(t, vars, "demo", "--use-env", "--targets", "10", "--duration", "120s", "--dashboard-addr", "", "--keep-serving=false")
 	if code != exitOK {
 		t.Fatalf("demo: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, tail(errs, 3000))
 	}

@@ -93,10 +93,16 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	return runIn(os.Environ(), args, stdout, stderr)
+}
+
+// runIn is run with the environment given as a list of KEY=value (a later
+// entry wins), read once.
+func runIn(environ, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			if c := lookupCommand(args[1]); c != nil {
-				return run([]string{c.name, "--help"}, stdout, stderr)
+				return runIn(environ, []string{c.name, "--help"}, stdout, stderr)
 			}
 		}
 		printUsage(stdout)
@@ -110,7 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "outreach: unknown command %q (run `outreach help`)\n", args[0])
 		return exitUsage
 	}
-	env, err := LoadEnv(os.Environ(), stdout, stderr)
+	env, err := LoadEnv(environ, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "outreach %s: %v\n", c.name, err)
 		return exitUsage
