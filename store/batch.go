@@ -58,7 +58,6 @@ type BatchResult struct {
 // batchLocked is one target as the batch's lock read it.
 type batchLocked struct {
 	t      *Target
-	ar     *accountRow
 	person *Person
 	// earlier: the target has a ledger row in flight or an invitation
 	// not answered clearly and not settled (closeOrphans and the
@@ -139,7 +138,12 @@ func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResul
 	if len(ok) == 0 {
 		return res, nil
 	}
-	ar := ok[0].ar
+	// The account, read once for the batch (its limits and pacing are
+	// views): whether it serves, and which lock it needs.
+	var ar accountRow
+	if err := tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1`, req.AccountID).Scan(ar.dest()...); err != nil {
+		return nil, err
+	}
 	if req.Serves != nil {
 		if err := req.Serves(ar.account()); err != nil {
 			for _, l := range ok {
@@ -158,7 +162,7 @@ func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResul
 	if len(ok) == 0 {
 		return res, nil
 	}
-	a, err := lockAccount(ctx, tx, ar, req.AccountID, req.Action, req.Now)
+	a, err := lockAccount(ctx, tx, &ar, req.AccountID, req.Action, req.Now)
 	var nn *NotNowError
 	if errors.As(err, &nn) {
 		for _, l := range ok {
@@ -268,24 +272,56 @@ func batchPersonChecks(ctx context.Context, tx pgx.Tx, ok []batchLocked, now tim
 	if err != nil {
 		return nil, err
 	}
+	blocked, err := withdrawBlocked(ctx, tx, ok, now)
+	if err != nil {
+		return nil, err
+	}
 	kept := ok[:0]
 	for _, l := range ok {
 		if _, stop := stopped[l.t.ID]; stop {
 			leave(l.t.ID, ErrStale)
 			continue
 		}
-		err := checkWithdrawBlock(ctx, tx, l.t, now)
-		var nn *NotNowError
-		if errors.As(err, &nn) {
+		if blocked[l.t.ID] {
 			leave(l.t.ID, ErrSingle)
 			continue
-		}
-		if err != nil {
-			return nil, err
 		}
 		kept = append(kept, l)
 	}
 	return kept, nil
+}
+
+// withdrawBlocked is checkWithdrawBlock for the targets of a batch, in one
+// query: the targets whose person the account withdrew an invitation from
+// less than its withdraw_block ago. They leave for Begin, which makes
+// them wait with the reason.
+func withdrawBlocked(ctx context.Context, tx pgx.Tx, ok []batchLocked, now time.Time) (map[int64]bool, error) {
+	var ids, accounts []int64
+	var pids []string
+	for _, l := range ok {
+		if l.t.ProviderID != "" {
+			ids, accounts, pids = append(ids, l.t.ID), append(accounts, l.t.AccountID), append(pids, l.t.ProviderID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT x.id FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS x(id, account_id, provider_id)
+		WHERE EXISTS (SELECT 1 FROM targets w JOIN accounts a ON a.id = w.account_id
+			WHERE w.account_id = x.account_id AND w.provider_id = x.provider_id AND w.withdrawn_at IS NOT NULL
+			AND w.id <> x.id AND w.withdrawn_at + a.withdraw_block > $4)`, ids, accounts, pids, now)
+	if err != nil {
+		return nil, err
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	blocked := make(map[int64]bool, len(got))
+	for _, id := range got {
+		blocked[id] = true
+	}
+	return blocked, nil
 }
 
 // batchClaimOwners claims the batch's invited people for the account in
@@ -379,7 +415,7 @@ func batchClaimOwnersOneByOne(ctx context.Context, tx pgx.Tx, ok []batchLocked, 
 // order (ids sorted) so that two batches never wait on each other in a
 // cycle.
 func lockTargets(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]batchLocked, error) {
-	rows, err := tx.Query(ctx, `SELECT `+targetColumns+`, `+accountColumns+`, p.provider IS NOT NULL,
+	rows, err := tx.Query(ctx, `SELECT `+targetColumns+`, p.provider IS NOT NULL,
 			coalesce(p.provider_id, ''), coalesce(p.first_name, ''), coalesce(p.last_name, ''), coalesce(p.headline, ''),
 			coalesce(p.looked_up_by, 0), coalesce(p.network_distance, ''), coalesce(p.is_relationship, false),
 			coalesce(p.invitation_status, ''), t.task_gen,
@@ -395,12 +431,10 @@ func lockTargets(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]batchLo
 	out := make(map[int64]batchLocked, len(ids))
 	for rows.Next() {
 		var t Target
-		var ar accountRow
 		var locked *time.Time
 		var hasPerson bool
 		var p Person
 		dest := targetDest(&t, &locked)
-		dest = append(dest, ar.dest()...)
 		dest = append(dest, &hasPerson, &p.ProviderID, &p.FirstName, &p.LastName, &p.Headline,
 			&p.LookedUpBy, &p.NetworkDistance, &p.IsRelationship, &p.InvitationStatus, &t.TaskGen)
 		var earlier bool
@@ -408,7 +442,7 @@ func lockTargets(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]batchLo
 			return nil, err
 		}
 		t.LockedUntil = finite(locked)
-		l := batchLocked{t: &t, ar: &ar, earlier: earlier}
+		l := batchLocked{t: &t, earlier: earlier}
 		if hasPerson {
 			l.person = &p
 		}

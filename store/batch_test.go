@@ -212,7 +212,13 @@ func TestBeginBatchChecksThePerson(t *testing.T) {
 			t.Fatalf("%v\n%s", err, sql)
 		}
 	}
-	ts := queue(t, f, now, "p-free", "p-dnc", "p-other", "p-free2")
+	ts := queue(t, f, now, "p-free", "p-dnc", "p-other", "p-free2", "p-blocked")
+	// The account withdrew its invitation to p-blocked an hour ago (another
+	// target of the person, in the same campaign): the block after a
+	// withdrawal holds.
+	exec(`INSERT INTO targets (campaign_id, account_id, identifier, normalized_identifier, provider_id, status, invitation_id,
+		finished_at, withdrawn_at) VALUES ($1, $2, 'p-blocked-before', 'p-blocked-before', 'p-blocked', 'sent', 'inv-1',
+		$3::timestamptz - interval '30 days', $3::timestamptz - interval '1 hour')`, f.campaign, f.account, now)
 	var other int64
 	if err := f.db.QueryRow(ctx, `INSERT INTO accounts (name, provider, provider_account_id) VALUES ('other', 'unipile', 'u2')
 		RETURNING id`).Scan(&other); err != nil {
@@ -242,6 +248,9 @@ func TestBeginBatchChecksThePerson(t *testing.T) {
 	}
 	if err := leftErr(res, ts[2].ID); !errors.Is(err, store.ErrSingle) {
 		t.Errorf("p-other, connected to another account: %v, want ErrSingle (Begin skips it)", err)
+	}
+	if err := leftErr(res, ts[4].ID); !errors.Is(err, store.ErrSingle) {
+		t.Errorf("p-blocked, withdrawn an hour ago: %v, want ErrSingle (Begin makes it wait)", err)
 	}
 	var status, errType string
 	if err := f.db.QueryRow(ctx, `SELECT status, coalesce(error_type, '') FROM targets WHERE id = $1`, ts[1].ID).Scan(&status, &errType); err != nil ||
