@@ -13,24 +13,21 @@
 -- +goose StatementBegin
 CREATE FUNCTION targets_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Every count is a sum over rows, so the change is the rows after
+    -- minus the rows before, grouped: a target whose status, reason and
+    -- campaign stayed the same cancels out. No join of the two tables
+    -- (a claim updates thousands of rows).
     INSERT INTO campaign_counts (campaign_id, status, reason, n)
     SELECT campaign_id, status, reason, sum(n) FROM (
-        SELECT o.campaign_id, o.status, outreach_count_reason(o.status, o.error_type) AS reason, -1 AS n
-        FROM old_rows o JOIN new_rows t ON t.id = o.id
-        WHERE o.status IN ('sent', 'skipped', 'failed')
-            AND (o.status, outreach_count_reason(o.status, o.error_type), o.campaign_id)
-                IS DISTINCT FROM (t.status, outreach_count_reason(t.status, t.error_type), t.campaign_id)
+        SELECT campaign_id, status, outreach_count_reason(status, error_type) AS reason, 1 AS n
+        FROM new_rows WHERE status IN ('sent', 'skipped', 'failed')
         UNION ALL
-        SELECT t.campaign_id, t.status, outreach_count_reason(t.status, t.error_type), 1
-        FROM old_rows o JOIN new_rows t ON t.id = o.id
-        WHERE t.status IN ('sent', 'skipped', 'failed')
-            AND (o.status, outreach_count_reason(o.status, o.error_type), o.campaign_id)
-                IS DISTINCT FROM (t.status, outreach_count_reason(t.status, t.error_type), t.campaign_id)
+        SELECT campaign_id, status, outreach_count_reason(status, error_type), -1
+        FROM old_rows WHERE status IN ('sent', 'skipped', 'failed')
         UNION ALL
-        SELECT x.campaign_id, 'total', '', x.n
-        FROM old_rows o JOIN new_rows t ON t.id = o.id
-        CROSS JOIN LATERAL (VALUES (o.campaign_id, -1), (t.campaign_id, 1)) AS x(campaign_id, n)
-        WHERE o.campaign_id <> t.campaign_id
+        SELECT campaign_id, 'total', '', 1 FROM new_rows
+        UNION ALL
+        SELECT campaign_id, 'total', '', -1 FROM old_rows
     ) d
     GROUP BY campaign_id, status, reason
     HAVING sum(n) <> 0;
