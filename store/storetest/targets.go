@@ -388,3 +388,11 @@ func joinStatuses(ss []store.TargetStatus) string {
 	}
 	return s
 }
+
+// StatusOf returns the target's status.
+func StatusOf(t testing.TB, db DB, target int64) store.TargetStatus {
+	t.Helper()
+	var s store.TargetStatus
+	one(t, db, "target status", `SELECT status FROM targets WHERE id = $1`, []any{target}, &s)
+	return s
+}
