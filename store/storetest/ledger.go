@@ -39,6 +39,8 @@ type Calls struct {
 	// AnsweredWithin: answered (window_at) within this long before now,
 	// and answered (not in flight).
 	AnsweredWithin time.Duration
+	// LookedUp: calls of targets that a lookup was made for.
+	LookedUp bool
 	// AnsweredWithinInterval: answered within this Postgres interval
 	// before now ('1 day', '7 days'), as a limit's window counts; rows
 	// in flight count (their window_at is infinity).
@@ -95,6 +97,9 @@ func (c Calls) where() (string, []any) {
 	}
 	if c.Detail != "" {
 		add("detail = $?", c.Detail)
+	}
+	if c.LookedUp {
+		conds = append(conds, "target_id IN (SELECT target_id FROM sends WHERE action = 'lookup')")
 	}
 	if c.Unsettled {
 		conds = append(conds, "settled_at IS NULL")

@@ -157,3 +157,19 @@ func MarkWebhookFailing(t testing.TB, db DB, subscriber int64, f WebhookFailure)
 	exec(t, db, "mark a webhook failing", `UPDATE webhook_subscribers SET attempts = $2, failing_since = now(), last_error = $3,
 		delivered = coalesce(nullif($4, 0), delivered) WHERE id = $1`, subscriber, f.Attempts, f.LastError, f.Delivered)
 }
+
+// CommitDurably makes the database name, on the server at adminDSN, commit
+// as production servers do (synchronous_commit on), whatever the server's
+// own setting: a crash must not undo commits already acknowledged.
+func CommitDurably(t testing.TB, adminDSN, name string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		t.Fatalf("commit durably: %v", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET synchronous_commit = on"); err != nil {
+		t.Fatalf("commit durably: %v", err)
+	}
+}
