@@ -19,8 +19,7 @@ import (
 type Calls struct {
 	Account  int64   // the sender's account
 	Accounts []int64 // any of these senders
-	Target   int64
-	Worker   int64 // the worker that made the call
+	Worker   int64   // the worker that made the call
 	Actions  []store.Action
 	Outcomes []store.Outcome
 	// NotOutcomes excludes these outcomes.
@@ -30,9 +29,10 @@ type Calls struct {
 	ErrorPrefix  string // error_type starts with it
 	InvitationID string
 	Detail       string // the detail, exactly
-	// Unsettled: answered with an uncertain outcome and not settled yet.
+	// Unsettled: not settled (settled_at not set; an uncertain outcome
+	// is settled by asking the provider).
 	Unsettled bool
-	// Settled: settled since (settled_at set).
+	// Settled: settled (settled_at set).
 	Settled bool
 	// ReservedAfter: reserved after this time.
 	ReservedAfter time.Time
@@ -63,9 +63,6 @@ func (c Calls) where() (string, []any) {
 	}
 	if c.Accounts != nil {
 		add("account_id = ANY($?)", c.Accounts)
-	}
-	if c.Target != 0 {
-		add("target_id = $?", c.Target)
 	}
 	if c.Worker != 0 {
 		add("worker_id = $?", c.Worker)
