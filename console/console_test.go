@@ -14,14 +14,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/console"
 	"github.com/outreach-dev/outreach/dashboard"
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -32,7 +33,7 @@ const user, password = "ops", "s3cret-pass"
 // fixture is a seeded database behind a running dashboard with the console.
 type fixture struct {
 	st    *store.Store
-	db    *pgxpool.Pool // the test's own, for SQL setup and checks
+	db    storetest.DB // the test's own, for setup and checks (storetest)
 	srv   *httptest.Server
 	redis asynq.RedisConnOpt
 	// ids of the seeded rows
@@ -47,69 +48,9 @@ type fixture struct {
 func setup(t *testing.T, readOnly bool) *fixture {
 	t.Helper()
 	st, db := testenv.StoreDB(t)
-	ctx := context.Background()
 	f := &fixture{st: st, db: db}
-	q := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(ctx, sql, args...); err != nil {
-			t.Fatalf("%v\n%s", err, sql)
-		}
-	}
-	one := func(sql string, args ...any) int64 {
-		t.Helper()
-		var id int64
-		if err := db.QueryRow(ctx, sql, args...).Scan(&id); err != nil {
-			t.Fatalf("%v\n%s", err, sql)
-		}
-		return id
-	}
-	f.anna = one(`INSERT INTO accounts (name, provider, provider_account_id, timezone, work_start, work_end, work_days, min_gap, gap_jitter, next_send_at)
-		VALUES ('linkedin-anna', 'unipile', 'acc_anna', 'Europe/Paris', '08:00', '20:00', '{1,2,3,4,5}', '2 minutes', '3 minutes', now() + interval '90 seconds') RETURNING id`)
-	f.ben = one(`INSERT INTO accounts (name, provider, provider_account_id, status, paused_until, pause_reason, timezone)
-		VALUES ('linkedin-ben', 'unipile', 'acc_ben', 'paused', now() + interval '2 hours', 'HTTP 429 from Unipile: Retry-After 7200', 'America/New_York') RETURNING id`)
-	f.partoo = one(`INSERT INTO accounts (name, provider, provider_account_id, status, pause_reason)
-		VALUES ('partoo-main', 'partoo', 'main', 'disabled', 'HTTP 401: invalid API key') RETURNING id`)
-	q(`INSERT INTO account_limits (account_id, action, max_count, per) VALUES
-		($1, 'invite', 25, '1 day'), ($1, 'invite', 100, '7 days'), ($1, 'lookup', 80, '1 day'),
-		($2, 'invite', 20, '1 day')`, f.anna, f.ben)
-	f.campaign = one(`INSERT INTO campaigns (name, account_id, message_template) VALUES ('Q4 founders', $1,
-		'Hi {{.FirstName}}, I enjoyed your post on pricing. Would love to connect.') RETURNING id`, f.anna)
-	q(`INSERT INTO campaigns (name, account_id, status) VALUES ('Agencies EU', $1, 'paused')`, f.ben)
-	// 130 targets: 60 sent, 12 skipped, 18 failed, 4 queued, 36 pending.
-	q(`INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id, status, error_type, last_error,
-			invitation_id, message, next_attempt_at, finished_at)
-		SELECT $1, 'https://www.linkedin.com/in/person-' || lpad(i::text, 3, '0') || '/', 'person-' || lpad(i::text, 3, '0'),
-			CASE WHEN i % 13 = 0 AND i > 94 THEN NULL ELSE 'ACoAA' || i END,
-			CASE WHEN i <= 60 THEN 'sent' WHEN i <= 72 THEN 'skipped' WHEN i <= 90 THEN 'failed' WHEN i <= 94 THEN 'queued' ELSE 'pending' END,
-			CASE WHEN i BETWEEN 61 AND 72 THEN 'already_connected' WHEN i BETWEEN 73 AND 84 THEN 'invalid_recipient'
-				WHEN i BETWEEN 85 AND 90 THEN 'too_many_characters' WHEN i IN (95, 96) THEN 'cannot_resend_yet' END,
-			CASE WHEN i BETWEEN 61 AND 72 THEN 'already connected (FIRST_DEGREE)' WHEN i BETWEEN 73 AND 84 THEN 'the recipient cannot be invited'
-				WHEN i BETWEEN 85 AND 90 THEN 'message over 300 characters' WHEN i IN (95, 96) THEN 'cannot resend yet: deferred' END,
-			CASE WHEN i <= 60 THEN 'inv_' || i END,
-			CASE WHEN i <= 60 OR i BETWEEN 91 AND 94 THEN 'Hi Person ' || i || ', I enjoyed your post on pricing. Would love to connect.' END,
-			CASE WHEN i IN (95, 96) THEN now() + interval '20 hours' ELSE now() - interval '1 minute' END,
-			CASE WHEN i <= 90 THEN now() - (i * interval '50 minutes') END
-		FROM generate_series(1, 130) i`, f.campaign)
-	// The ledger: a lookup and an invite per finished target, over three
-	// days, plus refusals, errors and one call in flight.
-	q(`INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, error_type, http_status, invitation_id, detail)
-		SELECT t.account_id, t.id, 'invite', t.finished_at - interval '2 seconds', t.finished_at,
-			CASE WHEN t.status = 'sent' THEN 'sent' WHEN t.error_type = 'too_many_characters' THEN 'refused'
-				WHEN t.status = 'failed' THEN 'refused' ELSE 'cached' END,
-			CASE WHEN t.status <> 'sent' THEN t.error_type END,
-			CASE WHEN t.status = 'sent' THEN 201 WHEN t.status = 'failed' THEN 422 END,
-			t.invitation_id, CASE WHEN t.status = 'failed' THEN t.last_error END
-		FROM targets t WHERE t.finished_at IS NOT NULL`)
-	q(`INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, http_status)
-		SELECT t.account_id, t.id, 'lookup', t.finished_at - interval '5 minutes', t.finished_at - interval '5 minutes', 'resolved', 200
-		FROM targets t WHERE t.finished_at IS NOT NULL AND t.status = 'sent'`)
-	q(`INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, error_type, http_status, detail)
-		SELECT $1, t.id, 'invite', now() - interval '3 hours', now() - interval '3 hours', 'error', 'server_error', 503, 'provider answered 503'
-		FROM targets t WHERE t.status = 'queued' LIMIT 2`, f.anna)
-	q(`INSERT INTO sends (account_id, target_id, action, reserved_at) SELECT $1, t.id, 'invite', now() - interval '3 seconds'
-		FROM targets t WHERE t.status = 'queued' ORDER BY t.id DESC LIMIT 1`, f.anna)
-	q(`INSERT INTO sends (account_id, action, reserved_at, window_at, outcome, error_type, http_status, detail)
-		VALUES ($1, 'invite', now() - interval '2 hours', now() - interval '2 hours', 'refused', 'limit_exceeded', 429, 'account paused for 2h')`, f.ben)
+	seed := storetest.SeedConsole(t, db)
+	f.anna, f.ben, f.partoo, f.campaign = seed.Anna, seed.Ben, seed.Partoo, seed.Campaign
 
 	rs := testenv.Redis(t)
 	opt, err := asynq.ParseRedisURI(rs.URL)
@@ -134,23 +75,9 @@ func setup(t *testing.T, readOnly bool) *fixture {
 	return f
 }
 
-// count runs a counting query.
-func (f *fixture) count(t *testing.T, sql string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := f.db.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatalf("%v\n%s", err, sql)
-	}
-	return n
-}
-
 func (f *fixture) accountStatus(t *testing.T, id int64) (status store.AccountStatus, reason string) {
 	t.Helper()
-	if err := f.db.QueryRow(context.Background(), `SELECT status, coalesce(pause_reason, '') FROM accounts WHERE id = $1`, id).
-		Scan(&status, &reason); err != nil {
-		t.Fatal(err)
-	}
-	return status, reason
+	return storetest.AccountState(t, f.db, id)
 }
 
 // screenshotDir is OUTREACH_SCREENSHOT_DIR if set, else a temporary
@@ -202,15 +129,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		action, per string
 		max         int
 	}{{"invite", "1 day", 25}, {"invite", "7 days", 100}, {"lookup", "1 day", 80}} {
-		used := f.count(t, `SELECT count(*) FROM sends WHERE account_id = $1 AND action = $2 AND window_at > now() - $3::interval`,
-			f.anna, w.action, w.per)
+		used := storetest.CountCalls(t, f.db, storetest.Calls{Account: f.anna, Actions: []store.Action{store.Action(w.action)},
+			AnsweredWithinInterval: w.per})
 		want := fmt.Sprintf("%d/%d · %d left", used, w.max, max(w.max-used, 0))
 		if !strings.Contains(row, want) {
 			t.Errorf("anna's %s %s window: want %q in the row %q", w.action, w.per, want, row)
 		}
 	}
-	sentDay := f.count(t, `SELECT count(*) FROM sends WHERE account_id = $1 AND action = 'invite' AND outcome = 'sent'
-		AND window_at > now() - interval '1 day' AND window_at < 'infinity'`, f.anna)
+	sentDay := storetest.CountCalls(t, f.db, storetest.Calls{Account: f.anna, Actions: []store.Action{store.ActionInvite},
+		Outcomes: []store.Outcome{store.OutcomeSent}, AnsweredWithin: 24 * time.Hour})
 	if got := b.text(fmt.Sprintf("#account-%d .sent-day", f.anna)); got != strconv.Itoa(sentDay) {
 		t.Errorf("anna's invitations sent in the last day = %q; the ledger has %d", got, sentDay)
 	}
@@ -257,9 +184,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.screenshot(filepath.Join(dir, "console-campaigns.png"))
 	b.open(fmt.Sprintf("%s/campaigns/%d", base, f.campaign))
 	b.screenshot(filepath.Join(dir, "console-campaign.png"))
-	for _, s := range []string{"pending", "queued", "sending", "sent", "skipped", "failed"} {
-		want := f.count(t, `SELECT count(*) FROM targets WHERE campaign_id = $1 AND status = $2`, f.campaign, s)
-		if got := b.text("#count-" + s); got != strconv.Itoa(want) {
+	for _, s := range []store.TargetStatus{store.TargetPending, store.TargetQueued, store.TargetSending, store.TargetSent, store.TargetSkipped, store.TargetFailed} {
+		want := storetest.CampaignTargetsIn(t, f.db, f.campaign, s)
+		if got := b.text("#count-" + string(s)); got != strconv.Itoa(want) {
 			t.Errorf("campaign count %s = %q; SQL says %d", s, got, want)
 		}
 	}
@@ -269,7 +196,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("failed invalid_recipient targets listed = %v; want 12", n)
 	}
 	// The target's page: its attempts and its message.
-	id := f.count(t, `SELECT min(id) FROM targets WHERE campaign_id = $1 AND status = 'sent'`, f.campaign)
+	id := storetest.FirstTarget(t, f.db, f.campaign, store.TargetSent)
 	b.open(fmt.Sprintf("%s/targets/%d", base, id))
 	b.screenshot(filepath.Join(dir, "console-target.png"))
 	page = b.text("main")
@@ -322,7 +249,7 @@ func TestConsoleAccess(t *testing.T) {
 	f := setup(t, false)
 	base := f.srv.URL + "/console"
 	pages := []string{"/", "/campaigns", fmt.Sprintf("/accounts/%d", f.anna), fmt.Sprintf("/campaigns/%d", f.campaign),
-		fmt.Sprintf("/targets/%d", f.count(t, `SELECT min(id) FROM targets`)), "/static/style.css"}
+		fmt.Sprintf("/targets/%d", storetest.FirstTarget(t, f.db, 0, "")), "/static/style.css"}
 	for _, p := range pages {
 		if code, _ := do(t, "GET", base+p, false, nil, nil); code != http.StatusUnauthorized {
 			t.Errorf("GET %s without credentials = %d; want 401", p, code)
@@ -411,8 +338,7 @@ func TestCampaignTargetsPaging(t *testing.T) {
 			}
 			flt.After = rows[len(rows)-1].Identifier
 		}
-		want := f.count(t, `SELECT count(*) FROM targets WHERE campaign_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR error_type = $3)`,
-			f.campaign, flt.Status, flt.ErrorType)
+		want := storetest.CampaignTargetsMatching(t, f.db, f.campaign, store.TargetStatus(flt.Status), flt.ErrorType)
 		if len(seen) != want {
 			t.Errorf("%+v: paged through %d targets; SQL counts %d", flt, len(seen), want)
 		}
@@ -431,7 +357,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // account and campaign, read from Postgres, and nothing else.
 func TestDashboardTaskLabels(t *testing.T) {
 	f := setup(t, true)
-	id := int64(f.count(t, `SELECT min(id) FROM targets WHERE status = 'queued'`))
+	id := storetest.FirstTarget(t, f.db, 0, store.TargetQueued)
 	client := asynq.NewClient(f.redis)
 	defer client.Close()
 	task, opts := worker.NewTask(worker.TypeInvite, id)

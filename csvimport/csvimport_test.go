@@ -14,6 +14,7 @@ import (
 	"github.com/outreach-dev/outreach/csvimport"
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -42,18 +43,9 @@ type row struct {
 
 func targets(t *testing.T, db *pgxpool.Pool, campaign int64) []row {
 	t.Helper()
-	rows, err := db.Query(context.Background(), `SELECT identifier, vars FROM targets WHERE campaign_id = $1 ORDER BY id`, campaign)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.Identifier, &r.Vars); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
+	for _, r := range storetest.CampaignVars(t, db, campaign) {
+		out = append(out, row(r))
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -43,11 +44,7 @@ func setup(t *testing.T) (*store.Store, *httptest.Server, *counts, int64, int64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var target int64
-	if err := db.QueryRow(ctx, `INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id, status, finished_at)
-		VALUES ($1, 'ann-a', 'ann-a', $2, 'sent', now()) RETURNING id`, camp, simulator.ProviderID("ann-a")).Scan(&target); err != nil {
-		t.Fatal(err)
-	}
+	target := storetest.AddSentTarget(t, db, camp, "ann-a", simulator.ProviderID("ann-a"))
 	c := &counts{n: map[string]int{}}
 	h, err := inbound.NewUnipile(inbound.UnipileConfig{Store: st, Secret: secret, Metrics: c, MaxBody: 4096})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/outreach-dev/outreach/metrics"
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -62,11 +63,12 @@ func TestScrapeAgainstPostgresAndRedis(t *testing.T) {
 	}
 	// Three sends in the day window (one still in flight), one older than
 	// a day but inside the week.
-	if _, err := db.Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome) VALUES
-		($1, 'invite', now(), now(), 'sent'), ($1, 'invite', now(), now(), 'refused'),
-		($1, 'invite', now(), 'infinity', 'in_flight'), ($1, 'invite', now() - interval '2 days', now() - interval '2 days', 'sent')`, id); err != nil {
-		t.Fatal(err)
-	}
+	now := storetest.Now(t, db)
+	storetest.AddSends(t, db,
+		storetest.Send{Account: id, Action: store.ActionInvite, Reserved: now, Answered: now, Outcome: store.OutcomeSent},
+		storetest.Send{Account: id, Action: store.ActionInvite, Reserved: now, Answered: now, Outcome: store.OutcomeRefused},
+		storetest.Send{Account: id, Action: store.ActionInvite, Reserved: now, Outcome: store.OutcomeInFlight},
+		storetest.Send{Account: id, Action: store.ActionInvite, Reserved: now.Add(-48 * time.Hour), Answered: now.Add(-48 * time.Hour), Outcome: store.OutcomeSent})
 	if err := st.PauseAccount(ctx, id, time.Now().Add(time.Hour), "429 from the provider"); err != nil {
 		t.Fatal(err)
 	}

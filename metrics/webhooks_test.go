@@ -7,6 +7,7 @@ import (
 
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/metrics"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // A failing webhook subscriber shows in the metrics by its id, never by
@@ -19,9 +20,7 @@ func TestWebhookMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(ctx, `UPDATE webhook_subscribers SET attempts = 4, failing_since = now(), last_error = 'HTTP 500', delivered = 7 WHERE id = $1`, id); err != nil {
-		t.Fatal(err)
-	}
+	storetest.MarkWebhookFailing(t, db, id, storetest.WebhookFailure{Attempts: 4, LastError: "HTTP 500", Delivered: 7})
 	h, err := metrics.New().HandlerWith(metrics.NewWebhookCollector(st, 0))
 	if err != nil {
 		t.Fatal(err)

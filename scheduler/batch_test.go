@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -25,7 +26,7 @@ func TestTickBatchesInvitations(t *testing.T) {
 	bids := e.add(bc, members(1, 5)...)
 	pids := e.add(pc, members(100, 2)...)
 	// The fifth was recovered from a dead worker once: its own task.
-	e.exec(`UPDATE targets SET task_gen = 1 WHERE id = $1`, bids[4])
+	storetest.SetTaskGen(t, e.db, bids[4], 1)
 	st := e.tick()
 	if st.Enqueued != 7 {
 		t.Errorf("enqueued %d, want 7 targets", st.Enqueued)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -35,8 +36,8 @@ func TestTickPlansPollsOnce(t *testing.T) {
 	busy, idle := e.account("busy"), e.account("idle")
 	ids := e.add(e.campaign(busy, "c1", "active"), "ann-a")
 	e.add(e.campaign(idle, "c2", "active"), "bob-b")
-	e.exec(`UPDATE targets SET status = 'sent', provider_id = 'ACoAAann', finished_at = now() WHERE id = $1`, ids[0])
-	e.exec(`UPDATE account_polls SET next_poll_at = $1`, e.clock().Add(-time.Second))
+	storetest.MarkSentTo(t, e.db, ids[0], "ACoAAann")
+	storetest.DuePolls(t, e.db, e.clock().Add(-time.Second))
 	e.tick()
 	if got := e.polls(); len(got) != 1 || got[0] != busy {
 		t.Fatalf("polls after a tick: %v, want [%d]", got, busy)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // A pool's targets go, when planned, to the senders with slots now, in
@@ -26,8 +27,8 @@ func TestTickSpreadsPoolTargetsBySlots(t *testing.T) {
 		}
 	}
 	// The full sender sent its one invitation of the hour.
-	e.exec(`INSERT INTO sends (account_id, action, reserved_at, window_at, outcome) VALUES ($1, 'invite', $2, $2, 'sent')`,
-		full, e.clock().Add(-time.Minute))
+	storetest.AddSend(t, e.db, storetest.Send{Account: full, Action: store.ActionInvite, Reserved: e.clock().Add(-time.Minute),
+		Answered: e.clock().Add(-time.Minute), Outcome: store.OutcomeSent})
 	campaign, err := e.st.CreatePoolCampaign(e.ctx, store.Campaign{Name: "pool"}, []int64{big, small, full})
 	if err != nil {
 		t.Fatal(err)
@@ -35,23 +36,7 @@ func TestTickSpreadsPoolTargetsBySlots(t *testing.T) {
 	e.add(campaign, members(1, 20)...)
 
 	e.tick()
-	queued := func() map[int64]int {
-		rows, err := e.db.Query(e.ctx, `SELECT account_id, count(*) FROM targets WHERE status = 'queued' GROUP BY 1`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		out := map[int64]int{}
-		for rows.Next() {
-			var a int64
-			var n int
-			if err := rows.Scan(&a, &n); err != nil {
-				t.Fatal(err)
-			}
-			out[a] = n
-		}
-		return out
-	}
+	queued := func() map[int64]int { return storetest.QueuedBySender(t, e.db) }
 	q := queued()
 	t.Logf("queued by sender after one tick: big %d, small %d, full %d", q[big], q[small], q[full])
 	if q[full] != 0 || q[small] == 0 || q[big] <= q[small] {
@@ -60,16 +45,10 @@ func TestTickSpreadsPoolTargetsBySlots(t *testing.T) {
 	}
 	// They are sent: every sender's window is full, the pool waits and
 	// says until when.
-	e.exec(`WITH s AS (INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome)
-			SELECT account_id, id, 'invite', $1, $1, 'sent' FROM targets WHERE status = 'queued' RETURNING target_id)
-		UPDATE targets SET status = 'sent', finished_at = $1 WHERE id IN (SELECT target_id FROM s)`, e.clock())
+	storetest.SendQueued(t, e.db, e.clock())
 	e.tick()
-	var wait, reason string
-	var until *time.Time
-	if err := e.db.QueryRow(e.ctx, `SELECT wait, reason, until FROM target_waits WHERE campaign_id = $1 AND account_id IS NULL LIMIT 1`,
-		campaign).Scan(&wait, &reason, &until); err != nil {
-		t.Fatal(err)
-	}
+	pw := storetest.PoolWait(t, e.db, campaign)
+	wait, reason, until := pw.Wait, pw.Reason, pw.Until
 	if wait != "pool" || reason != "pool out of budget" || until == nil || !until.After(e.clock()) {
 		t.Errorf("an unassigned target of a pool without slots waits %q: %q until %v", wait, reason, until)
 	}
@@ -81,18 +60,12 @@ func TestTickSpreadsPoolTargetsBySlots(t *testing.T) {
 	if q := queued(); q[big] != 4 || q[small] != 2 {
 		t.Fatalf("queued an hour later: %v; want 4 and 2 again", q)
 	}
-	e.exec(`UPDATE targets SET status = 'pending', wait_reason = 'account disabled', next_attempt_at = $2
-		WHERE account_id = $1 AND status = 'queued'`, small, e.clock().Add(time.Hour))
+	storetest.HandBackQueued(t, e.db, small, "account disabled", e.clock().Add(time.Hour))
 	if err := e.st.DisableAccount(e.ctx, small, "test"); err != nil {
 		t.Fatal(err)
 	}
 	e.tick()
-	var held, back int
-	if err := e.db.QueryRow(e.ctx, `SELECT count(*) FILTER (WHERE account_id = $1 AND status = 'pending'),
-			count(*) FILTER (WHERE account_id IS NULL AND status = 'pending' AND next_attempt_at <= $2)
-		FROM targets`, small, e.clock().Add(time.Minute)).Scan(&held, &back); err != nil {
-		t.Fatal(err)
-	}
+	held, back := storetest.PendingOf(t, e.db, small), storetest.DueInPool(t, e.db, e.clock().Add(time.Minute))
 	if held != 0 || back != 20-6-4 {
 		t.Errorf("after the small sender was disabled: it holds %d waiting targets, %d are due in the pool; want 0 and %d",
 			held, back, 20-6-4)

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -27,7 +27,7 @@ type env struct {
 	t    *testing.T
 	ctx  context.Context
 	st   *store.Store
-	db   *pgxpool.Pool
+	db   storetest.DB // the test's own, for setup and checks (storetest)
 	rdb  *redis.Client
 	insp *asynq.Inspector
 	cfg  Config
@@ -110,9 +110,7 @@ func (e *env) add(campaign int64, identifiers ...string) []int64 {
 	}
 	ids := make([]int64, len(identifiers))
 	for i, ident := range identifiers {
-		if err := e.db.QueryRow(e.ctx, `SELECT id FROM targets WHERE campaign_id = $1 AND identifier = $2`, campaign, ident).Scan(&ids[i]); err != nil {
-			e.t.Fatal(err)
-		}
+		ids[i] = storetest.TargetID(e.t, e.db, campaign, ident)
 	}
 	return ids
 }
@@ -127,13 +125,6 @@ func members(from, n int) []string {
 		out = append(out, member(from+i))
 	}
 	return out
-}
-
-func (e *env) exec(sql string, args ...any) {
-	e.t.Helper()
-	if _, err := e.db.Exec(e.ctx, sql, args...); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
 }
 
 func (e *env) target(id int64) *store.Target {
@@ -155,11 +146,7 @@ func (e *env) statusGen(id int64) (store.TargetStatus, int) {
 // queuedAt returns the target's queued_at mark.
 func (e *env) queuedAt(id int64) time.Time {
 	e.t.Helper()
-	var at time.Time
-	if err := e.db.QueryRow(e.ctx, `SELECT queued_at FROM targets WHERE id = $1`, id).Scan(&at); err != nil {
-		e.t.Fatal(err)
-	}
-	return at
+	return storetest.QueuedAt(e.t, e.db, id)
 }
 
 func (e *env) tick() TickStats {
@@ -254,9 +241,10 @@ func TestTickPreparesAndEnqueues(t *testing.T) {
 	e := newEnv(t, nil)
 	a := e.account("a")
 	c := e.campaign(a, "c", store.CampaignActive)
-	e.exec(`INSERT INTO people (provider, normalized_identifier, provider_id, looked_up_by, network_distance) VALUES
-		('unipile', 'jane-doe', 'ACoAAjanedoe000000000000', NULL, NULL),
-		('unipile', 'old-friend', 'ACoAAoldfriend0000000000', $1, 'FIRST_DEGREE')`, a)
+	storetest.AddPeople(t, e.db,
+		storetest.Person{Provider: "unipile", NormalizedIdentifier: "jane-doe", ProviderID: "ACoAAjanedoe000000000000"},
+		storetest.Person{Provider: "unipile", NormalizedIdentifier: "old-friend", ProviderID: "ACoAAoldfriend0000000000",
+			LookedUpBy: a, NetworkDistance: "FIRST_DEGREE"})
 	ids := e.add(c, "https://www.linkedin.com/in/Jane-Doe/?utm=x", "new-person", member(1), "https://example.com/in/x", "old-friend")
 	jane, unknown, mem, bad, friend := ids[0], ids[1], ids[2], ids[3], ids[4]
 
@@ -300,8 +288,8 @@ func TestTickHorizon(t *testing.T) {
 	ids := e.add(c, member(1), member(2), member(3), "later-lookup")
 	now, soon, later, laterLookup := ids[0], ids[1], ids[2], ids[3]
 	soonAt := e.clock().Add(30 * time.Second)
-	e.exec(`UPDATE targets SET next_attempt_at = $2 WHERE id = $1`, soon, soonAt)
-	e.exec(`UPDATE targets SET next_attempt_at = $2 WHERE id = ANY($1)`, []int64{later, laterLookup}, e.clock().Add(10*time.Minute))
+	storetest.SetDue(t, e.db, soonAt, soon)
+	storetest.SetDue(t, e.db, e.clock().Add(10*time.Minute), later, laterLookup)
 
 	e.tick()
 	e.wantTasks(map[string]int64{invite(now): now, invite(soon): soon})
@@ -413,7 +401,7 @@ func TestTickCapsQueuedPerAccount(t *testing.T) {
 	}
 
 	// A worker sent ca[0]: its task is gone, a place is free.
-	e.exec(`UPDATE targets SET status = 'sent', finished_at = now() WHERE id = $1`, ca[0])
+	storetest.Finish(t, e.db, ca[0], store.TargetSent)
 	if err := e.insp.DeleteTask(worker.QueueInvites, invite(ca[0])); err != nil {
 		t.Fatal(err)
 	}
@@ -587,16 +575,9 @@ func TestRecoverDeadWorkers(t *testing.T) {
 	// Each target is held by a worker in the middle of its call.
 	hold := func(target int64, heartbeatAgo time.Duration) (workerID, sendID int64) {
 		t.Helper()
-		if err := e.db.QueryRow(e.ctx, `INSERT INTO workers (host, pid, heartbeat_at) VALUES ('test', 1, now() - make_interval(secs => $1))
-			RETURNING id`, heartbeatAgo.Seconds()).Scan(&workerID); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.db.QueryRow(e.ctx, `INSERT INTO sends (account_id, target_id, action, reserved_at, worker_id)
-			VALUES ($1, $2, 'invite', now(), $3) RETURNING id`, a, target, workerID).Scan(&sendID); err != nil {
-			t.Fatal(err)
-		}
-		e.exec(`UPDATE targets SET status = 'sending', current_send_id = $2, locked_until = $3 WHERE id = $1`,
-			target, sendID, e.clock().Add(time.Hour))
+		workerID = storetest.AddWorker(t, e.db, heartbeatAgo)
+		sendID = storetest.AddSend(t, e.db, storetest.Send{Account: a, Target: target, Action: store.ActionInvite, Worker: workerID})
+		storetest.Hold(t, e.db, target, sendID, e.clock().Add(time.Hour))
 		return workerID, sendID
 	}
 	deadW, deadS := hold(deadT, time.Hour)
@@ -614,22 +595,15 @@ func TestRecoverDeadWorkers(t *testing.T) {
 	if s, g := e.statusGen(liveT); s != store.TargetSending || g != 0 {
 		t.Errorf("live worker's target: %s gen %d, want sending gen 0", s, g)
 	}
-	outcome := func(id int64) string {
-		var o string
-		if err := e.db.QueryRow(e.ctx, `SELECT outcome FROM sends WHERE id = $1`, id).Scan(&o); err != nil {
-			t.Fatal(err)
-		}
-		return o
-	}
+	outcome := func(id int64) store.Outcome { return storetest.OutcomeOf(t, e.db, id) }
 	if o := outcome(deadS); o != "unknown" {
 		t.Errorf("dead worker's send is %s, want unknown", o)
 	}
 	if o := outcome(liveS); o != "in_flight" {
 		t.Errorf("live worker's send is %s, want in_flight", o)
 	}
-	var recoveredAt *time.Time
-	if err := e.db.QueryRow(e.ctx, `SELECT recovered_at FROM workers WHERE id = $1`, deadW).Scan(&recoveredAt); err != nil || recoveredAt == nil {
-		t.Errorf("dead worker's recovered_at %v, %v; want set", recoveredAt, err)
+	if recoveredAt := storetest.RecoveredAt(t, e.db, deadW); recoveredAt == nil {
+		t.Errorf("dead worker's recovered_at %v; want set", recoveredAt)
 	}
 
 	// Once only.
@@ -672,7 +646,7 @@ func TestQueuesRegisteredAgainAfterRedisLoss(t *testing.T) {
 	e.wantTasks(map[string]int64{invite(ids[0]): ids[0], resolve(ids[1]): ids[1]})
 	// The lookup ends (the person is not found); then Redis loses
 	// everything, and this scheduler re-enqueues the one queued target.
-	e.exec(`UPDATE targets SET status = 'failed', finished_at = now() WHERE id = $1`, ids[1])
+	storetest.Finish(t, e.db, ids[1], store.TargetFailed)
 	if err := e.rdb.FlushAll(e.ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -726,11 +700,7 @@ func TestRunRecoversDeadWorkers(t *testing.T) {
 
 	// The worker, its call and its hold on the target in one statement:
 	// the liveness loop must not find the worker dead before its call.
-	e.exec(`WITH w AS (INSERT INTO workers (host, pid, heartbeat_at) VALUES ('test', 1, now() - interval '1 hour') RETURNING id),
-		s AS (INSERT INTO sends (account_id, target_id, action, reserved_at, worker_id)
-			SELECT $1, $2, 'invite', now(), w.id FROM w RETURNING id)
-		UPDATE targets SET status = 'sending', current_send_id = (SELECT id FROM s), locked_until = $3 WHERE id = $2`,
-		a, id, e.clock().Add(time.Hour))
+	storetest.HoldByDeadWorker(t, e.db, a, id, e.clock().Add(time.Hour))
 	waitFor("task of the new generation", func() bool { _, ok := e.tasks()[invite(id)+":1"]; return ok })
 	if s, g := e.statusGen(id); s != store.TargetQueued || g != 1 {
 		t.Errorf("target %s gen %d, want queued gen 1", s, g)

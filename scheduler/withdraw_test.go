@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -21,26 +22,25 @@ import (
 func TestTickPlansWithdrawals(t *testing.T) {
 	e := newEnv(t, nil)
 	a := e.account("a")
-	e.exec(`UPDATE accounts SET withdraw_after = '30 seconds', withdraw_block = '1 hour' WHERE id = $1`, a)
+	storetest.SetWithdrawals(t, e.db, a, 30*time.Second, time.Hour)
 	c1 := e.campaign(a, "c1", store.CampaignActive)
 	off := e.campaign(a, "off", store.CampaignActive)
 	own := e.campaign(a, "own", store.CampaignActive)
-	e.exec(`UPDATE campaigns SET withdraw_stale = false WHERE id = $1`, off)
-	e.exec(`UPDATE campaigns SET withdraw_after = '1 hour' WHERE id = $1`, own)
+	storetest.SetWithdrawStale(t, e.db, off, false)
+	storetest.SetCampaignWithdrawAfter(t, e.db, own, time.Hour)
 	ids := e.add(c1, members(0, 4)...)
 	offIDs := e.add(off, member(10))
 	ownIDs := e.add(own, member(20))
 	now := e.clock()
 	sent := func(id int64, age time.Duration) {
-		e.exec(`UPDATE targets SET status = 'sent', normalized_identifier = identifier, provider_id = identifier,
-			invitation_id = 'inv-' || id, finished_at = $2 WHERE id = $1`, id, now.Add(-age))
+		storetest.MarkInvited(t, e.db, id, now.Add(-age))
 	}
 	stale, fresh, withdrawn := ids[0], ids[1], ids[2]
 	sent(stale, time.Minute)
 	sent(ids[3], 2*time.Minute)
 	sent(fresh, 10*time.Second)
 	sent(withdrawn, time.Minute)
-	e.exec(`UPDATE targets SET withdrawn_at = $2 WHERE id = $1`, withdrawn, now.Add(-time.Second))
+	storetest.MarkWithdrawn(t, e.db, withdrawn, now.Add(-time.Second))
 	sent(offIDs[0], time.Minute)
 	sent(ownIDs[0], time.Minute)
 	// Another campaign's target of the withdrawn person.
@@ -72,11 +72,14 @@ func TestTickPlansWithdrawals(t *testing.T) {
 		}
 	}
 	check("first tick")
-	var status, reason string
-	var until time.Time
-	if err := e.db.QueryRow(e.ctx, `SELECT t.status, coalesce(w.reason, ''), coalesce(w.until, 'epoch') FROM targets t
-		LEFT JOIN target_waits w ON w.target_id = t.id WHERE t.id = $1`, again).Scan(&status, &reason, &until); err != nil {
-		t.Fatal(err)
+	status := storetest.StatusOf(t, e.db, again)
+	var reason string
+	until := time.Unix(0, 0)
+	if w, ok := storetest.WaitOf(t, e.db, again); ok {
+		reason = w.Reason
+		if w.Until != nil {
+			until = *w.Until
+		}
 	}
 	if status != "pending" || !strings.Contains(reason, "withdrawn") || !until.Equal(now.Add(-time.Second).Add(time.Hour)) {
 		t.Errorf("target of a withdrawn person: %s, %q until %s; want pending, waiting for the block until %s",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/webhook"
 )
 
@@ -36,9 +37,7 @@ func TestRunnerFailingSubscriberRetriesThenCatchesUp(t *testing.T) {
 	if _, err := st.AddTargets(ctx, camp, []store.NewTarget{{Identifier: "a"}, {Identifier: "b"}, {Identifier: "c"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(ctx, `UPDATE targets SET status = 'sent'`); err != nil {
-		t.Fatal(err)
-	}
+	storetest.MarkAllSent(t, db)
 
 	var fail atomic.Bool
 	var requests, events atomic.Int64

@@ -8,6 +8,7 @@ import (
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // A batch task sends its targets' invitations and records every answer
@@ -25,10 +26,9 @@ func TestHandleInviteBatch(t *testing.T) {
 	busy := f.target(li, "busy-one", true)
 	orphan := f.target(li, "orphan-one", true)
 	// orphan's earlier invitation got no answer (a timeout): unsettled.
-	if _, err := f.db.Exec(f.ctx, `INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome)
-		VALUES ($1, $2, 'invite', $3, $3, 'unknown')`, li, orphan, f.clock().Add(-time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	at := f.clock().Add(-time.Minute)
+	storetest.AddSend(t, f.db, storetest.Send{Account: li, Target: orphan, Action: store.ActionInvite, Reserved: at, Answered: at,
+		Outcome: store.OutcomeUnknown})
 	task, _ := NewBatchTask(li, []Payload{{TargetID: plain1}, {TargetID: plain2}, {TargetID: busy}, {TargetID: orphan}})
 	if err := w.HandleInviteBatch(f.ctx, task); err != nil {
 		t.Fatalf("batch: %v", err)
@@ -41,16 +41,13 @@ func TestHandleInviteBatch(t *testing.T) {
 	if s := f.state(busy); s.Status != store.TargetPending || !s.Next.After(f.clock()) {
 		t.Errorf("target answered 503: %+v, want handed back (pending) for later", s)
 	}
-	var inFlight int
-	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends WHERE outcome = 'in_flight'`).Scan(&inFlight); err != nil || inFlight != 0 {
-		t.Errorf("ledger rows in flight after the batch: %d %v, want 0 (every answer recorded before acknowledging)", inFlight, err)
+	if inFlight := storetest.InFlight(t, f.db); inFlight != 0 {
+		t.Errorf("ledger rows in flight after the batch: %d, want 0 (every answer recorded before acknowledging)", inFlight)
 	}
 	// The uncertain target is settled with the provider (a lookup) before
 	// anything else.
-	var ledger string
-	if err := f.db.QueryRow(f.ctx, `SELECT string_agg(action, ',' ORDER BY id) FROM sends WHERE target_id = $1`, orphan).Scan(&ledger); err != nil ||
-		!strings.HasPrefix(ledger, "invite,lookup") {
-		t.Errorf("the uncertain target's ledger: %q %v, want its settling lookup after the unknown invite", ledger, err)
+	if ledger := storetest.ActionsOf(t, f.db, orphan); !strings.HasPrefix(ledger, "invite,lookup") {
+		t.Errorf("the uncertain target's ledger: %q, want its settling lookup after the unknown invite", ledger)
 	}
 	if d := f.sim.DuplicateInvites(); len(d) > 0 {
 		t.Errorf("duplicate invitations: %+v", d)

@@ -19,6 +19,7 @@ import (
 	"github.com/outreach-dev/outreach/provider/unipile"
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -124,14 +125,6 @@ func TestWorkerWithoutCredentialsLeavesAccountToOthers(t *testing.T) {
 			t.Fatalf("account %s (%s), want active: a worker's missing credentials are not the account's fault", a.Status, a.PauseReason)
 		}
 	}
-	count := func(q string) int {
-		t.Helper()
-		var n int
-		if err := db.QueryRow(ctx, q).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
@@ -147,13 +140,13 @@ func TestWorkerWithoutCredentialsLeavesAccountToOthers(t *testing.T) {
 	start("worker-unconfigured", unconfigured)
 	waitFor("every target to be handed back with its reason", func() bool {
 		accountActive()
-		return count(`SELECT count(*) FROM targets WHERE last_error LIKE 'waiting: this worker has no credentials for unipile/default (UNIPILE_DSN is not set)%'`) == len(nt)
+		return storetest.WaitingWithError(t, db, "waiting: this worker has no credentials for unipile/default (UNIPILE_DSN is not set)") == len(nt)
 	})
 	accountActive()
-	if n := count(`SELECT count(*) FROM targets WHERE status IN ('sent', 'skipped', 'failed') OR attempts <> 0`); n != 0 {
+	if n := storetest.Touched(t, db); n != 0 {
 		t.Errorf("%d targets ended or counted an attempt, want none", n)
 	}
-	if n := count(`SELECT count(*) FROM sends`); n != 0 {
+	if n := storetest.LedgerRows(t, db); n != 0 {
 		t.Errorf("%d ledger rows, want none", n)
 	}
 	if n := len(sim.Requests()); n != 0 {
@@ -167,10 +160,10 @@ func TestWorkerWithoutCredentialsLeavesAccountToOthers(t *testing.T) {
 	start("worker-configured", configured)
 	waitFor("every target to end", func() bool {
 		accountActive()
-		return count(`SELECT count(*) FROM targets WHERE status NOT IN ('sent', 'skipped', 'failed')`) == 0
+		return storetest.Unfinished(t, db) == 0
 	})
 	accountActive()
-	if n := count(`SELECT count(*) FROM targets WHERE status <> 'sent'`); n != 0 {
+	if n := storetest.NotSent(t, db); n != 0 {
 		t.Errorf("%d targets not sent", n)
 	}
 	if d := sim.DuplicateInvites(); len(d) != 0 {
@@ -185,7 +178,8 @@ func TestWorkerWithoutCredentialsLeavesAccountToOthers(t *testing.T) {
 	if invites != len(nt) {
 		t.Errorf("%d invitations sent, want %d", invites, len(nt))
 	}
-	if n := count(`SELECT count(*) FROM sends WHERE action IN ('invite', 'lookup') AND outcome NOT IN ('sent', 'resolved')`); n != 0 {
+	if n := storetest.CountCalls(t, db, storetest.Calls{Actions: []store.Action{store.ActionInvite, store.ActionLookup},
+		NotOutcomes: []store.Outcome{store.OutcomeSent, store.OutcomeResolved}}); n != 0 {
 		t.Errorf("%d ledger rows other than sent or resolved", n)
 	}
 }

@@ -12,13 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/provider/unipile"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // The tests in this file drive Worker.handle one task at a time, against a
@@ -34,7 +33,7 @@ type fixture struct {
 	t      *testing.T
 	ctx    context.Context
 	st     *store.Store
-	db     *pgxpool.Pool // the test's own, for SQL setup and checks
+	db     storetest.DB // the test's own, for setup and checks (storetest)
 	sim    *simulator.Simulator
 	simURL string
 	logs   *syncBuffer
@@ -119,33 +118,25 @@ func (f *fixture) account(name, ref string) int64 {
 // scheduler would: resolved (its provider id known) or for a lookup.
 func (f *fixture) target(account int64, slug string, resolved bool) int64 {
 	f.t.Helper()
-	var campaign int64
-	err := f.db.QueryRow(f.ctx, `SELECT id FROM campaigns WHERE account_id = $1`, account).Scan(&campaign)
-	if err != nil {
+	campaign, ok := storetest.CampaignOf(f.t, f.db, account)
+	if !ok {
+		var err error
 		campaign, err = f.st.CreateCampaign(f.ctx, store.Campaign{Name: fmt.Sprintf("c-%d", account), AccountID: account})
 		if err != nil {
 			f.t.Fatal(err)
 		}
 	}
-	var pid *string
+	pid := ""
 	if resolved {
-		p := simulator.ProviderID(slug)
-		pid = &p
+		pid = simulator.ProviderID(slug)
 	}
-	var id int64
-	if err := f.db.QueryRow(f.ctx, `INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id, status, queued_at, next_attempt_at)
-		VALUES ($1, $2, $2, $3, 'queued', $4, $4) RETURNING id`, campaign, slug, pid, f.clock()).Scan(&id); err != nil {
-		f.t.Fatal(err)
-	}
-	return id
+	return storetest.AddQueuedTarget(f.t, f.db, campaign, slug, pid, f.clock())
 }
 
 // queue plays the scheduler: a pending target is queued again.
 func (f *fixture) queue(id int64) {
 	f.t.Helper()
-	if _, err := f.db.Exec(f.ctx, `UPDATE targets SET status = 'queued', queued_at = now() WHERE id = $1 AND status = 'pending'`, id); err != nil {
-		f.t.Fatal(err)
-	}
+	storetest.Requeue(f.t, f.db, id)
 }
 
 type targetState struct {
@@ -166,11 +157,7 @@ func (f *fixture) state(id int64) targetState {
 
 func (f *fixture) ledger() int {
 	f.t.Helper()
-	var n int
-	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends`).Scan(&n); err != nil {
-		f.t.Fatal(err)
-	}
-	return n
+	return storetest.LedgerRows(f.t, f.db)
 }
 
 // run hands one task of the target to the worker's mux, middleware

@@ -9,19 +9,12 @@ import (
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/provider/unipile"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 func (f *fixture) accountState(id int64) (store.AccountStatus, string) {
 	f.t.Helper()
-	var status store.AccountStatus
-	var reason *string
-	if err := f.db.QueryRow(f.ctx, `SELECT status, pause_reason FROM accounts WHERE id = $1`, id).Scan(&status, &reason); err != nil {
-		f.t.Fatal(err)
-	}
-	if reason == nil {
-		return status, ""
-	}
-	return status, *reason
+	return storetest.AccountState(f.t, f.db, id)
 }
 
 // TestDisconnectedAccountPausedBeforeAnyCall: an account Unipile reports
@@ -117,11 +110,7 @@ func TestWrongKeyNeverChangesTheAccount(t *testing.T) {
 	if status, reason := f.accountState(acc); status != store.AccountActive || reason != "" {
 		t.Errorf("account %s %q after a poll with a wrong key, want active and unchanged", status, reason)
 	}
-	var provStatus *string
-	if err := f.db.QueryRow(f.ctx, `SELECT provider_status FROM account_polls WHERE account_id = $1`, acc).Scan(&provStatus); err != nil {
-		t.Fatal(err)
-	}
-	if provStatus != nil {
+	if provStatus := storetest.ProviderStatus(t, f.db, acc); provStatus != nil {
 		t.Errorf("provider_status %q recorded from a refused check", *provStatus)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // TestOneOwnerAcrossAccountsUnderRace: two campaigns on two accounts, both
@@ -27,9 +28,7 @@ func TestOneOwnerAcrossAccountsUnderRace(t *testing.T) {
 		slug := fmt.Sprintf("person-%d", i)
 		pairs = append(pairs, pair{f.target(a, slug, true), f.target(b, slug, true)})
 	}
-	if _, err := f.db.Exec(f.ctx, `UPDATE campaigns SET owner_days = 30`); err != nil {
-		t.Fatal(err)
-	}
+	storetest.SetOwnerDays(t, f.db, 30)
 	for _, p := range pairs {
 		start := make(chan struct{})
 		var wg sync.WaitGroup

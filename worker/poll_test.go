@@ -14,6 +14,7 @@ import (
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/provider/unipile"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 const testWebhookSecret = "whsec-test-7f3a"
@@ -42,13 +43,8 @@ func (f *fixture) accepted(ids []int64) (map[int64]string, map[int64]time.Time) 
 	f.t.Helper()
 	via, at := map[int64]string{}, map[int64]time.Time{}
 	for _, id := range ids {
-		var v *string
-		var a *time.Time
-		if err := f.db.QueryRow(f.ctx, `SELECT accepted_via, accepted_at FROM targets WHERE id = $1`, id).Scan(&v, &a); err != nil {
-			f.t.Fatal(err)
-		}
-		if v != nil {
-			via[id], at[id] = *v, *a
+		if v, a, ok := storetest.AcceptanceOf(f.t, f.db, id); ok {
+			via[id], at[id] = v, a
 		}
 	}
 	return via, at
@@ -150,11 +146,7 @@ func TestAcceptancesRecordedOnceByWebhookAndPoll(t *testing.T) {
 			t.Errorf("repeated webhook: HTTP %d", code)
 		}
 	}
-	var n int
-	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM targets WHERE accepted_at IS NOT NULL`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != len(want) {
+	if n := storetest.Accepted(t, f.db); n != len(want) {
 		t.Errorf("%d targets accepted, want %d", n, len(want))
 	}
 	_, at2 := f.accepted(ids)
@@ -162,11 +154,8 @@ func TestAcceptancesRecordedOnceByWebhookAndPoll(t *testing.T) {
 		t.Errorf("accepted_at changed: %v then %v", at, at2)
 	}
 	// The poll is in the ledger, as any call of the account.
-	var polls int
-	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends WHERE action = 'poll' AND outcome = 'polled' AND target_id IS NULL`).Scan(&polls); err != nil {
-		t.Fatal(err)
-	}
-	if polls != 2 {
+	if polls := storetest.CountCalls(t, f.db, storetest.Calls{Actions: []store.Action{store.ActionPoll},
+		Outcomes: []store.Outcome{store.OutcomePolled}, NoTarget: true}); polls != 2 {
 		t.Errorf("%d polls in the ledger, want 2", polls)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/provider/unipile"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // TestSettleWithRefusedKeyChangesNothing: settling an unrecorded
@@ -24,10 +25,9 @@ func TestSettleWithRefusedKeyChangesNothing(t *testing.T) {
 	li := f.account("li", "default")
 	id := f.target(li, "jane-doe", true)
 	// An earlier invitation whose answer was never recorded.
-	if _, err := f.db.Exec(f.ctx, `INSERT INTO sends (account_id, target_id, action, reserved_at, window_at, outcome, detail)
-		VALUES ($1, $2, 'invite', $3, $3, 'unknown', 'worker stopped before recording the answer')`, li, id, f.clock().Add(-time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	at := f.clock().Add(-time.Minute)
+	storetest.AddSend(t, f.db, storetest.Send{Account: li, Target: id, Action: store.ActionInvite, Reserved: at, Answered: at,
+		Outcome: store.OutcomeUnknown, Detail: "worker stopped before recording the answer"})
 	for i := 0; i < 8; i++ {
 		f.queue(id)
 		if err := f.run(bad, TypeInvite, id); err != nil {

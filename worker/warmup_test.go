@@ -8,6 +8,7 @@ import (
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // TestWarmupStepsBackOnRateLimit: an account on day 4 of its ramp (20 a
@@ -19,15 +20,11 @@ func TestWarmupStepsBackOnRateLimit(t *testing.T) {
 		{Op: "invite", Error: "too_many_requests", RetryAfter: time.Second, Times: 1}}})
 	w := f.worker(Config{})
 	acc := f.account("warm", "default")
-	if _, err := f.db.Exec(f.ctx, `INSERT INTO account_limits (account_id, action, max_count, per) VALUES ($1, 'invite', 80, '1 day')`, acc); err != nil {
-		t.Fatal(err)
-	}
+	storetest.AddLimit(t, f.db, acc, store.Limit{Action: store.ActionInvite, Max: 80, Per: 24 * time.Hour})
 	if err := f.st.SetWarmup(f.ctx, acc, store.WarmupSettings{StartCount: 5, StepCount: 5, Step: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.db.Exec(f.ctx, `UPDATE account_warmups SET stage_since = now() - interval '3 hours 1 minute'`); err != nil {
-		t.Fatal(err)
-	}
+	storetest.AgeWarmups(t, f.db, 3*time.Hour+time.Minute)
 	if wu, err := f.st.Warmup(f.ctx, acc); err != nil || wu.Today != 20 {
 		t.Fatalf("before: %+v, %v; want 20 today", wu, err)
 	}

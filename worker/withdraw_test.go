@@ -11,6 +11,7 @@ import (
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // A compressed "three weeks": invitations become stale after withdrawAge
@@ -38,8 +39,8 @@ func withdrawFixture(t *testing.T) *fixture {
 func (f *fixture) withdrawAccount(name string, countOutside bool) int64 {
 	f.t.Helper()
 	id := f.account(name, "default")
-	f.exec(`UPDATE accounts SET withdraw_after = make_interval(secs => $2), withdraw_block = make_interval(secs => $3),
-		count_outside_invites = $4 WHERE id = $1`, id, withdrawAge.Seconds(), withdrawBlock.Seconds(), countOutside)
+	storetest.SetWithdrawals(f.t, f.db, id, withdrawAge, withdrawBlock)
+	storetest.SetSentListReads(f.t, f.db, id, countOutside, 0)
 	if err := f.st.SetLimits(f.ctx, id, []store.Limit{{Action: store.ActionWithdraw, Max: withdrawMax, Per: withdrawPer}}); err != nil {
 		f.t.Fatal(err)
 	}
@@ -47,13 +48,6 @@ func (f *fixture) withdrawAccount(name string, countOutside bool) int64 {
 		f.t.Fatal(err)
 	}
 	return id
-}
-
-func (f *fixture) exec(sql string, args ...any) {
-	f.t.Helper()
-	if _, err := f.db.Exec(f.ctx, sql, args...); err != nil {
-		f.t.Fatal(err)
-	}
 }
 
 // invite sends the target's invitation through the worker.
@@ -115,12 +109,7 @@ func (f *fixture) withdrawAll(w *Worker) int {
 				next = at
 			}
 		}
-		var plan *time.Time
-		if err := f.db.QueryRow(f.ctx, `SELECT min(withdraw_next_at) FROM targets WHERE withdrawn_at IS NULL
-			AND invitation_gone_at IS NULL AND status = 'sent'`).Scan(&plan); err != nil {
-			f.t.Fatal(err)
-		}
-		if plan != nil && (next.IsZero() || plan.Before(next)) {
+		if plan := storetest.NextWithdrawal(f.t, f.db); plan != nil && (next.IsZero() || plan.Before(next)) {
 			next = *plan
 		}
 		if next.IsZero() {
@@ -135,19 +124,9 @@ func (f *fixture) withdrawAll(w *Worker) int {
 	return len(planned)
 }
 
-type withdrawState struct {
-	Withdrawn, Gone bool
-	Status          store.TargetStatus
-}
-
-func (f *fixture) withdrawState(id int64) withdrawState {
+func (f *fixture) withdrawState(id int64) storetest.Withdrawal {
 	f.t.Helper()
-	var s withdrawState
-	if err := f.db.QueryRow(f.ctx, `SELECT withdrawn_at IS NOT NULL, invitation_gone_at IS NOT NULL, status FROM targets WHERE id = $1`, id).
-		Scan(&s.Withdrawn, &s.Gone, &s.Status); err != nil {
-		f.t.Fatal(err)
-	}
-	return s
+	return storetest.WithdrawalOf(f.t, f.db, id)
 }
 
 // TestWithdrawStaleInvitations runs a compressed three weeks: stale
@@ -208,27 +187,15 @@ func TestWithdrawStaleInvitations(t *testing.T) {
 	// Paced: every withdraw call of an account waited for the gap after
 	// the answer to the one before, and no window held more than its max.
 	for _, acc := range []int64{li, li2} {
-		rows, err := f.db.Query(f.ctx, `SELECT reserved_at, window_at FROM sends WHERE account_id = $1 AND action = 'withdraw' ORDER BY reserved_at`, acc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var calls [][2]time.Time
-		for rows.Next() {
-			var c [2]time.Time
-			if err := rows.Scan(&c[0], &c[1]); err != nil {
-				t.Fatal(err)
-			}
-			calls = append(calls, c)
-		}
-		rows.Close()
+		calls := storetest.CallTimes(t, f.db, acc, store.ActionWithdraw)
 		for i := 1; i < len(calls); i++ {
-			if calls[i][0].Before(calls[i-1][1].Add(withdrawGap)) {
-				t.Errorf("account %d: withdraw call %d at %s, before the gap after the answer at %s", acc, i, calls[i][0], calls[i-1][1])
+			if calls[i].Reserved.Before(calls[i-1].Answered.Add(withdrawGap)) {
+				t.Errorf("account %d: withdraw call %d at %s, before the gap after the answer at %s", acc, i, calls[i].Reserved, calls[i-1].Answered)
 			}
 		}
 		var at []time.Time
 		for _, c := range calls {
-			at = append(at, c[1])
+			at = append(at, c.Answered)
 		}
 		sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
 		for i := withdrawMax; i < len(at); i++ {
@@ -240,60 +207,40 @@ func TestWithdrawStaleInvitations(t *testing.T) {
 
 	// Outside invitations: counted once for li (which read its list five
 	// times), as an invitation sent when LinkedIn says; not for li2.
-	var liOutside, li2Outside int
-	var outsideAt time.Time
-	if err := f.db.QueryRow(f.ctx, `SELECT count(*), max(window_at) FROM sends WHERE account_id = $1 AND action = 'invite' AND outcome = 'outside'
-		AND invitation_id = $2`, li, outside).Scan(&liOutside, &outsideAt); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends WHERE account_id = $1 AND outcome = 'outside'`, li2).Scan(&li2Outside); err != nil {
-		t.Fatal(err)
-	}
+	liOutside, outsideAt := storetest.LatestAnswer(t, f.db, storetest.Calls{Account: li, Actions: []store.Action{store.ActionInvite},
+		Outcomes: []store.Outcome{store.OutcomeOutside}, InvitationID: outside})
+	li2Outside := storetest.CountCalls(t, f.db, storetest.Calls{Account: li2, Outcomes: []store.Outcome{store.OutcomeOutside}})
 	if liOutside != 1 || !outsideAt.Equal(t0.Add(-time.Hour).Truncate(time.Second)) {
 		t.Errorf("li: %d outside invitations sent at %s, want 1 at %s", liOutside, outsideAt, t0.Add(-time.Hour).Truncate(time.Second))
 	}
 	if li2Outside != 0 {
 		t.Errorf("li2 (not counting outside invitations): %d outside rows, want 0", li2Outside)
 	}
-	var otherRows int
-	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends WHERE account_id = $1 AND outcome = 'outside'`, li).Scan(&otherRows); err != nil {
-		t.Fatal(err)
-	}
-	if otherRows != 1 {
+	if otherRows := storetest.CountCalls(t, f.db, storetest.Calls{Account: li, Outcomes: []store.Outcome{store.OutcomeOutside}}); otherRows != 1 {
 		t.Errorf("li: %d outside rows, want 1 (its own invitations are not outside)", otherRows)
 	}
 
 	// The block: another campaign's target of a withdrawn person waits,
 	// with the reason and until when, at planning and at reservation.
 	// (The latest withdrawn person: the clock is still within its block.)
-	var withdrawnAt time.Time
-	var slug string
-	if err := f.db.QueryRow(f.ctx, `SELECT withdrawn_at, identifier FROM targets WHERE account_id = $1 AND withdrawn_at IS NOT NULL
-		ORDER BY withdrawn_at DESC LIMIT 1`, li).Scan(&withdrawnAt, &slug); err != nil {
-		t.Fatal(err)
-	}
+	withdrawnAt, slug := storetest.LatestWithdrawn(t, f.db, li)
 	camp2, err := f.st.CreateCampaign(f.ctx, store.Campaign{Name: "second", AccountID: li})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var again int64
-	if err := f.db.QueryRow(f.ctx, `INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id, status, next_attempt_at)
-		VALUES ($1, $2, $2, $3, 'pending', $4) RETURNING id`, camp2, slug, simulator.ProviderID(slug), f.clock()).Scan(&again); err != nil {
-		t.Fatalf("a new target of a withdrawn person: %v", err)
-	}
+	again := storetest.AddResolvedTarget(t, f.db, camp2, slug, simulator.ProviderID(slug), f.clock())
 	if _, err := f.st.HoldWithdrawnPeople(f.ctx, f.clock()); err != nil {
 		t.Fatal(err)
 	}
-	var wait, reason string
-	var until time.Time
-	if err := f.db.QueryRow(f.ctx, `SELECT wait, reason, until FROM target_waits WHERE target_id = $1`, again).Scan(&wait, &reason, &until); err != nil {
-		t.Fatal(err)
+	wt, ok := storetest.WaitOf(t, f.db, again)
+	if !ok || wt.Until == nil {
+		t.Fatalf("target of a withdrawn person: no wait with an end in target_waits (%+v)", wt)
 	}
-	if !until.Equal(withdrawnAt.Add(withdrawBlock)) || reason == "" {
-		t.Errorf("target of a withdrawn person waits %q (%s) until %s, want until %s with a reason", wait, reason, until, withdrawnAt.Add(withdrawBlock))
+	if !wt.Until.Equal(withdrawnAt.Add(withdrawBlock)) || wt.Reason == "" {
+		t.Errorf("target of a withdrawn person waits %q (%s) until %s, want until %s with a reason", wt.Wait, wt.Reason, *wt.Until, withdrawnAt.Add(withdrawBlock))
 	}
 	// The reservation checks again (a task already queued).
-	f.exec(`UPDATE targets SET status = 'queued', next_attempt_at = $2 WHERE id = $1`, again, f.clock())
+	storetest.QueueDue(t, f.db, again, f.clock())
 	invites := f.simRequests("invite")
 	if err := f.run(w, TypeInvite, again); err != nil {
 		t.Fatal(err)
@@ -306,7 +253,7 @@ func TestWithdrawStaleInvitations(t *testing.T) {
 	}
 	// After the block it is invited, and LinkedIn takes it.
 	f.setClock(withdrawnAt.Add(withdrawBlock + time.Second))
-	f.exec(`UPDATE targets SET status = 'queued' WHERE id = $1`, again)
+	storetest.Queue(t, f.db, again)
 	f.invite(w, again)
 }
 
@@ -353,12 +300,8 @@ func TestWithdrawSettlesLostAnswer(t *testing.T) {
 	if n := f.simRequests("cancel") - cancels; n != 1 {
 		t.Errorf("%d cancels after recovery, want 1 (only the one that never went out)", n)
 	}
-	var unsettled int
-	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends WHERE action = 'withdraw' AND outcome IN ('in_flight', 'unknown', 'error') AND settled_at IS NULL`).
-		Scan(&unsettled); err != nil {
-		t.Fatal(err)
-	}
-	if unsettled != 0 {
+	if unsettled := storetest.CountCalls(t, f.db, storetest.Calls{Actions: []store.Action{store.ActionWithdraw},
+		Outcomes: []store.Outcome{store.OutcomeInFlight, store.OutcomeUnknown, store.OutcomeError}, Unsettled: true}); unsettled != 0 {
 		t.Errorf("%d withdraw ledger rows left uncertain, want 0", unsettled)
 	}
 }
@@ -377,7 +320,8 @@ func TestSentListCountsOutsideInvites(t *testing.T) {
 	li := f.account("li", "default")
 	li2 := f.account("li2", "default")
 	for _, id := range []int64{li, li2} {
-		f.exec(`UPDATE accounts SET withdraw_after = NULL, sent_list_every = '60 seconds', count_outside_invites = $2 WHERE id = $1`, id, id == li)
+		storetest.StopWithdrawals(t, f.db, id)
+		storetest.SetSentListReads(t, f.db, id, id == li, 60*time.Second)
 		if err := f.st.SetLimits(f.ctx, id, week); err != nil {
 			t.Fatal(err)
 		}
@@ -405,11 +349,8 @@ func TestSentListCountsOutsideInvites(t *testing.T) {
 	}
 	outside := func(account int64) int {
 		t.Helper()
-		var n int
-		if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends WHERE account_id = $1 AND action = 'invite' AND outcome = 'outside'`, account).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
+		return storetest.CountCalls(t, f.db, storetest.Calls{Account: account, Actions: []store.Action{store.ActionInvite},
+			Outcomes: []store.Outcome{store.OutcomeOutside}})
 	}
 	read(li)
 	read() // read a moment ago
@@ -425,10 +366,8 @@ func TestSentListCountsOutsideInvites(t *testing.T) {
 	if n := outside(li2); n != 0 {
 		t.Errorf("li2 (not counting): %d outside invitations recorded, want 0", n)
 	}
-	var polls int
-	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM sends WHERE account_id = $1 AND action = 'poll' AND outcome = 'resolved'`, li).Scan(&polls); err != nil {
-		t.Fatal(err)
-	}
+	polls := storetest.CountCalls(t, f.db, storetest.Calls{Account: li, Actions: []store.Action{store.ActionPoll},
+		Outcomes: []store.Outcome{store.OutcomeResolved}})
 	if polls != 2 || f.simRequests("list_sent") != 2 {
 		t.Errorf("%d poll rows in the ledger and %d list requests, want 2 each", polls, f.simRequests("list_sent"))
 	}

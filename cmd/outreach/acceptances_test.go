@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // TestStatusShowsAcceptanceRates: `status` and `status --json` give the
@@ -28,15 +30,12 @@ func TestStatusShowsAcceptanceRates(t *testing.T) {
 		// 4 sent per campaign; spring has 3 accepted, summer 1.
 		accepted := map[string]int{"spring": 3, "summer": 1}[c.name]
 		for i := 0; i < 4; i++ {
-			var at any
+			var at *time.Time
 			if i < accepted {
-				at = "2026-11-30T10:00:00Z"
+				a := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+				at = &a
 			}
-			if _, err := db.Exec(ctx, `INSERT INTO targets (campaign_id, identifier, normalized_identifier, status, accepted_at, accepted_via)
-				VALUES ($1, $2, $2, 'sent', $3, CASE WHEN $3::timestamptz IS NOT NULL THEN 'poll' END)`,
-				id, c.name+"-"+string(rune('a'+i)), at); err != nil {
-				t.Fatal(err)
-			}
+			storetest.AddAcceptedTarget(t, db, id, c.name+"-"+string(rune('a'+i)), at)
 		}
 	}
 	out := mustRun(t, "status")

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -48,7 +48,7 @@ func cliEnv(t *testing.T) *store.Store {
 
 // cliDB opens a pool of the test's own on cliEnv's database, for SQL
 // setup and checks (the store exports none).
-func cliDB(t *testing.T) *pgxpool.Pool {
+func cliDB(t *testing.T) storetest.DB {
 	t.Helper()
 	return testenv.DB(t, os.Getenv("DATABASE_URL"))
 }
@@ -188,11 +188,7 @@ func TestImportAndStatus(t *testing.T) {
 	if !strings.Contains(out, "1 targets added, 1 already there, 3 bad rows skipped") {
 		t.Errorf("stdout: %s", out)
 	}
-	var n int
-	var vars map[string]string
-	if err := db.QueryRow(ctx, `SELECT count(*) OVER (), vars FROM targets WHERE identifier = 'amelie-dubois'`).Scan(&n, &vars); err != nil {
-		t.Fatal(err)
-	}
+	_, vars := storetest.VarsOf(t, db, "amelie-dubois")
 	if vars["company"] != "Société Générale" {
 		t.Errorf("vars = %v", vars)
 	}
@@ -213,15 +209,10 @@ func TestImportAndStatus(t *testing.T) {
 
 	// Make some progress by hand, then read it back.
 	a, _ := st.AccountByName(ctx, "li-bob")
-	if _, err := db.Exec(ctx, `UPDATE targets SET status = 'sent' WHERE identifier = 'jane-doe'`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(ctx, `UPDATE targets SET status = 'failed', error_type = 'invalid_recipient' WHERE identifier = 'john-smith'`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(ctx, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome) VALUES ($1, 'invite', now(), now(), 'sent')`, a.ID); err != nil {
-		t.Fatal(err)
-	}
+	storetest.SetStatusOf(t, db, "jane-doe", store.TargetSent)
+	storetest.FailWith(t, db, "john-smith", "invalid_recipient")
+	now := storetest.Now(t, db)
+	storetest.AddSend(t, db, storetest.Send{Account: a.ID, Action: store.ActionInvite, Reserved: now, Answered: now, Outcome: store.OutcomeSent})
 	if err := st.PauseAccount(ctx, a.ID, time.Now().Add(time.Hour), "limit_exceeded"); err != nil {
 		t.Fatal(err)
 	}

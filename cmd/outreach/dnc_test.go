@@ -1,12 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // dnc add, list, remove and import against a real database: entries are
@@ -16,22 +17,16 @@ import (
 func TestDncCommands(t *testing.T) {
 	cliEnv(t)
 	db := cliDB(t)
-	ctx := context.Background()
 	mustRun(t, "account", "add", "li-alice", "--provider", "unipile", "--provider-account-id", "acc1")
 	mustRun(t, "campaign", "add", "spring", "--account", "li-alice", "--message", "Hi")
-	if _, err := db.Exec(ctx, `INSERT INTO targets (campaign_id, identifier, normalized_identifier)
-		SELECT id, 'https://www.linkedin.com/in/jane-doe/', 'jane-doe' FROM campaigns WHERE name = 'spring'`); err != nil {
-		t.Fatal(err)
-	}
+	storetest.AddNormalizedTarget(t, db, "spring", "https://www.linkedin.com/in/jane-doe/", "jane-doe")
 
 	out := mustRun(t, "dnc", "add", "https://fr.linkedin.com/in/Jane-Doe/?trk=x", "--provider", "unipile", "--reason", "asked us", "--by", "alice")
 	if !strings.Contains(out, "identifier jane-doe, global") {
 		t.Errorf("dnc add output: %q, want the normalised identifier and the scope", out)
 	}
-	var status, reason string
-	if err := db.QueryRow(ctx, `SELECT status, last_error FROM targets`).Scan(&status, &reason); err != nil {
-		t.Fatal(err)
-	}
+	only := storetest.OnlyTarget(t, db)
+	status, reason := only.Status, only.LastError
 	if status != "skipped" || !strings.Contains(reason, "global entry") || !strings.Contains(reason, "alice: asked us") {
 		t.Errorf("target after dnc add: %s %q, want skipped naming the entry", status, reason)
 	}

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // eventsOut runs `outreach events args` until it prints want lines: the
@@ -35,13 +38,9 @@ func TestEventsCommand(t *testing.T) {
 	mustRun(t, "account", "add", "li-alice", "--provider", "unipile", "--provider-account-id", "acc1")
 	mustRun(t, "campaign", "add", "spring", "--account", "li-alice")
 	mustRun(t, "campaign", "add", "autumn", "--account", "li-alice")
-	if _, err := db.Exec(ctx, `INSERT INTO targets (campaign_id, identifier) SELECT id, name || '-x' FROM campaigns`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(ctx, `UPDATE targets SET status = CASE identifier WHEN 'spring-x' THEN 'sent' ELSE 'failed' END,
-		last_error = CASE identifier WHEN 'spring-x' THEN NULL ELSE 'invalid_recipient' END`); err != nil {
-		t.Fatal(err)
-	}
+	storetest.AddTargetPerCampaign(t, db, "-x")
+	storetest.EndTargets(t, db, storetest.End{Identifier: "spring-x", Status: store.TargetSent},
+		storetest.End{Identifier: "autumn-x", Status: store.TargetFailed, LastError: "invalid_recipient"})
 	mustRun(t, "pause", "account", "li-alice", "--until", "2h", "--reason", "holiday")
 
 	out := eventsOut(t, 3)
@@ -87,9 +86,7 @@ func TestEventsCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(ctx, `UPDATE webhook_subscribers SET attempts = 3, failing_since = now(), last_error = 'HTTP 503: busy' WHERE id = $1`, id); err != nil {
-		t.Fatal(err)
-	}
+	storetest.MarkWebhookFailing(t, db, id, storetest.WebhookFailure{Attempts: 3, LastError: "HTTP 503: busy"})
 	out = mustRun(t, "status")
 	if !strings.Contains(out, fmt.Sprintf("#%d https://hooks.example.com", id)) || !strings.Contains(out, "FAILING since") ||
 		!strings.Contains(out, "HTTP 503: busy") || strings.Contains(out, "secret-path") || strings.Contains(out, "tok-1") {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 func TestPoolCommands(t *testing.T) {
@@ -24,10 +26,7 @@ func TestPoolCommands(t *testing.T) {
 		t.Errorf("pool list after add li-c and remove li-a:\n%s", out)
 	}
 	mustRun(t, "pool", "share", "pooled", "--weight", "3", "--daily-cap", "40")
-	var weight, dailyCap int
-	if err := cliDB(t).QueryRow(ctx, `SELECT weight, daily_cap FROM campaigns WHERE name = 'pooled'`).Scan(&weight, &dailyCap); err != nil {
-		t.Fatal(err)
-	}
+	weight, dailyCap := storetest.PoolShare(t, cliDB(t), "pooled")
 	if weight != 3 || dailyCap != 40 {
 		t.Errorf("after pool share: weight %d, daily cap %d", weight, dailyCap)
 	}

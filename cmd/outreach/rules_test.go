@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"strings"
 	"testing"
+
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // TestAccountRulesAtTheDoor checks that values the schema refuses come
@@ -74,9 +76,8 @@ func TestImportOverlongIdentifier(t *testing.T) {
 	if !strings.Contains(out, "3 targets added") {
 		t.Errorf("stdout: %s", out)
 	}
-	var n int
-	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM targets WHERE identifier IN ('jane-doe', 'john-smith', $1)`, edge).Scan(&n); err != nil || n != 3 {
-		t.Errorf("good rows imported: %d, %v; want 3", n, err)
+	if n := storetest.WithIdentifiers(t, db, "jane-doe", "john-smith", edge); n != 3 {
+		t.Errorf("good rows imported: %d; want 3", n)
 	}
 }
 

@@ -8,20 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/report"
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // waitEnv is a fresh database with account li (Unipile, Europe/Paris) and
 // campaign spring with one target, and a scheduler whose clock is now.
 type waitEnv struct {
 	st       *store.Store
-	db       *pgxpool.Pool // the test's own, for SQL setup and checks
+	db       storetest.DB // the test's own, for setup and checks (storetest)
 	sched    *scheduler.Scheduler
 	now      time.Time
 	account  int64
@@ -32,20 +32,14 @@ type waitEnv struct {
 func newWaitEnv(t *testing.T, accountFlags ...string) *waitEnv {
 	t.Helper()
 	st := cliEnv(t)
-	ctx := context.Background()
 	mustRun(t, append([]string{"account", "add", "li", "--provider", "unipile", "--provider-account-id", "acc1",
 		"--timezone", "Europe/Paris"}, accountFlags...)...)
 	mustRun(t, "campaign", "add", "spring", "--account", "li")
 	e := &waitEnv{st: st, db: cliDB(t), now: time.Now()}
-	if err := e.db.QueryRow(ctx, `SELECT a.id, c.id FROM accounts a, campaigns c`).Scan(&e.account, &e.campaign); err != nil {
-		t.Fatal(err)
-	}
+	e.account, e.campaign = storetest.OnlyAccountAndCampaign(t, e.db)
 	// A LinkedIn member id needs no lookup: the target waits for an
 	// invitation slot.
-	if err := e.db.QueryRow(ctx, `INSERT INTO targets (campaign_id, identifier, next_attempt_at)
-		VALUES ($1, 'ACoAAAcDMMQBODyLwZrRcgYhrkCafURGqva0U4E', $2) RETURNING id`, e.campaign, e.now.Add(-time.Second)).Scan(&e.target); err != nil {
-		t.Fatal(err)
-	}
+	e.target = storetest.AddDueTarget(t, e.db, e.campaign, "ACoAAAcDMMQBODyLwZrRcgYhrkCafURGqva0U4E", e.now.Add(-time.Second))
 	rs := testenv.Redis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -55,13 +49,6 @@ func newWaitEnv(t *testing.T, accountFlags ...string) *waitEnv {
 	}
 	e.sched = sched
 	return e
-}
-
-func (e *waitEnv) exec(t *testing.T, sql string, args ...any) {
-	t.Helper()
-	if _, err := e.db.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%v\n%s", err, sql)
-	}
 }
 
 func (e *waitEnv) tick(t *testing.T) {
@@ -76,14 +63,11 @@ func (e *waitEnv) tick(t *testing.T) {
 // reasons, the account's waits. A zero until means none.
 func (e *waitEnv) check(t *testing.T, wait, reason string, until time.Time, accountLevel bool) {
 	t.Helper()
-	ctx := context.Background()
-	var gotWait, gotReason string
-	var gotUntil *time.Time
-	var local *string
-	if err := e.db.QueryRow(ctx, `SELECT wait, reason, until, until_local FROM target_waits WHERE target_id = $1`, e.target).
-		Scan(&gotWait, &gotReason, &gotUntil, &local); err != nil {
-		t.Fatalf("target_waits: %v", err)
+	w, ok := storetest.WaitOf(t, e.db, e.target)
+	if !ok {
+		t.Fatalf("target_waits: no row for the target")
 	}
+	gotWait, gotReason, gotUntil, local := w.Wait, w.Reason, w.Until, w.UntilLocal
 	if gotWait != wait || !strings.Contains(gotReason, reason) {
 		t.Errorf("SQL: target waits %q (%q), want %q containing %q", gotWait, gotReason, wait, reason)
 	}
@@ -150,7 +134,7 @@ func TestWaitOutsideWorkingHours(t *testing.T) {
 	if local.Hour() >= 12 {
 		startHour = 1
 	}
-	e.exec(t, `UPDATE accounts SET work_start = make_time($1, 0, 0), work_end = make_time($1 + 1, 0, 0)`, startHour)
+	storetest.SetWorkingHours(t, e.db, startHour, startHour+1)
 	open := time.Date(local.Year(), local.Month(), local.Day(), startHour, 0, 0, 0, local.Location())
 	if !open.After(e.now) {
 		open = time.Date(local.Year(), local.Month(), local.Day()+1, startHour, 0, 0, 0, local.Location())
@@ -160,11 +144,7 @@ func TestWaitOutsideWorkingHours(t *testing.T) {
 	// Later ticks, while nothing changes, do not write the row again (its
 	// xmin stays), even when the planner refreshes what it wrote.
 	xmin := func() string {
-		var x string
-		if err := e.db.QueryRow(context.Background(), `SELECT xmin::text FROM account_waits`).Scan(&x); err != nil {
-			t.Fatal(err)
-		}
-		return x
+		return storetest.AccountWaitsVersion(t, e.db)
 	}
 	first := xmin()
 	e.tick(t)
@@ -179,7 +159,7 @@ func TestWaitOutsideWorkingHours(t *testing.T) {
 
 	// Once open, the reason goes with the next tick: the target is queued
 	// for its slot.
-	e.exec(t, `UPDATE accounts SET work_start = '00:00', work_end = '24:00'`)
+	storetest.SetWorkingHours(t, e.db, 0, 24)
 	e.tick(t)
 	e.check(t, "queued", "task is in Redis", e.now, false)
 	if out := mustRun(t, "status"); !strings.Contains(out, "1 queued: its task is in Redis, due at ") {
@@ -190,8 +170,9 @@ func TestWaitOutsideWorkingHours(t *testing.T) {
 func TestWaitWindowFull(t *testing.T) {
 	e := newWaitEnv(t, "--limit", "invite:2/1d")
 	oldest := e.now.Add(-3 * time.Hour).Truncate(time.Microsecond)
-	e.exec(t, `INSERT INTO sends (account_id, action, reserved_at, window_at, outcome) VALUES
-		($1, 'invite', $2, $2, 'sent'), ($1, 'invite', $3, $3, 'sent')`, e.account, oldest, e.now.Add(-time.Hour))
+	storetest.AddSends(t, e.db,
+		storetest.Send{Account: e.account, Action: store.ActionInvite, Reserved: oldest, Answered: oldest, Outcome: store.OutcomeSent},
+		storetest.Send{Account: e.account, Action: store.ActionInvite, Reserved: e.now.Add(-time.Hour), Answered: e.now.Add(-time.Hour), Outcome: store.OutcomeSent})
 	e.tick(t)
 	e.check(t, "window", "window `invite 2 per 1 day` full", oldest.Add(24*time.Hour), true)
 
@@ -204,7 +185,7 @@ func TestWaitWindowFull(t *testing.T) {
 func TestWaitMinimumGap(t *testing.T) {
 	e := newWaitEnv(t, "--min-gap", "10m")
 	next := e.now.Add(7 * time.Minute).Truncate(time.Microsecond)
-	e.exec(t, `UPDATE accounts SET next_send_at = $1`, next)
+	storetest.SetNextSendAt(t, e.db, next)
 	e.tick(t)
 	e.check(t, "gap", "minimum gap between invitations", next, true)
 }
@@ -288,8 +269,7 @@ func TestStatusReportShape(t *testing.T) {
 // says that no scheduler seems to run.
 func TestWaitNothingPlansDueTargets(t *testing.T) {
 	e := newWaitEnv(t)
-	e.exec(t, `UPDATE targets SET normalized_identifier = identifier, provider_id = identifier,
-		next_attempt_at = now() - interval '5 minutes'`)
+	storetest.ResolveAllDueSince(t, e.db, 5*time.Minute)
 	out := mustRun(t, "status", "--json")
 	var rep statusReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {

@@ -1,9 +1,10 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
+
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // TestWarmupCommands: a new Unipile account starts on its provider's ramp
@@ -11,9 +12,7 @@ import (
 // status shows the ramp, and warmup start/show/stop change it.
 func TestWarmupCommands(t *testing.T) {
 	cliEnv(t)
-	if _, err := cliDB(t).Exec(context.Background(), `UPDATE provider_warmup SET new_accounts = true WHERE provider = 'unipile'`); err != nil {
-		t.Fatal(err)
-	}
+	storetest.SetProviderWarmup(t, cliDB(t), "unipile", true)
 	mustRun(t, "account", "add", "li-new", "--provider", "unipile", "--provider-account-id", "n1", "--limit", "invite:80/1d")
 	mustRun(t, "account", "add", "li-warm", "--provider", "unipile", "--provider-account-id", "w1", "--no-warmup")
 

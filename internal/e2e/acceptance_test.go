@@ -13,6 +13,8 @@ import (
 	"github.com/outreach-dev/outreach/internal/system"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/scheduler"
+	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -81,22 +83,7 @@ func TestAcceptancesExactlyOnce(t *testing.T) {
 			t.Fatalf("target %s %s (%s), want sent", r.Identifier, r.Status, r.Err)
 		}
 	}
-	accepted := func() map[string]string {
-		out := map[string]string{}
-		rs, err := h.db.Query(h.ctx, `SELECT provider_id, accepted_via FROM targets WHERE accepted_at IS NOT NULL`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rs.Close()
-		for rs.Next() {
-			var pid, via string
-			if err := rs.Scan(&pid, &via); err != nil {
-				t.Fatal(err)
-			}
-			out[pid] = via
-		}
-		return out
-	}
+	accepted := func() map[string]string { return storetest.Acceptances(t, h.db) }
 	h.waitFor("every acceptance recorded", 30*time.Second, func() bool { return len(accepted()) >= len(accepters) })
 	got := accepted()
 	for pid, via := range got {
@@ -109,18 +96,11 @@ func TestAcceptancesExactlyOnce(t *testing.T) {
 			t.Errorf("%s accepted, not recorded", pid)
 		}
 	}
-	var polls, bad int
-	if err := h.db.QueryRow(h.ctx, `SELECT count(*), count(*) FILTER (WHERE outcome NOT IN ('polled', 'in_flight'))
-		FROM sends WHERE action = 'poll'`).Scan(&polls, &bad); err != nil {
-		t.Fatal(err)
-	}
+	polls, bad := storetest.Polls(t, h.db)
 	if polls == 0 || bad > 0 {
 		t.Errorf("%d polls in the ledger, %d not answered well", polls, bad)
 	}
-	var times []string
-	if err := h.db.QueryRow(h.ctx, `SELECT array_agg(coalesce(accepted_at::text, '') ORDER BY id) FROM targets`).Scan(&times); err != nil {
-		t.Fatal(err)
-	}
+	times := storetest.AcceptanceTimes(t, h.db)
 	// Later polls and webhooks delivered again change nothing.
 	for pid := range accepters {
 		body := simulator.WebhookEvent{Kind: simulator.WebhookNewRelation, Account: "li", ProviderID: pid}.Body("")
@@ -134,14 +114,10 @@ func TestAcceptancesExactlyOnce(t *testing.T) {
 	}
 	pollsBefore := polls
 	h.waitFor("two more polls", 30*time.Second, func() bool {
-		var n int
-		h.db.QueryRow(h.ctx, `SELECT count(*) FROM sends WHERE action = 'poll' AND outcome = 'polled'`).Scan(&n)
+		n := storetest.CountCalls(t, h.db, storetest.Calls{Actions: []store.Action{store.ActionPoll}, Outcomes: []store.Outcome{store.OutcomePolled}})
 		return n >= pollsBefore+2
 	})
-	var again []string
-	if err := h.db.QueryRow(h.ctx, `SELECT array_agg(coalesce(accepted_at::text, '') ORDER BY id) FROM targets`).Scan(&again); err != nil {
-		t.Fatal(err)
-	}
+	again := storetest.AcceptanceTimes(t, h.db)
 	if strings.Join(times, ",") != strings.Join(again, ",") {
 		t.Errorf("accepted_at changed after more polls:\n%v\n%v", times, again)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // A do-not-contact entry added while tasks for its person are already in
@@ -37,30 +38,15 @@ func TestDoNotContactStopsTasksInRedis(t *testing.T) {
 		return n
 	}
 	h.waitFor("every target queued with its task in Redis", 20*time.Second, func() bool {
-		var queued int
-		if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'queued'`).Scan(&queued); err != nil {
-			t.Fatal(err)
-		}
+		queued := storetest.TargetsIn(t, h.db, store.TargetQueued)
 		return queued == 6 && tasksInRedis() == 6
 	})
 
 	// The reservation's check alone: the entry's insert leaves the target
 	// queued (its trigger off for this one insert).
-	if _, err := h.db.Exec(h.ctx, `ALTER TABLE do_not_contact DISABLE TRIGGER do_not_contact_skip`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.db.Exec(h.ctx, `INSERT INTO do_not_contact (provider, provider_id, reason, added_by)
-		VALUES ('unipile', $1, 'legal hold', 'reserve-test')`, pid("dnc-reserve")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.db.Exec(h.ctx, `ALTER TABLE do_not_contact ENABLE TRIGGER do_not_contact_skip`); err != nil {
-		t.Fatal(err)
-	}
+	storetest.AddDNCWithoutSkipping(t, h.db, "unipile", pid("dnc-reserve"), "legal hold", "reserve-test")
 	// With SQL, as a user would: by identifier (a profile URL), global.
-	if _, err := h.db.Exec(h.ctx, `INSERT INTO do_not_contact (provider, identifier, reason, added_by)
-		VALUES ('unipile', $1, 'asked us', 'ops')`, "https://www.linkedin.com/in/"+pid("dnc-sql")+"/"); err != nil {
-		t.Fatal(err)
-	}
+	storetest.AddDNCIdentifier(t, h.db, "unipile", "https://www.linkedin.com/in/"+pid("dnc-sql")+"/", "asked us", "ops")
 	// As `outreach dnc add` does: normalised in Go, scoped to the account
 	// or the campaign.
 	n := scheduler.Normalize("unipile", "https://fr.linkedin.com/in/DNC-Lookup/?trk=x")
@@ -112,12 +98,7 @@ func TestDoNotContactStopsTasksInRedis(t *testing.T) {
 			t.Errorf("request %s to %s for a do-not-contact person", r.Op, r.Recipient)
 		}
 	}
-	var ledger int
-	if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM sends s JOIN targets t ON t.id = s.target_id
-		WHERE t.error_type = 'do_not_contact'`).Scan(&ledger); err != nil {
-		t.Fatal(err)
-	}
-	if ledger != 0 {
+	if ledger := storetest.CallsOfStoppedTargets(t, h.db); ledger != 0 {
 		t.Errorf("%d ledger rows for stopped targets, want 0 (no slot reserved)", ledger)
 	}
 	if len(h.invitesTo(pid("free-a"))) != 1 || len(h.invitesTo(pid("free-b"))) != 1 {

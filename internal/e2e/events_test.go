@@ -15,6 +15,7 @@ import (
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/webhook"
 )
 
@@ -101,8 +102,7 @@ func TestEventsRunAndWebhook(t *testing.T) {
 	h.targets(h.campaign(bad, ""), "dan-poe")
 	h.start(2)
 	h.waitFor("li's targets to end and bad to be disabled", 30*time.Second, func() bool {
-		var n int
-		_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE campaign_id = $1 AND status IN ('sent', 'failed', 'skipped')`, camp).Scan(&n)
+		n := storetest.CampaignTargetsIn(t, h.db, camp, storetest.Ended()...)
 		return n == len(idents) && h.accountRow(bad).Status == store.AccountDisabled
 	})
 	h.sys.Close() // the run is over: nothing changes behind the checks

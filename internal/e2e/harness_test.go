@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/internal/system"
@@ -24,6 +23,7 @@ import (
 	"github.com/outreach-dev/outreach/provider/unipile"
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -93,7 +93,7 @@ type harness struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	st     *store.Store
-	db     *pgxpool.Pool // the test's own, for SQL setup and checks
+	db     storetest.DB // the test's own, for setup and checks (storetest)
 	dsn    string
 	rdb    redis.UniversalClient
 	sim    *simulator.Simulator
@@ -287,19 +287,10 @@ type targetRow struct {
 
 func (h *harness) rows() map[string]targetRow {
 	h.t.Helper()
-	rows, err := h.db.Query(h.ctx, `SELECT id, identifier, status, coalesce(last_error, ''), coalesce(error_type, ''),
-		coalesce(invitation_id, ''), attempts, deferrals FROM targets ORDER BY id`)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer rows.Close()
 	out := map[string]targetRow{}
-	for rows.Next() {
-		var r targetRow
-		if err := rows.Scan(&r.ID, &r.Identifier, &r.Status, &r.Err, &r.ErrType, &r.InvitationID, &r.Attempts, &r.Deferrals); err != nil {
-			h.t.Fatal(err)
-		}
-		out[r.Identifier] = r
+	for _, r := range storetest.AllTargets(h.t, h.db) {
+		out[r.Identifier] = targetRow{ID: r.ID, Identifier: r.Identifier, Err: r.LastError, ErrType: r.ErrorType, Status: r.Status,
+			InvitationID: r.InvitationID, Attempts: r.Attempts, Deferrals: r.Deferrals}
 	}
 	return out
 }
@@ -323,8 +314,8 @@ func (h *harness) waitTerminal(timeout time.Duration) map[string]targetRow {
 	h.t.Helper()
 	var lastErr error
 	h.waitFor("every target to end", timeout, func() bool {
-		var n int
-		if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status NOT IN ('sent', 'skipped', 'failed')`).Scan(&n); err != nil {
+		n, err := storetest.UnfinishedOrError(h.db)
+		if err != nil {
 			// The test's own pool may hold a connection that a Postgres
 			// restart closed: the next query gets a fresh one.
 			if lastErr == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // loseAnswer is a client that sends the invitation but then loses the
@@ -84,11 +85,7 @@ func TestInvariantOneInvitePerPersonAcrossCampaigns(t *testing.T) {
 	}
 	// The others are skipped: as duplicates, or, if looked up after the
 	// invitation went out, because one is pending.
-	var sent, skipped int
-	if err := h.db.QueryRow(h.ctx, `SELECT count(*) FILTER (WHERE status = 'sent'),
-		count(*) FILTER (WHERE status = 'skipped' AND error_type IN ('duplicate', 'invitation_pending')) FROM targets`).Scan(&sent, &skipped); err != nil {
-		t.Fatal(err)
-	}
+	sent, skipped := storetest.SentAndSkippedAsDuplicates(t, h.db)
 	if sent != 1 || skipped != 2 {
 		t.Errorf("%d sent and %d skipped, want 1 and 2", sent, skipped)
 	}
@@ -116,8 +113,7 @@ func TestInvariantSecretsStaySecret(t *testing.T) {
 	h.targets(h.campaign(al, ""), "x@example.com")
 	h.start(1)
 	h.waitFor("the errors to be recorded", 20*time.Second, func() bool {
-		var n int
-		_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status IN ('sent', 'failed', 'skipped')`).Scan(&n)
+		n := storetest.TargetsIn(t, h.db, storetest.Ended()...)
 		return n >= 6 && h.accountRow(bad).Status == store.AccountDisabled
 	})
 	// Snapshot every task payload in Redis while work is still queued.
@@ -133,18 +129,9 @@ func TestInvariantSecretsStaySecret(t *testing.T) {
 		}
 	}
 	var stored strings.Builder
-	rows, err := h.db.Query(h.ctx, `SELECT coalesce(last_error, '') || coalesce(message, '') FROM targets
-		UNION ALL SELECT coalesce(detail, '') || coalesce(error_type, '') FROM sends
-		UNION ALL SELECT coalesce(pause_reason, '') || credentials_ref FROM accounts`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var s string
-		_ = rows.Scan(&s)
+	for _, s := range storetest.StoredTexts(t, h.db) {
 		stored.WriteString(s + "\n")
 	}
-	rows.Close()
 	keys, _ := h.rdb.Keys(h.ctx, "*").Result()
 	var redisDump strings.Builder
 	for _, k := range keys {
@@ -185,14 +172,12 @@ func TestInvariantGracefulShutdownFinishesInFlight(t *testing.T) {
 	h.targets(h.campaign(li, ""), ids...)
 	h.start(0)
 	w1 := h.startWorker()
-	h.waitFor("calls in flight", 10*time.Second, func() bool { return h.sends("outcome = 'in_flight'") > 0 })
+	h.waitFor("calls in flight", 10*time.Second, func() bool { return storetest.InFlight(t, h.db) > 0 })
 	w1.Shutdown() // what SIGTERM does in `outreach worker`
-	if n := h.sends("outcome = 'in_flight'"); n != 0 {
+	if n := storetest.InFlight(t, h.db); n != 0 {
 		t.Errorf("%d calls left in flight after shutdown, want 0 (finished and recorded)", n)
 	}
-	var sending int
-	_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'sending'`).Scan(&sending)
-	if sending != 0 {
+	if sending := storetest.TargetsIn(t, h.db, store.TargetSending); sending != 0 {
 		t.Errorf("%d targets still held after shutdown", sending)
 	}
 	h.startWorker()
@@ -222,26 +207,19 @@ func TestControlPauseCampaignWithTasksInRedis(t *testing.T) {
 	h.targets(c, ids...)
 	h.start(1)
 	h.waitFor("the first sent and more queued", 10*time.Second, func() bool {
-		var queued int
-		_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'queued'`).Scan(&queued)
+		queued := storetest.TargetsIn(t, h.db, store.TargetQueued)
 		return len(h.requestsOf("li")) >= 1 && queued >= 2
 	})
-	if _, err := h.db.Exec(h.ctx, `UPDATE campaigns SET status = 'paused' WHERE id = $1`, c); err != nil {
-		t.Fatal(err)
-	}
+	storetest.SetCampaignStatus(t, h.db, c, store.CampaignPaused)
 	pausedAt := len(h.requestsOf("li"))
 	h.waitFor("queued targets handed back", 10*time.Second, func() bool {
-		var n int
-		_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status IN ('queued', 'sending')`).Scan(&n)
-		return n == 0
+		return storetest.TargetsIn(t, h.db, store.TargetQueued, store.TargetSending) == 0
 	})
 	// At most a call already under way when the pause was written.
 	if n := len(h.requestsOf("li")); n > pausedAt+1 {
 		t.Errorf("%d requests after pausing, want at most 1", n-pausedAt)
 	}
-	if _, err := h.db.Exec(h.ctx, `UPDATE campaigns SET status = 'active' WHERE id = $1`, c); err != nil {
-		t.Fatal(err)
-	}
+	storetest.SetCampaignStatus(t, h.db, c, store.CampaignActive)
 	h.waitTerminal(20 * time.Second)
 	if n := len(h.requestsOf("li")); n != 5 {
 		t.Errorf("%d requests in all, want 5", n)
@@ -260,19 +238,13 @@ func TestControlLimitChangeTakesEffect(t *testing.T) {
 	h.targets(h.campaign(li, ""), ids...)
 	h.start(1)
 	h.waitFor("the first two sent", 10*time.Second, func() bool {
-		var n int
-		_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&n)
-		return n == 2
+		return storetest.TargetsIn(t, h.db, store.TargetSent) == 2
 	})
-	var waiting int
-	_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status NOT IN ('sent', 'skipped', 'failed')`).Scan(&waiting)
-	if waiting != 4 {
+	if waiting := storetest.Unfinished(t, h.db); waiting != 4 {
 		t.Fatalf("%d targets waiting under the limit, want 4", waiting)
 	}
 	start := time.Now()
-	if _, err := h.db.Exec(h.ctx, `UPDATE account_limits SET max_count = 100 WHERE account_id = $1`, li); err != nil {
-		t.Fatal(err)
-	}
+	storetest.RaiseLimits(t, h.db, li, 100)
 	h.waitTerminal(10 * time.Second)
 	t.Logf("the rest sent %s after raising the limit", time.Since(start).Round(time.Millisecond))
 	if n := len(h.requestsOf("li")); n != 6 {

@@ -13,13 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outreach-dev/outreach/internal/bench"
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
+	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // buildBinary builds cmd/outreach once per test binary.
@@ -136,11 +137,7 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := testenv.DB(t, dsn)
 
 	// Seed with plain SQL, as a user would. The accounts opt out of the
 	// provider's default pacing (minutes between calls): this test is
@@ -148,12 +145,6 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 	want := map[string]string{} // identifier → final status
 	for a := 0; a < nAccounts; a++ {
 		name := fmt.Sprintf("acct-%02d", a)
-		if _, err := pool.Exec(ctx, `WITH a AS (INSERT INTO accounts (name, provider, provider_account_id, pacing) VALUES ($1, 'unipile', $1, 'unlimited') RETURNING id),
-			l AS (INSERT INTO account_limits (account_id, action, max_count, per)
-				SELECT id, 'invite', 3, interval '2 seconds' FROM a UNION ALL SELECT id, 'invite', 12, interval '10 seconds' FROM a)
-			INSERT INTO campaigns (name, account_id, message_template) SELECT $1, id, 'Hello {{.FirstName}}' FROM a`, name); err != nil {
-			t.Fatal(err)
-		}
 		var ids []string
 		for i := 0; i < perAccount; i++ {
 			id := pid(fmt.Sprintf("p-%02d-%02d", a, i))
@@ -169,10 +160,8 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 			ids = append(ids, id)
 			want[id] = status
 		}
-		if _, err := pool.Exec(ctx, `INSERT INTO targets (campaign_id, identifier)
-			SELECT c.id, i FROM campaigns c, unnest($2::text[]) i WHERE c.name = $1`, name, ids); err != nil {
-			t.Fatal(err)
-		}
+		storetest.SeedAccount(t, pool, storetest.Seed{Name: name, Template: "Hello {{.FirstName}}", Targets: ids,
+			Limits: []store.Limit{{Action: store.ActionInvite, Max: 3, Per: 2 * time.Second}, {Action: store.ActionInvite, Max: 12, Per: 10 * time.Second}}})
 	}
 
 	env := []string{"DATABASE_URL=" + dsn, "REDIS_URL=" + rs.URL, "UNIPILE_DSN=" + srv.URL,
@@ -187,13 +176,6 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 		workers = append(workers, startProcess(t, bin, fmt.Sprintf("worker-%d", i), env, "worker", "--concurrency", "40"))
 	}
 	start := time.Now()
-	count := func(q string) int {
-		var n int
-		if err := pool.QueryRow(ctx, q).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	waitUntil := func(what string, timeout time.Duration, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(timeout)
@@ -205,12 +187,12 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 		}
 	}
 	total := nAccounts * perAccount
-	waitUntil("a quarter sent", 60*time.Second, func() bool { return count(`SELECT count(*) FROM targets WHERE status = 'sent'`) >= total/4 })
+	waitUntil("a quarter sent", 60*time.Second, func() bool { return storetest.TargetsIn(t, pool, store.TargetSent) >= total/4 })
 	if err := workers[0].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Since(start)
-	waitUntil("40% sent", 60*time.Second, func() bool { return count(`SELECT count(*) FROM targets WHERE status = 'sent'`) >= total*2/5 })
+	waitUntil("40% sent", 60*time.Second, func() bool { return storetest.TargetsIn(t, pool, store.TargetSent) >= total*2/5 })
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer rdb.Close()
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
@@ -220,7 +202,7 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 	// The killed worker's in-flight tasks come back when asynq's lease
 	// on them expires (30 s) and its recoverer runs (each minute).
 	waitUntil("every target to end", 180*time.Second, func() bool {
-		return count(`SELECT count(*) FROM targets WHERE status NOT IN ('sent', 'skipped', 'failed')`) == 0
+		return storetest.Unfinished(t, pool) == 0
 	})
 	t.Logf("killed a worker at %s, flushed redis at %s, all done at %s", killedAt.Round(time.Millisecond),
 		flushedAt.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
@@ -229,16 +211,9 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 	}
 
 	// Every target where it should be.
-	rows, err := pool.Query(ctx, `SELECT identifier, status, coalesce(last_error, '') FROM targets`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	bad := 0
-	for rows.Next() {
-		var id, status, reason string
-		if err := rows.Scan(&id, &status, &reason); err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range storetest.AllTargets(t, pool) {
+		id, status, reason := r.Identifier, string(r.Status), r.LastError
 		if want[id] != status {
 			bad++
 			if bad <= 10 {
@@ -246,7 +221,6 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 			}
 		}
 	}
-	rows.Close()
 	// From the simulator's own record.
 	if v := sim.LimitViolations(windows); len(v) > 0 {
 		t.Errorf("%d limit violations, first: %+v", len(v), v[0])

@@ -8,13 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/internal/throwaway"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // Postgres goes down while invitations are going out, then comes back:
@@ -46,9 +44,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	h.start(2)
 	h.waitFor("some sent", 20*time.Second, func() bool {
-		var n int
-		_ = db.QueryRow(ctx, `SELECT count(*) FROM targets WHERE status = 'sent'`).Scan(&n)
-		return n >= 8
+		return storetest.TargetsIn(t, db, store.TargetSent) >= 8
 	})
 	mark := len(h.logs.String())
 	if err := pg.Down(); err != nil {
@@ -115,7 +111,7 @@ func waitLogged(t *testing.T, logs *syncBuffer, mark int, timeout time.Duration,
 // server trades durability for speed (synchronous_commit off: a crash
 // would undo commits already acknowledged, which no production server
 // does); durable makes the database commit as production does.
-func ownPostgres(t *testing.T, name string, durable bool) (*throwaway.Server, *store.Store, *pgxpool.Pool, string) {
+func ownPostgres(t *testing.T, name string, durable bool) (*throwaway.Server, *store.Store, storetest.DB, string) {
 	t.Helper()
 	ctx := context.Background()
 	pg, err := throwaway.StartPostgres(ctx)
@@ -123,18 +119,11 @@ func ownPostgres(t *testing.T, name string, durable bool) (*throwaway.Server, *s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pg.Stop() })
-	admin, err := pgx.Connect(ctx, pg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	if err := store.CreateDatabase(ctx, pg.URL, name, ""); err != nil {
 		t.Fatal(err)
 	}
 	if durable {
-		if _, err := admin.Exec(ctx, "ALTER DATABASE "+name+" SET synchronous_commit = on"); err != nil {
-			t.Fatal(err)
-		}
+		storetest.CommitDurably(t, pg.URL, name)
 	}
 	u, err := url.Parse(pg.URL)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // TestPipelineAllProviders drives targets of all three providers through
@@ -64,10 +65,7 @@ func TestPipelineAllProviders(t *testing.T) {
 		t.Errorf("a connected person got %d invitation requests, want 0", n)
 	}
 	// The message was rendered with the profile's first name.
-	var msg string
-	if err := h.db.QueryRow(h.ctx, `SELECT message FROM targets WHERE identifier LIKE '%jane-doe%'`).Scan(&msg); err != nil {
-		t.Fatal(err)
-	}
+	msg := storetest.MessageTo(t, h.db, "jane-doe")
 	if !strings.HasPrefix(msg, "Hi Jane,") {
 		t.Errorf("message = %q, want it to start with %q", msg, "Hi Jane,")
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // Each test drives one row of the outcome policy (docs/outcome-policy.md)
@@ -42,15 +43,6 @@ func (h *harness) gapAfter(account, outcome string) time.Duration {
 	}
 	h.t.Fatalf("no %s answer in the simulator's record: %+v", outcome, rs)
 	return 0
-}
-
-func (h *harness) sends(where string) int {
-	h.t.Helper()
-	var n int
-	if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM sends WHERE `+where).Scan(&n); err != nil {
-		h.t.Fatal(err)
-	}
-	return n
 }
 
 func TestPolicySuccessUsageSlowsThenPausesAccount(t *testing.T) {
@@ -117,13 +109,10 @@ func TestPolicyRateLimited429(t *testing.T) {
 			if gap := h.gapAfter("li", "too_many_requests"); gap < tc.minGap {
 				t.Errorf("next request %s after the 429, want at least %s", gap, tc.minGap)
 			}
-			if n := h.sends("http_status = 429"); n != 1 {
+			if n := storetest.CountCalls(t, h.db, storetest.Calls{HTTPStatus: 429}); n != 1 {
 				t.Errorf("ledger has %d 429 rows, want 1", n)
 			}
-			var attempts int
-			if err := h.db.QueryRow(h.ctx, `SELECT deferrals FROM targets`).Scan(&attempts); err != nil {
-				t.Fatal(err)
-			}
+			storetest.OnlyTarget(t, h.db) // the target is still there
 		})
 	}
 }
@@ -301,9 +290,7 @@ func TestPolicyAccountErrorDisablesUntilResumed(t *testing.T) {
 			}
 			// Its targets wait, and nothing more is sent.
 			h.waitFor("every target to be handed back", 20*time.Second, func() bool {
-				var n int
-				_ = h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'pending'`).Scan(&n)
-				return n == 3
+				return storetest.TargetsIn(t, h.db, store.TargetPending) == 3
 			})
 			before := len(h.requestsOf("li"))
 			if before != 1 {

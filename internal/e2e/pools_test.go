@@ -7,6 +7,7 @@ import (
 
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // TestPoolSpreadsOneCampaignOverItsSenders runs one campaign of 1,000
@@ -42,11 +43,7 @@ func TestPoolSpreadsOneCampaignOverItsSenders(t *testing.T) {
 		idents = append(idents, fmt.Sprintf("https://www.linkedin.com/in/pool-person-%04d/", i))
 	}
 	h.targets(campaign, idents...)
-	var unassigned int
-	if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE account_id IS NULL`).Scan(&unassigned); err != nil {
-		t.Fatal(err)
-	}
-	if unassigned != n {
+	if unassigned := storetest.Unassigned(t, h.db); unassigned != n {
 		t.Fatalf("%d of %d targets of the pool have no sender when inserted; want all", unassigned, n)
 	}
 
@@ -80,11 +77,7 @@ func TestPoolSpreadsOneCampaignOverItsSenders(t *testing.T) {
 		}
 		return true
 	})
-	var waiting int
-	if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM targets WHERE status = 'pending'`).Scan(&waiting); err != nil {
-		t.Fatal(err)
-	}
-	if waiting == 0 {
+	if waiting := storetest.TargetsIn(t, h.db, store.TargetPending); waiting == 0 {
 		t.Fatal("no target waits any more: the pool did not have to share")
 	}
 
@@ -96,10 +89,7 @@ func TestPoolSpreadsOneCampaignOverItsSenders(t *testing.T) {
 	if err := h.st.DisableAccount(h.ctx, disabled, "test: a sender disabled mid-run"); err != nil {
 		t.Fatal(err)
 	}
-	var stoppedAt time.Time
-	if err := h.db.QueryRow(h.ctx, `SELECT now()`).Scan(&stoppedAt); err != nil {
-		t.Fatal(err)
-	}
+	stoppedAt := storetest.Now(t, h.db)
 
 	rows := h.waitTerminal(4 * time.Minute)
 	sent := 0
@@ -119,14 +109,7 @@ func TestPoolSpreadsOneCampaignOverItsSenders(t *testing.T) {
 	if d := h.sim.DuplicateInvites(); len(d) > 0 {
 		t.Errorf("duplicate invitations: %+v", d)
 	}
-	var twoSenders, wrongSender int
-	if err := h.db.QueryRow(h.ctx, `SELECT
-			(SELECT count(*) FROM (SELECT target_id FROM sends WHERE action = 'invite' AND outcome = 'sent'
-				GROUP BY target_id HAVING count(DISTINCT account_id) > 1) x),
-			(SELECT count(*) FROM sends s JOIN targets t ON t.id = s.target_id
-				WHERE s.action = 'invite' AND s.account_id <> t.account_id)`).Scan(&twoSenders, &wrongSender); err != nil {
-		t.Fatal(err)
-	}
+	twoSenders, wrongSender := storetest.SenderMismatches(t, h.db)
 	if twoSenders > 0 || wrongSender > 0 {
 		t.Errorf("%d targets invited by two accounts, %d invitations from another account than the target's", twoSenders, wrongSender)
 	}
@@ -145,20 +128,10 @@ func TestPoolSpreadsOneCampaignOverItsSenders(t *testing.T) {
 	// The stopped senders reserved nothing after they stopped, and their
 	// waiting targets went to the others (every target ended while they
 	// are still stopped).
-	var late int
-	if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM sends WHERE account_id = ANY($1) AND reserved_at > $2`,
-		[]int64{paused, disabled}, stoppedAt).Scan(&late); err != nil {
-		t.Fatal(err)
-	}
-	if late > 0 {
+	if late := storetest.CountCalls(t, h.db, storetest.Calls{Accounts: []int64{paused, disabled}, ReservedAfter: stoppedAt}); late > 0 {
 		t.Errorf("%d calls reserved for the paused or disabled sender after it stopped", late)
 	}
-	var moved int
-	if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM sends l JOIN targets t ON t.id = l.target_id
-		WHERE l.action = 'lookup' AND l.account_id = ANY($1) AND t.account_id <> l.account_id`,
-		[]int64{paused, disabled}).Scan(&moved); err != nil {
-		t.Fatal(err)
-	}
+	moved := storetest.LookedUpForOthers(t, h.db, []int64{paused, disabled})
 	t.Logf("%d targets looked up by a stopped sender were invited by another", moved)
 	bigSent, smallSent := 0, 0
 	for i := range 10 {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // TestBrokenTemplateFromSQLFailsTargets: a campaign inserted with SQL is not
@@ -18,14 +20,8 @@ func TestBrokenTemplateFromSQLFailsTargets(t *testing.T) {
 		{"li-typo", "Hi {{.Firstname}}"},
 	} {
 		id := h.account(accountSpec{name: tc.account})
-		if _, err := h.db.Exec(h.ctx, `INSERT INTO campaigns (name, account_id, message_template) VALUES ($1, $2, $3)`,
-			tc.account, id, tc.template); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := h.db.Exec(h.ctx, `INSERT INTO targets (campaign_id, identifier)
-			SELECT id, $2 FROM campaigns WHERE name = $1`, tc.account, pid(tc.account+"-target")); err != nil {
-			t.Fatal(err)
-		}
+		storetest.AddCampaignFromSQL(t, h.db, tc.account, id, tc.template)
+		storetest.AddTargetsTo(t, h.db, tc.account, pid(tc.account+"-target"))
 	}
 	h.start(1)
 	rows := h.waitTerminal(30 * time.Second)

@@ -8,6 +8,7 @@ import (
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/scheduler"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/worker"
 )
 
@@ -31,39 +32,24 @@ func TestWithdrawalsCompressedWeeks(t *testing.T) {
 	li := h.account(accountSpec{name: "li",
 		limits: []store.Limit{{Action: store.ActionWithdraw, Max: max, Per: per}},
 		gaps:   []store.Gap{{Action: store.ActionWithdraw, Min: gap}}})
-	if _, err := h.db.Exec(h.ctx, `UPDATE accounts SET withdraw_after = make_interval(secs => $2), withdraw_block = make_interval(secs => $3)
-		WHERE id = $1`, li, age.Seconds(), block.Seconds()); err != nil {
-		t.Fatal(err)
-	}
+	storetest.SetWithdrawals(t, h.db, li, age, block)
 	first := h.campaign(li, "")
 	people := []string{"alice-a", "bob-b", "carl-c", "dora-d"}
 	// The system runs with withdrawals off until every invitation is out
 	// and bob answered; then they are on.
-	if _, err := h.db.Exec(h.ctx, `UPDATE campaigns SET withdraw_stale = false WHERE id = $1`, first); err != nil {
-		t.Fatal(err)
-	}
+	storetest.SetWithdrawStale(t, h.db, first, false)
 	h.targets(first, people...)
 	h.startWithdrawing(2)
 	h.waitTerminal(30 * time.Second)
 	if !h.sim.Answer("li", simulator.ProviderID("bob-b")) {
 		t.Fatal("no pending invitation to bob at the simulator")
 	}
-	if _, err := h.db.Exec(h.ctx, `UPDATE campaigns SET withdraw_stale = true WHERE id = $1`, first); err != nil {
-		t.Fatal(err)
-	}
+	storetest.SetWithdrawStale(t, h.db, first, true)
 	h.waitFor("the stale invitations withdrawn, the answered one gone", 60*time.Second, func() bool {
-		var withdrawn, gone int
-		if err := h.db.QueryRow(h.ctx, `SELECT count(*) FILTER (WHERE withdrawn_at IS NOT NULL), count(*) FILTER (WHERE invitation_gone_at IS NOT NULL)
-			FROM targets WHERE campaign_id = $1`, first).Scan(&withdrawn, &gone); err != nil {
-			t.Fatal(err)
-		}
+		withdrawn, gone := storetest.CampaignWithdrawals(t, h.db, first)
 		return withdrawn == 3 && gone == 1
 	})
-	var bobWithdrawn bool
-	if err := h.db.QueryRow(h.ctx, `SELECT withdrawn_at IS NOT NULL FROM targets WHERE campaign_id = $1 AND identifier = 'bob-b'`, first).
-		Scan(&bobWithdrawn); err != nil {
-		t.Fatal(err)
-	}
+	bobWithdrawn := storetest.WithdrawnIn(t, h.db, first, "bob-b")
 	cancels := 0
 	for _, r := range h.sim.Requests() {
 		if r.Op == "cancel" {
@@ -81,17 +67,9 @@ func TestWithdrawalsCompressedWeeks(t *testing.T) {
 	}
 	h.targets(second, "alice-a")
 	h.waitFor("alice invited again by the second campaign", 60*time.Second, func() bool {
-		var status string
-		if err := h.db.QueryRow(h.ctx, `SELECT status FROM targets WHERE campaign_id = $1`, second).Scan(&status); err != nil {
-			t.Fatal(err)
-		}
-		return status == string(store.TargetSent)
+		return storetest.CampaignTargetStatus(t, h.db, second) == store.TargetSent
 	})
-	var refused int
-	if err := h.db.QueryRow(h.ctx, `SELECT count(*) FROM sends WHERE account_id = $1 AND error_type LIKE 'cannot_resend%'`, li).Scan(&refused); err != nil {
-		t.Fatal(err)
-	}
-	if refused != 0 {
+	if refused := storetest.CountCalls(t, h.db, storetest.Calls{Account: li, ErrorPrefix: "cannot_resend"}); refused != 0 {
 		t.Errorf("%d invitations refused with cannot_resend_yet, want 0 (the block waits them out)", refused)
 	}
 	alice := simulator.ProviderID("alice-a")
@@ -114,25 +92,13 @@ func TestWithdrawalsCompressedWeeks(t *testing.T) {
 
 	// Paced: each withdraw call after the gap from the answer to the one
 	// before, and never more than max in any window of per.
-	rows, err := h.db.Query(h.ctx, `SELECT reserved_at, window_at FROM sends WHERE account_id = $1 AND action = 'withdraw' ORDER BY reserved_at`, li)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var calls [][2]time.Time
-	for rows.Next() {
-		var c [2]time.Time
-		if err := rows.Scan(&c[0], &c[1]); err != nil {
-			t.Fatal(err)
-		}
-		calls = append(calls, c)
-	}
-	rows.Close()
+	calls := storetest.CallTimes(t, h.db, li, store.ActionWithdraw)
 	for i := 1; i < len(calls); i++ {
-		if calls[i][0].Before(calls[i-1][1].Add(gap)) {
-			t.Errorf("withdraw call %d reserved at %s, before the gap after the answer at %s", i, calls[i][0], calls[i-1][1])
+		if calls[i].Reserved.Before(calls[i-1].Answered.Add(gap)) {
+			t.Errorf("withdraw call %d reserved at %s, before the gap after the answer at %s", i, calls[i].Reserved, calls[i-1].Answered)
 		}
-		if i >= max && calls[i][1].Sub(calls[i-max][1]) < per {
-			t.Errorf("%d withdrawals within %s (answers %s .. %s)", max+1, per, calls[i-max][1], calls[i][1])
+		if i >= max && calls[i].Answered.Sub(calls[i-max].Answered) < per {
+			t.Errorf("%d withdrawals within %s (answers %s .. %s)", max+1, per, calls[i-max].Answered, calls[i].Answered)
 		}
 	}
 }

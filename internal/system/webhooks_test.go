@@ -11,6 +11,7 @@ import (
 
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 	"github.com/outreach-dev/outreach/webhook"
 )
 
@@ -40,9 +41,7 @@ func TestWebhooksRunner(t *testing.T) {
 	if _, err := st.CreateAccount(ctx, store.NewAccount{Name: "a", Provider: "unipile", ProviderAccountID: "u"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(ctx, `UPDATE accounts SET status = 'disabled', pause_reason = 'test'`); err != nil {
-		t.Fatal(err)
-	}
+	storetest.DisableAllAccounts(t, db, "test")
 	select {
 	case sig := <-got:
 		if sig == "" {
