@@ -221,9 +221,9 @@ func Store(t testing.TB) (*store.Store, string) {
 	return st, dsn
 }
 
-// DB opens a pool of its own on the test database dsn, for tests that set
-// up or check rows with SQL of their own (the store exports no pool). It
-// is closed when the test ends.
+// DB opens a pool of its own on the test database dsn, for the fixtures and
+// checks of store/storetest (tests outside store hold no SQL; the store
+// exports no pool). It is closed when the test ends.
 func DB(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dsn)
