@@ -88,6 +88,15 @@ type TickStats struct {
 	Failed    int // targets failed while claiming (message too long, template)
 	// Lag is how late the most overdue enqueued target was.
 	Lag time.Duration
+	// prepareFull is whether PrepareTargets took a full batch (more may
+	// be waiting).
+	prepareFull bool
+}
+
+// addPrepared returns the sum of two PrepareStats.
+func addPrepared(a, b store.PrepareStats) store.PrepareStats {
+	return store.PrepareStats{Seen: a.Seen + b.Seen, Failed: a.Failed + b.Failed, Skipped: a.Skipped + b.Skipped,
+		Resolved: a.Resolved + b.Resolved, CacheHits: a.CacheHits + b.CacheHits, NeedLookup: a.NeedLookup + b.NeedLookup}
 }
 
 // Scheduler plans and enqueues work. Several may run against the same
@@ -242,7 +251,7 @@ func (s *Scheduler) step(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return st.Prepared.Seen == s.cfg.PrepareBatch, nil
+	return st.prepareFull, nil
 }
 
 // redisLost reports whether Redis lost the epoch key, and sets it.
@@ -286,11 +295,6 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	if err := s.releaseStoppedSenders(ctx, now); err != nil {
 		return st, err
 	}
-	prep, err := s.cfg.Store.PrepareTargets(ctx, s.cfg.PrepareBatch, s.cfg.Normalize)
-	if err != nil {
-		return st, err
-	}
-	st.Prepared = prep
 	if err := s.withdrawals(ctx, now); err != nil {
 		return st, err
 	}
@@ -298,6 +302,12 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 		return st, err
 	}
 	end := now.Add(s.cfg.Horizon)
+	// An account's new targets count as due invitations: the claim
+	// normalises those its slots take now (store.ClaimAndPrepare), so that
+	// they go from new to queued in one row update. PrepareTargets then
+	// normalises the others (pools, accounts without a slot now), and the
+	// accounts are planned again for what it made due (and for the
+	// lookups the claim found needed).
 	work, err := s.cfg.Store.AccountsWithWork(ctx, now, end)
 	if err != nil {
 		return st, err
@@ -307,12 +317,29 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	if ctx.Err() != nil {
 		return st, ctx.Err()
 	}
+	inline := st.Prepared
+	prep, err := s.cfg.Store.PrepareTargets(ctx, s.cfg.PrepareBatch, s.cfg.Normalize)
+	if err != nil {
+		return st, err
+	}
+	st.prepareFull = prep.Seen == s.cfg.PrepareBatch
+	st.Prepared = addPrepared(inline, prep)
+	if prep.Seen > 0 || inline.NeedLookup > 0 {
+		if work, err = s.cfg.Store.AccountsWithWork(ctx, now, end); err != nil {
+			return st, err
+		}
+		st.Accounts = max(st.Accounts, len(work))
+		s.plan(ctx, work, now, end, &st)
+		if ctx.Err() != nil {
+			return st, ctx.Err()
+		}
+	}
 	st.Duration = s.cfg.Now().Sub(now)
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.Tick(st)
 	}
-	if st.Enqueued > 0 || prep.Seen > 0 {
-		s.log.DebugContext(ctx, "tick", "accounts", st.Accounts, "prepared", prep.Seen, "enqueued", st.Enqueued,
+	if st.Enqueued > 0 || st.Prepared.Seen > 0 {
+		s.log.DebugContext(ctx, "tick", "accounts", st.Accounts, "prepared", st.Prepared.Seen, "enqueued", st.Enqueued,
 			"failed", st.Failed, "lag", st.Lag, "took", st.Duration)
 	}
 	return st, nil
@@ -379,7 +406,7 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 		taken := map[int64]int{} // slots given per account, in claim order
 		for lo := 0; lo < len(wants); lo += claimChunk {
 			chunk := wants[lo:min(lo+claimChunk, len(wants))]
-			claimed, err := s.cfg.Store.ClaimTargetsBatch(ctx, lookup, chunk, end, now, func(c store.Claimed) store.Prepared {
+			prepare := func(c store.Claimed) store.Prepared {
 				pl := plans[c.Target.AccountID]
 				var p store.Prepared
 				if !lookup {
@@ -398,7 +425,16 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 				}
 				taken[c.Target.AccountID]++
 				return p
-			})
+			}
+			var claimed map[int64][]*store.Target
+			var err error
+			if lookup {
+				claimed, err = s.cfg.Store.ClaimTargetsBatch(ctx, lookup, chunk, end, now, prepare)
+			} else {
+				var prep store.PrepareStats
+				claimed, prep, err = s.cfg.Store.ClaimAndPrepare(ctx, chunk, end, now, s.cfg.Normalize, prepare)
+				st.Prepared = addPrepared(st.Prepared, prep)
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.ErrorContext(ctx, "claiming targets", "accounts", len(chunk), "error", err)

@@ -269,21 +269,53 @@ func skipDoNotContact(ctx context.Context, tx pgx.Tx, ids []int64, now time.Time
 	return out, rows.Err()
 }
 
+// dropDoNotContactSQL is skipDoNotContactSQL for claimed targets whose
+// normalised identifier and provider id ($3, $4) may be known in Go only
+// (a new target ClaimAndPrepare normalised): the match uses them, and a
+// target skipped gets them written.
+const dropDoNotContactSQL = `WITH m AS (
+		SELECT t.id, m.reason, u.norm, u.pid FROM unnest($1::bigint[], $3::text[], $4::text[]) AS u(id, norm, pid)
+		JOIN targets t ON t.id = u.id JOIN accounts a ON a.id = t.account_id
+		LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = coalesce(nullif(u.norm, ''), t.normalized_identifier)
+		CROSS JOIN LATERAL dnc_match(t.account_id, t.campaign_id, a.provider,
+			ARRAY[coalesce(nullif(u.norm, ''), t.normalized_identifier), coalesce(nullif(u.pid, ''), t.provider_id), p.provider_id]) m)
+	UPDATE targets t SET status = 'skipped', last_error = m.reason, error_type = '` + ErrorTypeDoNotContact + `',
+		wait_reason = NULL, updated_at = $2, finished_at = $2,
+		normalized_identifier = coalesce(nullif(m.norm, ''), t.normalized_identifier), provider_id = coalesce(nullif(m.pid, ''), t.provider_id)
+	FROM m WHERE t.id = m.id RETURNING t.id, m.reason`
+
 // dropDoNotContact is the scheduler's check when it plans targets: the
 // claimed targets a do-not-contact entry stops are skipped in tx and left
 // out of the result.
 func dropDoNotContact(ctx context.Context, tx pgx.Tx, claimed []Claimed, now time.Time) ([]Claimed, error) {
-	ids := make([]int64, len(claimed))
-	for i, c := range claimed {
-		ids[i] = c.Target.ID
+	if len(claimed) == 0 {
+		return claimed, nil
 	}
-	stopped, err := skipDoNotContact(ctx, tx, ids, now)
-	if err != nil || len(stopped) == 0 {
-		return claimed, err
+	ids := make([]int64, len(claimed))
+	norms := make([]string, len(claimed))
+	pids := make([]string, len(claimed))
+	for i, c := range claimed {
+		ids[i], norms[i], pids[i] = c.Target.ID, c.Target.NormalizedIdentifier, c.Target.ProviderID
+	}
+	rows, err := tx.Query(ctx, dropDoNotContactSQL, ids, now, norms, pids)
+	if err != nil {
+		return nil, err
+	}
+	stopped := map[int64]bool{}
+	var id int64
+	var reason string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &reason}, func() error {
+		stopped[id] = true
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(stopped) == 0 {
+		return claimed, nil
 	}
 	kept := claimed[:0]
 	for _, c := range claimed {
-		if _, stop := stopped[c.Target.ID]; !stop {
+		if !stopped[c.Target.ID] {
 			kept = append(kept, c)
 		}
 	}

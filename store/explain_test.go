@@ -92,6 +92,11 @@ func TestExplainAtScale(t *testing.T) {
 	if _, err := st.ClaimTargetsBatch(ctx, false, []store.ClaimWant{{AccountID: 2, N: 20}, {AccountID: 3, N: 20}}, now, now, keep); err != nil {
 		t.Fatalf("ClaimTargetsBatch(invite): %v", err)
 	}
+	rec.op("ClaimAndPrepare")
+	if _, _, err := st.ClaimAndPrepare(ctx, []store.ClaimWant{{AccountID: 4, N: 20}, {AccountID: 5, N: 20}}, now, now,
+		func(p provider.Name, id string) store.Normalized { return store.Normalized{Identifier: id, ProviderID: id} }, keep); err != nil {
+		t.Fatalf("ClaimAndPrepare: %v", err)
+	}
 	// Account 1's limits are full (the ledger has ~45 invites a day): Begin
 	// runs every per-limit window query, then hands the target back.
 	rec.op("Begin(invite)")
@@ -148,14 +153,18 @@ func TestExplainAtScale(t *testing.T) {
 	wantIndex := []struct {
 		op, sql, index string
 	}{
-		{"AccountsWithWork", "t.next_attempt_at <= $1", "targets_due"},
+		{"AccountsWithWork", "t.account_id = cs.account_id", "targets_due_sender"},
+		{"AccountsWithWork", "t.account_id IS NULL", "targets_pool_due"},
 		{"AccountsWithWork", "t.status IN ('queued', 'sending')", "targets_in_flight"},
 		{"AccountsWithWork", "s.window_at > $2::timestamptz - l.per", "sends_window"},
 		{"AccountsWithWork", "action = x.action ORDER BY window_at DESC LIMIT 1", "sends_window"},
 		{"PrepareTargets", "t.normalized_identifier IS NULL", "targets_new"},
-		{"ClaimTargets(lookup)", "FOR UPDATE SKIP LOCKED", "targets_due"},
-		{"ClaimTargets(invite)", "FOR UPDATE SKIP LOCKED", "targets_due"},
-		{"ClaimTargetsBatch(invite)", "FOR UPDATE SKIP LOCKED", "targets_due"},
+		{"ClaimTargets(lookup)", "FOR UPDATE SKIP LOCKED", "targets_due_sender"},
+		{"ClaimTargets(invite)", "FOR UPDATE SKIP LOCKED", "targets_due_sender"},
+		{"ClaimTargetsBatch(invite)", "FOR UPDATE SKIP LOCKED", "targets_due_sender"},
+		{"ClaimAndPrepare", "t0.normalized_identifier IS NOT NULL", "targets_due_sender"},
+		{"ClaimAndPrepare", "t0.normalized_identifier IS NULL", "targets_new_sender"},
+		{"AccountsWithWork", "t.normalized_identifier IS NULL", "targets_new_sender"},
 		{"Begin(invite)", "ORDER BY window_at DESC OFFSET l.off LIMIT 1", "sends_window"},
 		{"Begin(lookup)", "ORDER BY window_at DESC OFFSET l.off LIMIT 1", "sends_window"},
 		{"Begin(lookup)", "AND action = $2 ORDER BY window_at DESC LIMIT 1", "sends_window"},

@@ -72,11 +72,13 @@ type preparing struct {
 	norm            Normalized
 	status          TargetStatus
 	reason, errType string
+	cacheHit        bool // its provider id came from the people cache
 }
 
 // cachedPerson is what the people cache knows of one person.
 type cachedPerson struct {
 	providerID, distance, invitation string
+	firstName, lastName, headline    string
 	lookedUpBy                       int64
 	relationship                     bool
 }
@@ -135,7 +137,8 @@ func cachedPeople(ctx context.Context, tx pgx.Tx, provs, idents []string) (map[[
 	cache := map[[2]string]cachedPerson{}
 	if len(idents) > 0 {
 		crow, err := tx.Query(ctx, `SELECT p.provider, p.normalized_identifier, p.provider_id,
-				coalesce(p.looked_up_by, 0), coalesce(p.network_distance, ''), p.is_relationship, coalesce(p.invitation_status, '')
+				coalesce(p.looked_up_by, 0), coalesce(p.network_distance, ''), p.is_relationship, coalesce(p.invitation_status, ''),
+				coalesce(p.first_name, ''), coalesce(p.last_name, ''), coalesce(p.headline, '')
 				FROM people p JOIN unnest($1::text[], $2::text[]) AS k(provider, ident)
 				ON p.provider = k.provider AND p.normalized_identifier = k.ident`, provs, idents)
 		if err != nil {
@@ -144,7 +147,8 @@ func cachedPeople(ctx context.Context, tx pgx.Tx, provs, idents []string) (map[[
 		for crow.Next() {
 			var prov, ident string
 			var c cachedPerson
-			if err := crow.Scan(&prov, &ident, &c.providerID, &c.lookedUpBy, &c.distance, &c.relationship, &c.invitation); err != nil {
+			if err := crow.Scan(&prov, &ident, &c.providerID, &c.lookedUpBy, &c.distance, &c.relationship, &c.invitation,
+				&c.firstName, &c.lastName, &c.headline); err != nil {
 				crow.Close()
 				return nil, err
 			}
@@ -170,6 +174,7 @@ func applyCache(batch []*preparing, cache map[[2]string]cachedPerson) (hits int)
 			continue
 		}
 		hits++
+		r.cacheHit = true
 		r.norm.ProviderID = c.providerID
 		if c.lookedUpBy == r.account && r.account > 0 {
 			prof := provider.Profile{NetworkDistance: c.distance, IsRelationship: c.relationship, InvitationStatus: c.invitation}
