@@ -96,7 +96,8 @@ type TickStats struct {
 // addPrepared returns the sum of two PrepareStats.
 func addPrepared(a, b store.PrepareStats) store.PrepareStats {
 	return store.PrepareStats{Seen: a.Seen + b.Seen, Failed: a.Failed + b.Failed, Skipped: a.Skipped + b.Skipped,
-		Resolved: a.Resolved + b.Resolved, CacheHits: a.CacheHits + b.CacheHits, NeedLookup: a.NeedLookup + b.NeedLookup}
+		Resolved: a.Resolved + b.Resolved, CacheHits: a.CacheHits + b.CacheHits, NeedLookup: a.NeedLookup + b.NeedLookup,
+		Pooled: a.Pooled + b.Pooled}
 }
 
 // Scheduler plans and enqueues work. Several may run against the same
@@ -306,8 +307,10 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	// normalises those its slots take now (store.ClaimAndPrepare), so that
 	// they go from new to queued in one row update. PrepareTargets then
 	// normalises the others (pools, accounts without a slot now), and the
-	// accounts are planned again for what it made due (and for the
-	// lookups the claim found needed).
+	// accounts are planned again when that made work due now: lookups
+	// (also those the claim found needed) and pool targets to give to a
+	// sender. (The others it normalised belong to accounts whose slots
+	// the first pass used.)
 	work, err := s.cfg.Store.AccountsWithWork(ctx, now, end)
 	if err != nil {
 		return st, err
@@ -324,7 +327,7 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	}
 	st.prepareFull = prep.Seen == s.cfg.PrepareBatch
 	st.Prepared = addPrepared(inline, prep)
-	if prep.Seen > 0 || inline.NeedLookup > 0 {
+	if prep.NeedLookup > 0 || prep.Pooled > 0 || inline.NeedLookup > 0 {
 		if work, err = s.cfg.Store.AccountsWithWork(ctx, now, end); err != nil {
 			return st, err
 		}

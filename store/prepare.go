@@ -26,6 +26,9 @@ type NormalizeFunc func(p provider.Name, identifier string) Normalized
 // PrepareStats counts what PrepareTargets did.
 type PrepareStats struct {
 	Seen, Failed, Skipped, Resolved, CacheHits, NeedLookup int
+	// Pooled counts the resolved and waiting-for-lookup targets of pools
+	// (no sender yet; also counted above).
+	Pooled int
 }
 
 // PrepareTargets takes up to limit new targets (whose identifier is not yet
@@ -231,6 +234,9 @@ func countPrepared(batch []*preparing, st *PrepareStats) {
 			st.Resolved++
 		default:
 			st.NeedLookup++
+		}
+		if r.account < 0 && r.status == TargetPending {
+			st.Pooled++
 		}
 	}
 }
