@@ -75,10 +75,11 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*
 				AND t.next_attempt_at <= $1 LIMIT 1) ol ON true
 			GROUP BY cs.account_id
 		)
-		SELECT `+accountColumns+`, d.inv, d.look,
-			(SELECT count(*) FILTER (WHERE t.provider_id IS NOT NULL) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending')),
-			(SELECT count(*) FILTER (WHERE t.provider_id IS NULL) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending'))
+		SELECT `+accountColumns+`, d.inv, d.look, q.invites, q.lookups
 		FROM d JOIN accounts a ON a.id = d.account_id
+		CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE t.provider_id IS NOT NULL) AS invites,
+			count(*) FILTER (WHERE t.provider_id IS NULL) AS lookups
+			FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending')) q
 		WHERE (d.inv OR d.look) AND (a.status = 'active' OR (a.status = 'paused' AND a.paused_until <= $2))
 		ORDER BY a.id`, dueBy, now)
 	if err != nil {
