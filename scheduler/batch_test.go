@@ -62,3 +62,34 @@ func TestTickBatchesInvitations(t *testing.T) {
 		t.Errorf("batches %v and singles %v; want one batch of %v and a task of its own for %d", batched, singles, bids[:3], bids[3])
 	}
 }
+
+func TestClaimChunks(t *testing.T) {
+	want := func(ns ...int) []store.ClaimWant {
+		var out []store.ClaimWant
+		for i, n := range ns {
+			out = append(out, store.ClaimWant{AccountID: int64(i + 1), N: n})
+		}
+		return out
+	}
+	sizes := func(chunks [][]store.ClaimWant) []int {
+		var out []int
+		for _, c := range chunks {
+			out = append(out, len(c))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		wants []store.ClaimWant
+		sizes []int
+	}{
+		{nil, nil},
+		{want(200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200), []int{10, 1}},
+		{want(5000, 1, 1), []int{1, 2}},
+		{want(1, 1, 5000), []int{2, 1}},
+		{make([]store.ClaimWant, 1001), []int{500, 500, 1}},
+	} {
+		if got := sizes(claimChunks(tc.wants)); !slices.Equal(got, tc.sizes) {
+			t.Errorf("claimChunks(%d wants) sizes %v, want %v", len(tc.wants), got, tc.sizes)
+		}
+	}
+}

@@ -407,8 +407,7 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 		s.recordWaits(ctx, waits, now)
 		s.assignPools(ctx, lookup, work, plans, now, end)
 		taken := map[int64]int{} // slots given per account, in claim order
-		for lo := 0; lo < len(wants); lo += claimChunk {
-			chunk := wants[lo:min(lo+claimChunk, len(wants))]
+		for _, chunk := range claimChunks(wants) {
 			prepare := func(c store.Claimed) store.Prepared {
 				pl := plans[c.Target.AccountID]
 				var p store.Prepared
@@ -449,8 +448,32 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 	}
 }
 
-// claimChunk is how many accounts one claim transaction serves.
-const claimChunk = 500
+// claimChunk is how many accounts one claim transaction serves at most,
+// claimTargets how many targets it asks for at most (an account asking
+// for more gets a transaction of its own): the workers start on the first
+// chunk's tasks while the next is claimed (a tick claiming 20,000 targets
+// in one transaction kept them idle for its second).
+const (
+	claimChunk   = 500
+	claimTargets = 2000
+)
+
+// claimChunks splits wants into the claim transactions' shares, in order.
+func claimChunks(wants []store.ClaimWant) [][]store.ClaimWant {
+	var out [][]store.ClaimWant
+	lo, n := 0, 0
+	for i, w := range wants {
+		if i > lo && (i-lo == claimChunk || n+w.N > claimTargets) {
+			out = append(out, wants[lo:i])
+			lo, n = i, 0
+		}
+		n += w.N
+	}
+	if lo < len(wants) {
+		out = append(out, wants[lo:])
+	}
+	return out
+}
 
 // enqueueClaimed enqueues the claimed targets at their accounts' slots, a
 // few accounts at once (each enqueue is a round trip to Redis).
