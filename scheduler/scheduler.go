@@ -328,6 +328,13 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	st.prepareFull = prep.Seen == s.cfg.PrepareBatch
 	st.Prepared = addPrepared(inline, prep)
 	if prep.NeedLookup > 0 || prep.Pooled > 0 || inline.NeedLookup > 0 {
+		if prep.Resolved > 0 {
+			// The withdrawal step's hold, for the targets PrepareTargets
+			// just resolved (it ran before it).
+			if _, err := s.cfg.Store.HoldWithdrawnPeople(ctx, now); err != nil {
+				return st, err
+			}
+		}
 		if work, err = s.cfg.Store.AccountsWithWork(ctx, now, end); err != nil {
 			return st, err
 		}
