@@ -94,7 +94,9 @@ func TestExplainAtScale(t *testing.T) {
 	}
 	rec.op("ClaimAndPrepare")
 	if _, _, err := st.ClaimAndPrepare(ctx, []store.ClaimWant{{AccountID: 4, N: 20}, {AccountID: 5, N: 20}}, now, now,
-		func(p provider.Name, id string) store.Normalized { return store.Normalized{Identifier: id, ProviderID: id} }, keep); err != nil {
+		func(p provider.Name, id string) store.Normalized {
+			return store.Normalized{Identifier: id, ProviderID: id}
+		}, keep); err != nil {
 		t.Fatalf("ClaimAndPrepare: %v", err)
 	}
 	// Account 1's limits are full (the ledger has ~45 invites a day): Begin
