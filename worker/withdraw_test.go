@@ -16,10 +16,13 @@ import (
 
 // A compressed "three weeks": invitations become stale after withdrawAge
 // and LinkedIn (the simulator) refuses a new one for withdrawBlock after a
-// withdrawal.
+// withdrawal. The block outlasts the withdrawals of a test (three windows of
+// withdrawPer at most), so that the clock is still within the block of the
+// latest withdrawal whichever order the withdrawal tasks ran in (with 60 s,
+// the accepted invitation's task running last moved the clock past it).
 const (
 	withdrawAge   = 30 * time.Second
-	withdrawBlock = 60 * time.Second
+	withdrawBlock = 5 * time.Minute
 	// The account's own pacing of withdrawals: a gap of withdrawGap and at
 	// most withdrawMax per withdrawPer.
 	withdrawGap = 10 * time.Second
