@@ -30,6 +30,13 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: withpg COMMAND [ARG...]")
 		return 2
 	}
+	// Signals are caught from the start, so that an interrupt while the
+	// server starts still stops it; once the command runs they are passed
+	// on to it (a terminal's Ctrl-C reaches it anyway, in the same process
+	// group), and withpg outlives it to stop the server.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	if os.Getenv("OUTREACH_TEST_DATABASE_URL") == "" {
 		pg, err := throwaway.StartPostgres(context.Background())
 		if err != nil {
@@ -39,17 +46,32 @@ func run(args []string) int {
 		defer pg.Stop()
 		os.Setenv("OUTREACH_TEST_DATABASE_URL", pg.URL)
 	}
+	select {
+	case sig := <-sigs:
+		fmt.Fprintf(os.Stderr, "withpg: %v before the command started\n", sig)
+		return 128 + int(sig.(syscall.Signal))
+	default:
+	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	// The command gets the terminal's signals itself (same process group);
-	// withpg only outlives it to stop the server.
-	signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
+		return 1
+	}
+	go func() {
+		for sig := range sigs {
+			_ = cmd.Process.Signal(sig)
+		}
+	}()
+	err := cmd.Wait()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &exit):
+		if st, ok := exit.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+			return 128 + int(st.Signal())
+		}
 		if code := exit.ExitCode(); code > 0 {
 			return code
 		}
