@@ -418,11 +418,15 @@ func lockTargets(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]batchLo
 	rows, err := tx.Query(ctx, `SELECT `+targetColumns+`, p.provider IS NOT NULL,
 			coalesce(p.provider_id, ''), coalesce(p.first_name, ''), coalesce(p.last_name, ''), coalesce(p.headline, ''),
 			coalesce(p.looked_up_by, 0), coalesce(p.network_distance, ''), coalesce(p.is_relationship, false),
-			coalesce(p.invitation_status, ''), t.task_gen,
-			EXISTS (SELECT 1 FROM sends s WHERE s.target_id = t.id
-				AND (s.outcome = 'in_flight' OR (s.action = 'invite' AND s.outcome IN ('unknown', 'error') AND s.settled_at IS NULL)))
+			coalesce(p.invitation_status, ''), t.task_gen, e.x IS NOT NULL
 		FROM targets t JOIN campaigns c ON c.id = t.campaign_id JOIN accounts a ON a.id = t.account_id
 		LEFT JOIN people p ON p.provider = a.provider AND p.normalized_identifier = t.normalized_identifier
+		-- One index probe of the target's ledger rows each (an EXISTS was
+		-- planned as one hashed scan of the whole ledger per batch while
+		-- the ledger grew faster than its statistics).
+		LEFT JOIN LATERAL (SELECT true AS x FROM sends s WHERE s.target_id = t.id
+			AND (s.outcome = 'in_flight' OR (s.action = 'invite' AND s.outcome IN ('unknown', 'error') AND s.settled_at IS NULL))
+			LIMIT 1) e ON true
 		WHERE t.id = ANY($1) ORDER BY t.id FOR UPDATE OF t`, ids)
 	if err != nil {
 		return nil, err
