@@ -314,6 +314,25 @@ func pause(ctx context.Context, db execer, id int64, until time.Time, reason str
 	return db.Exec(ctx, pauseSQL, id, until, reason, how != pauseExactly, how == pauseExtend)
 }
 
+// disableSQL disables an account until ResumeAccount, with a reason.
+const disableSQL = `UPDATE accounts SET status = 'disabled', paused_until = NULL, pause_reason = $2, updated_at = now()
+	WHERE id = $1`
+
+// stopAccount applies what a provider's answer decided for the account
+// (Finish and the answers like it): disable it, or pause it until
+// pauseUntil (a longer pause stays), or neither when pauseUntil is not
+// after now.
+func stopAccount(ctx context.Context, tx execer, id int64, disable bool, pauseUntil time.Time, reason string, now time.Time) error {
+	var err error
+	switch {
+	case disable:
+		_, err = tx.Exec(ctx, disableSQL, id, reason)
+	case pauseUntil.After(now):
+		_, err = pause(ctx, tx, id, pauseUntil, reason, pauseAtLeast)
+	}
+	return err
+}
+
 // PauseAccount pauses an account until a time, with a reason. A disabled
 // account stays disabled.
 func (s *Store) PauseAccount(ctx context.Context, id int64, until time.Time, reason string) error {
@@ -328,8 +347,7 @@ func (s *Store) PauseAccount(ctx context.Context, id int64, until time.Time, rea
 
 // DisableAccount stops an account until ResumeAccount.
 func (s *Store) DisableAccount(ctx context.Context, id int64, reason string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET status = 'disabled', paused_until = NULL, pause_reason = $2, updated_at = now()
-		WHERE id = $1`, id, reason)
+	tag, err := s.pool.Exec(ctx, disableSQL, id, reason)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = pgx.ErrNoRows
 	}

@@ -278,13 +278,7 @@ func (s *Store) FinishWithdraw(ctx context.Context, f WithdrawFinish) error {
 				return err
 			}
 		}
-		switch {
-		case f.Disable:
-			_, err = tx.Exec(ctx, `UPDATE accounts SET status = 'disabled', paused_until = NULL, pause_reason = $2, updated_at = now() WHERE id = $1`,
-				f.AccountID, f.PauseReason)
-		case f.PauseUntil.After(f.Now):
-			_, err = pause(ctx, tx, f.AccountID, f.PauseUntil, f.PauseReason, pauseAtLeast)
-		}
+		err = stopAccount(ctx, tx, f.AccountID, f.Disable, f.PauseUntil, f.PauseReason, f.Now)
 		if err != nil {
 			return err
 		}
