@@ -5,9 +5,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/provider/simulator"
 	"github.com/outreach-dev/outreach/scheduler"
+	"github.com/outreach-dev/outreach/store/benchdb"
 )
 
 // AccuracyResult is the limit accuracy at scale, from the simulator's
@@ -56,86 +56,27 @@ func (r AccuracyResult) Utilisation() float64 {
 
 func (e *env) accuracy(ctx context.Context) (*AccuracyResult, error) {
 	cfg := e.cfg
-	res := &AccuracyResult{Accounts: cfg.AccuracyAccounts, Workers: cfg.AccuracyWorkers, Concurrency: cfg.AccuracyConcurrency,
-		Windows: cfg.Windows, Duration: cfg.AccuracyDuration}
-	_, dsn, cleanup, err := e.fresh(ctx, "accuracy")
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	db, err := seedPool(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	camps, err := seedAccounts(ctx, db, cfg.AccuracyAccounts, cfg.Windows)
-	if err != nil {
-		return nil, err
-	}
-	// More work than the windows let any account do in the run.
-	per := GreedyMax(cfg.Windows, cfg.AccuracyDuration+30*time.Second) + 10
-	if err := seedTargets(ctx, db, camps, per*cfg.AccuracyAccounts, true, "a"); err != nil {
-		return nil, err
-	}
-	// The provider's limits are twice the accounts' budget, as users set
-	// them, so that its usage warnings stay quiet.
-	var simWindows, checkWindows []simulator.Window
-	for _, w := range cfg.Windows {
-		simWindows = append(simWindows, simulator.Window{Max: 2 * w.Max, Per: w.Per})
-		checkWindows = append(checkWindows, simulator.Window{Max: w.Max, Per: w.Per})
-	}
-	sim := simulator.New(simulator.Config{DefaultLimits: simWindows})
 	ticks := &tickStats{}
-	p, err := e.startPipeline(ctx, pipelineConfig{dsn: dsn, sim: sim, workers: cfg.AccuracyWorkers, concurrency: cfg.AccuracyConcurrency,
-		sched: scheduler.Config{Horizon: 10 * time.Second, PollInterval: 250 * time.Millisecond, Metrics: ticks, BatchMax: scheduler.DefaultBatchMax}})
+	rec, err := e.runBudget(ctx, budgetRun{name: "accuracy", accounts: cfg.AccuracyAccounts, duration: cfg.AccuracyDuration,
+		sched: scheduler.Config{Horizon: 10 * time.Second, PollInterval: 250 * time.Millisecond, Metrics: ticks, BatchMax: scheduler.DefaultBatchMax},
+		seed: func(ctx context.Context, db *benchdb.DB, camps []int64) error {
+			// More work than the windows let any account do in the run.
+			per := GreedyMax(cfg.Windows, cfg.AccuracyDuration+30*time.Second) + 10
+			return seedTargets(ctx, db, camps, per*cfg.AccuracyAccounts, true, "a")
+		}})
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	for time.Since(start) < cfg.AccuracyDuration {
-		select {
-		case <-ctx.Done():
-			p.stop()
-			return nil, ctx.Err()
-		case <-time.After(10 * time.Second):
-			e.progress("accuracy: %s of %s, %d invitations", time.Since(start).Round(time.Second), cfg.AccuracyDuration, sim.SentCount())
-		}
-	}
-	end := time.Now()
-	p.stop()
+	res := &AccuracyResult{Accounts: cfg.AccuracyAccounts, Workers: cfg.AccuracyWorkers, Concurrency: cfg.AccuracyConcurrency,
+		Windows: cfg.Windows, Duration: cfg.AccuracyDuration,
+		Violations: rec.Violations, Refused: rec.Refused, Used: rec.Used, Allowed: rec.Allowed, Span: rec.Span}
 	ticks.mu.Lock()
 	res.Ticks, res.TickMax = ticks.n, ticks.max
 	if ticks.n > 0 {
 		res.TickMean = ticks.total / time.Duration(ticks.n)
 	}
 	ticks.mu.Unlock()
-
-	res.Violations = len(sim.LimitViolations(checkWindows))
-	byAccount := map[string][]time.Time{}
-	var first time.Time
-	for _, r := range sim.Requests() {
-		if r.Op != "invite" || r.Provider != provider.Unipile {
-			continue
-		}
-		if r.Outcome != simulator.OutcomeSent {
-			res.Refused++
-			continue
-		}
-		byAccount[r.Account] = append(byAccount[r.Account], r.Time)
-		if first.IsZero() || r.Time.Before(first) {
-			first = r.Time
-		}
-	}
-	res.Span = end.Sub(first)
-	for _, ts := range byAccount {
-		for _, t := range ts {
-			if !t.After(end) {
-				res.Used++
-			}
-		}
-	}
-	res.Allowed = cfg.AccuracyAccounts * GreedyMax(checkWindows, res.Span)
-	return res, e.flushRedis(ctx)
+	return res, nil
 }
 
 // GreedyMax is how many sends the windows allow in d, starting empty,
