@@ -66,10 +66,14 @@ type Config struct {
 	// WithdrawInterval is how often stale invitations are looked for
 	// (default 30 s; see withdraw.go).
 	WithdrawInterval time.Duration
-	// BatchMax, above 1, lets the invitations of an account that fall in
-	// the same slot share batch tasks of up to BatchMax targets (see
-	// enqueueBatched, docs/throughput.md); 0 or 1, one task per target.
-	BatchMax int
+	// BatchMax, above 1, lets invitations whose slots fall within
+	// BatchSpread of each other share batch tasks of up to BatchMax
+	// targets, of one account or of several (see batchTasks,
+	// docs/throughput.md); 0 or 1, one task per target. BatchSpread
+	// defaults to 100 ms: a target waits that much at most for the others
+	// of its batch.
+	BatchMax    int
+	BatchSpread time.Duration
 }
 
 // Metrics receives the scheduler's statistics.
@@ -171,6 +175,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.LivenessInterval <= 0 {
 		cfg.LivenessInterval = time.Second
+	}
+	if cfg.BatchSpread <= 0 {
+		cfg.BatchSpread = 100 * time.Millisecond
 	}
 	s := &Scheduler{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
 	s.client.Store(asynq.NewClientFromRedisClient(cfg.Redis))
@@ -482,53 +489,49 @@ func claimChunks(wants []store.ClaimWant) [][]store.ClaimWant {
 	return out
 }
 
-// enqueueClaimed enqueues the claimed targets at their accounts' slots, a
-// few accounts at once (each enqueue is a round trip to Redis).
+// enqueueClaimed enqueues the claimed targets at their accounts' slots:
+// batch tasks where several fall together (batchTasks), a task per target
+// otherwise, a few tasks at once (each enqueue is a round trip to Redis).
 func (s *Scheduler) enqueueClaimed(ctx context.Context, typ string, claimed map[int64][]*store.Target, plans map[int64]planned,
 	now time.Time, st *TickStats) {
+	tasks := s.batchTasks(typ, claimed, plans, now, st)
 	stats := make([]TickStats, planners)
-	next := make(chan int64)
+	next := make(chan plannedTask)
+	var failed atomic.Bool
 	var wg sync.WaitGroup
 	for i := range stats {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			ps := &stats[i]
-			for id := range next {
-				if s.enqueueBatched(ctx, typ, plans[id], claimed[id], now, ps) {
+			for pt := range next {
+				if failed.Load() {
 					continue
 				}
-				slots := plans[id].slots
-				for j, t := range claimed[id] {
-					at := slots[j]
-					if t.NextAttemptAt.After(at) {
-						at = t.NextAttemptAt
+				conflict, err := s.enqueueTask(ctx, typ, pt, now)
+				if err != nil {
+					// The targets stay queued; reconciliation enqueues them
+					// (one by one) once Redis answers again. The tick
+					// stops enqueueing: Redis is in trouble.
+					failed.Store(true)
+					if ctx.Err() == nil {
+						s.log.ErrorContext(ctx, "enqueue", "account_id", pt.targets[0].AccountID, "target_id", pt.targets[0].ID,
+							"targets", len(pt.targets), "error", err)
 					}
-					if lag := now.Sub(t.NextAttemptAt); lag > ps.Lag {
-						ps.Lag = lag
-					}
-					conflict, err := s.enqueue(ctx, typ, t.ID, t.TaskGen, at, now)
-					if err != nil {
-						// The target stays queued; reconciliation enqueues
-						// it once Redis answers again.
-						if ctx.Err() == nil {
-							s.log.ErrorContext(ctx, "enqueue", "account_id", id, "target_id", t.ID, "error", err)
-						}
-						break
-					}
-					if conflict {
-						ps.Conflicts++
-					} else {
-						ps.Enqueued++
-					}
+					continue
+				}
+				if conflict {
+					ps.Conflicts += len(pt.targets)
+				} else {
+					ps.Enqueued += len(pt.targets)
 				}
 			}
 		}()
 	}
 feed:
-	for id := range claimed {
+	for _, pt := range tasks {
 		select {
-		case next <- id:
+		case next <- pt:
 		case <-ctx.Done():
 			break feed
 		}
@@ -538,7 +541,6 @@ feed:
 	for _, ps := range stats {
 		st.Enqueued += ps.Enqueued
 		st.Conflicts += ps.Conflicts
-		st.Lag = max(st.Lag, ps.Lag)
 	}
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,16 +19,19 @@ import (
 // batch). Nothing was written for it.
 var ErrSingle = errors.New("needs the single-target reservation")
 
-// BatchTarget is one target of a batch task: its id and task generation.
+// BatchTarget is one target of a batch task: its id, task generation and
+// the account it was planned for (0: the request's AccountID).
 type BatchTarget struct {
-	TargetID int64
-	TaskGen  int
+	TargetID  int64
+	TaskGen   int
+	AccountID int64
 }
 
-// BatchRequest asks to reserve send slots for several queued targets of
-// one account at once (docs/throughput.md). The fields are BeginRequest's;
-// Settle is not asked: a target with anything to settle leaves the batch
-// (ErrSingle).
+// BatchRequest asks to reserve send slots for several queued targets at
+// once, of one account or of several (docs/throughput.md). The fields are
+// BeginRequest's; Settle is not asked: a target with anything to settle
+// leaves the batch (ErrSingle). AccountID is the account of the targets
+// that name none.
 type BatchRequest struct {
 	AccountID      int64
 	Targets        []BatchTarget
@@ -68,12 +72,16 @@ type batchLocked struct {
 // BeginBatch reserves what it can of a batch in one transaction: the
 // targets locked FOR UPDATE in id order and read in one query with
 // whether each has an earlier attempt to close or settle, each checked by
-// checkBatchTarget, the account locked (FOR UPDATE when it counts anything) and
-// checked once, every window checked once for the whole batch, and the
-// ledger rows inserted with the targets' updates in one statement. Each
-// ledger row is written before its call, as with Begin.
+// checkBatchTarget, the batch's accounts locked and read in one query (in
+// id order) and each checked once, every window of every account counted
+// once in one query, and the ledger rows inserted with the targets'
+// updates in one statement. Each ledger row is written before its call,
+// as with Begin.
 func (s *Store) BeginBatch(ctx context.Context, req BatchRequest) (*BatchResult, error) {
-	op := fmt.Sprintf("begin batch of %d targets of account %d", len(req.Targets), req.AccountID)
+	op := fmt.Sprintf("begin batch of %d targets", len(req.Targets))
+	if req.AccountID != 0 {
+		op += fmt.Sprintf(" of account %d", req.AccountID)
+	}
 	if req.Action == "" {
 		req.Action = ActionInvite
 	}
@@ -106,13 +114,16 @@ func (s *Store) BeginBatch(ctx context.Context, req BatchRequest) (*BatchResult,
 // reserveBatch is BeginBatch's transaction.
 func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResult, error) {
 	res := &BatchResult{}
-	gens := map[int64]int{}
+	want := map[int64]BatchTarget{}
 	ids := make([]int64, 0, len(req.Targets))
 	for _, bt := range req.Targets {
-		if _, dup := gens[bt.TargetID]; !dup {
+		if bt.AccountID == 0 {
+			bt.AccountID = req.AccountID
+		}
+		if _, dup := want[bt.TargetID]; !dup {
 			ids = append(ids, bt.TargetID)
 		}
-		gens[bt.TargetID] = bt.TaskGen
+		want[bt.TargetID] = bt
 	}
 	slices.Sort(ids)
 	locked, err := lockTargets(ctx, tx, ids)
@@ -120,7 +131,12 @@ func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResul
 		return nil, err
 	}
 	leave := func(id int64, err error) {
-		res.Left = append(res.Left, BatchLeft{BatchTarget{id, gens[id]}, err})
+		res.Left = append(res.Left, BatchLeft{want[id], err})
+	}
+	leaveAll := func(ls []batchLocked, err error) {
+		for _, l := range ls {
+			leave(l.t.ID, err)
+		}
 	}
 	var ok []batchLocked
 	for _, id := range ids {
@@ -129,28 +145,11 @@ func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResul
 			leave(id, ErrStale)
 			continue
 		}
-		if err := checkBatchTarget(l.t, req, gens[id]); err != nil {
+		if err := checkBatchTarget(l.t, req, want[id]); err != nil {
 			leave(id, err)
 			continue
 		}
 		ok = append(ok, l)
-	}
-	if len(ok) == 0 {
-		return res, nil
-	}
-	// The account, read once for the batch (its limits and pacing are
-	// views): whether it serves, and which lock it needs.
-	var ar accountRow
-	if err := tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1`, req.AccountID).Scan(ar.dest()...); err != nil {
-		return nil, err
-	}
-	if req.Serves != nil {
-		if err := req.Serves(ar.account()); err != nil {
-			for _, l := range ok {
-				leave(l.t.ID, &NotServedError{Account: ar.account(), Err: err})
-			}
-			return res, nil
-		}
 	}
 	ok = withoutEarlierAttempts(ok, func(id int64) { leave(id, ErrSingle) })
 	if len(ok) == 0 {
@@ -162,63 +161,86 @@ func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResul
 	if len(ok) == 0 {
 		return res, nil
 	}
-	a, err := lockAccount(ctx, tx, &ar, req.AccountID, req.Action, req.Now)
-	var nn *NotNowError
-	if errors.As(err, &nn) {
-		for _, l := range ok {
-			leave(l.t.ID, ErrSingle)
-		}
-		return res, nil
-	}
+	// The accounts, locked and read once for the batch (their limits and
+	// pacing are views), in id order so that two batches never wait on
+	// each other in a cycle. A batch locks each of its accounts FOR
+	// UPDATE, counted or not: Begin's FOR SHARE for an account that counts
+	// nothing would need a second read to choose, and a batch's hold is
+	// one short transaction.
+	accounts, err := lockAccounts(ctx, tx, batchAccounts(ok))
 	if err != nil {
 		return nil, err
 	}
-	pace := a.Pace(req.Action)
 	breq := BeginRequest{Action: req.Action, Now: req.Now, Lease: req.Lease, RequestTimeout: req.RequestTimeout, HoldFor: req.HoldFor,
 		WorkerID: req.WorkerID}
-	if !pace.Gap.IsZero() {
-		// One call at a time, each after the gap drawn for the one
-		// before: Begin's business.
-		for _, l := range ok {
-			leave(l.t.ID, ErrSingle)
+	var counted []*Account
+	byAccount := map[int64][]batchLocked{}
+	for _, g := range groupByAccount(ok) {
+		a := accounts[g[0].t.AccountID]
+		if a == nil {
+			leaveAll(g, ErrStale) // the account is gone
+			continue
 		}
-		return res, nil
+		if req.Serves != nil {
+			if err := req.Serves(a); err != nil {
+				leaveAll(g, &NotServedError{Account: a, Err: err})
+				continue
+			}
+		}
+		if !a.Pace(req.Action).Gap.IsZero() {
+			// One call at a time, each after the gap drawn for the one
+			// before: Begin's business.
+			leaveAll(g, ErrSingle)
+			continue
+		}
+		// The account as a whole (status, working hours, its gap after
+		// an invitation), checked once: the targets are due already.
+		first := *g[0].t
+		first.NextAttemptAt = time.Time{}
+		if err := accountNow(&first, a, breq); err != nil {
+			var nn *NotNowError
+			if !errors.As(err, &nn) {
+				return nil, err
+			}
+			leaveAll(g, &NotNowError{Until: nn.Until, Reason: nn.Reason, Released: nn.Released})
+			continue
+		}
+		byAccount[a.ID] = g
+		if len(a.LimitsFor(req.Action)) > 0 {
+			counted = append(counted, a)
+		}
 	}
-	// The account as a whole (status, working hours, room for one in
-	// every window), checked once: a target of the batch is due already.
-	first := *ok[0].t
-	first.NextAttemptAt = time.Time{}
-	if err := checkPacing(ctx, tx, &first, a, pace, breq); err != nil {
-		if !errors.As(err, &nn) {
-			return nil, err
-		}
-		for _, l := range ok {
-			leave(l.t.ID, &NotNowError{Until: nn.Until, Reason: nn.Reason, Released: nn.Released})
-		}
-		return res, nil
-	}
-	if room, err := windowsRoom(ctx, tx, a, req.Action, req.Now); err != nil {
+	// Every window of every account with limits, counted once from the
+	// ledger under the accounts' locks: an account with room for k keeps
+	// its first k targets, the others leave for Begin (which waits for
+	// the room or hands them back with the reason).
+	rooms, err := windowsRooms(ctx, tx, counted, req.Action, req.Now)
+	if err != nil {
 		return nil, err
-	} else if room < len(ok) {
-		for _, l := range ok[room:] {
-			leave(l.t.ID, ErrSingle)
+	}
+	ok = ok[:0]
+	for _, g := range groupByAccount(flatten(byAccount)) {
+		if room, limited := rooms[g[0].t.AccountID]; limited && room < len(g) {
+			leaveAll(g[room:], ErrSingle)
+			g = g[:room]
 		}
-		ok = ok[:room]
+		ok = append(ok, g...)
 	}
 	if req.Action == ActionInvite {
-		if ok, err = batchClaimOwners(ctx, tx, ok, a, req.Now, leave); err != nil {
+		if ok, err = batchClaimOwners(ctx, tx, ok, accounts, req.Now, leave); err != nil {
 			return nil, err
 		}
 	}
 	if len(ok) == 0 {
 		return res, nil
 	}
-	sendIDs, err := insertReservations(ctx, tx, ok, a, breq, len(ok))
+	sendIDs, err := insertReservations(ctx, tx, ok, breq, len(ok))
 	if err != nil {
 		return nil, err
 	}
 	for _, l := range ok {
 		t := l.t
+		a := accounts[t.AccountID]
 		at := &Attempt{SendID: sendIDs[t.ID], Target: t, Account: a}
 		if l.person != nil {
 			l.person.Provider, l.person.NormalizedIdentifier = a.Provider, t.NormalizedIdentifier
@@ -228,7 +250,66 @@ func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResul
 		t.Attempts++
 		res.Attempts = append(res.Attempts, at)
 	}
+	slices.SortFunc(res.Attempts, func(x, y *Attempt) int { return cmp.Compare(x.Target.ID, y.Target.ID) })
 	return res, nil
+}
+
+// batchAccounts returns the accounts of the batch's targets, sorted.
+func batchAccounts(ok []batchLocked) []int64 {
+	var ids []int64
+	for _, l := range ok {
+		ids = append(ids, l.t.AccountID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// groupByAccount splits the batch's targets by account, in account order,
+// each group in target id order.
+func groupByAccount(ok []batchLocked) [][]batchLocked {
+	sorted := slices.Clone(ok)
+	slices.SortStableFunc(sorted, func(x, y batchLocked) int {
+		return cmp.Or(cmp.Compare(x.t.AccountID, y.t.AccountID), cmp.Compare(x.t.ID, y.t.ID))
+	})
+	var out [][]batchLocked
+	for i := 0; i < len(sorted); {
+		j := i + 1
+		for j < len(sorted) && sorted[j].t.AccountID == sorted[i].t.AccountID {
+			j++
+		}
+		out = append(out, sorted[i:j])
+		i = j
+	}
+	return out
+}
+
+// flatten is the targets of every group.
+func flatten(groups map[int64][]batchLocked) []batchLocked {
+	var out []batchLocked
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// lockAccounts locks the accounts ids (sorted) FOR UPDATE, in id order, and
+// reads them; an account that no longer exists is missing from the map.
+func lockAccounts(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]*Account, error) {
+	rows, err := tx.Query(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = ANY($1) ORDER BY a.id FOR UPDATE OF a`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[int64]*Account, len(ids))
+	for rows.Next() {
+		var r accountRow
+		if err := rows.Scan(r.dest()...); err != nil {
+			return nil, err
+		}
+		a := r.account()
+		out[a.ID] = a
+	}
+	return out, rows.Err()
 }
 
 // checkBatchTarget is what a target of a batch must pass to stay in it:
@@ -237,8 +318,8 @@ func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResul
 // dead worker's target is Begin's: it closes and settles the attempt),
 // and due. Checks that concern one target at a time go here, so that
 // the batch and Begin refuse the same targets.
-func checkBatchTarget(t *Target, req BatchRequest, gen int) error {
-	if t.AccountID != req.AccountID {
+func checkBatchTarget(t *Target, req BatchRequest, bt BatchTarget) error {
+	if t.AccountID != bt.AccountID {
 		return ErrSingle // moved to another account since it was planned
 	}
 	if t.Status == TargetSending {
@@ -246,7 +327,7 @@ func checkBatchTarget(t *Target, req BatchRequest, gen int) error {
 			return ErrSingle
 		}
 	}
-	if err := checkTargetState(t, BeginRequest{Action: req.Action, Now: req.Now, TaskGen: gen}); err != nil {
+	if err := checkTargetState(t, BeginRequest{Action: req.Action, Now: req.Now, TaskGen: bt.TaskGen}); err != nil {
 		return err
 	}
 	if t.NextAttemptAt.After(req.Now) {
@@ -324,50 +405,44 @@ func withdrawBlocked(ctx context.Context, tx pgx.Tx, ok []batchLocked, now time.
 	return blocked, nil
 }
 
-// batchClaimOwners claims the batch's invited people for the account in
-// one statement, as claimOwner does for one (docs/owners.md): a person
-// this account may claim (unclaimed, its own, or another account's
-// invitation older than the campaign's owner_days, or ended) is claimed;
-// any other (connected to or invited by another account) leaves for
-// Begin, whose claimOwner skips the target with the owner's name and date,
-// or lets it through when its campaign has no owner rule. Targets of
-// campaigns with different owner rules take claimOwner one by one.
-func batchClaimOwners(ctx context.Context, tx pgx.Tx, ok []batchLocked, a *Account, now time.Time, leave func(int64, error)) ([]batchLocked, error) {
-	var withID []batchLocked
-	campaigns := map[int64]bool{}
-	people := map[string]bool{}
+// batchClaimOwners claims the batch's invited people for their accounts
+// in one statement, as claimOwner does for one (docs/owners.md): a person
+// the target's account may claim (unclaimed, its own, or another account's
+// invitation older than the target's campaign's owner_days, or ended) is
+// claimed; any other (connected to or invited by another account) leaves
+// for Begin, whose claimOwner skips the target with the owner's name and
+// date, or lets it through when its campaign has no owner rule.
+func batchClaimOwners(ctx context.Context, tx pgx.Tx, ok []batchLocked, accounts map[int64]*Account, now time.Time, leave func(int64, error)) ([]batchLocked, error) {
+	var providers, pids []string
+	var ids, owners []int64
+	people := map[[2]string]bool{}
 	twice := map[int64]bool{} // a person's second target in the batch: Begin's
 	for _, l := range ok {
-		switch {
-		case l.t.ProviderID == "":
-		case people[l.t.ProviderID]:
-			twice[l.t.ID] = true
-		default:
-			people[l.t.ProviderID] = true
-			withID = append(withID, l)
-			campaigns[l.t.CampaignID] = true
+		if l.t.ProviderID == "" {
+			continue
 		}
+		a := accounts[l.t.AccountID]
+		person := [2]string{string(a.Provider), l.t.ProviderID}
+		if people[person] {
+			twice[l.t.ID] = true
+			continue
+		}
+		people[person] = true
+		providers, pids, ids, owners = append(providers, string(a.Provider)), append(pids, l.t.ProviderID), append(ids, l.t.ID), append(owners, a.ID)
 	}
-	if len(withID) == 0 {
+	if len(ids) == 0 {
 		return ok, nil
 	}
-	if len(campaigns) > 1 {
-		return batchClaimOwnersOneByOne(ctx, tx, ok, a, now, leave)
-	}
-	ids := make([]int64, len(withID))
-	pids := make([]string, len(withID))
-	for i, l := range withID {
-		ids[i], pids[i] = l.t.ID, l.t.ProviderID
-	}
-	rows, err := tx.Query(ctx, `WITH c AS (SELECT owner_days FROM campaigns WHERE id = $5)
-		INSERT INTO person_owners AS o (provider, provider_id, account_id, target_id, kind, since)
-		SELECT $1, x.provider_id, $2, x.target_id, 'invited', $6 FROM unnest($3::bigint[], $4::text[]) AS x(target_id, provider_id)
+	rows, err := tx.Query(ctx, `INSERT INTO person_owners AS o (provider, provider_id, account_id, target_id, kind, since)
+		SELECT x.provider, x.provider_id, x.account_id, x.target_id, 'invited', $5
+		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS x(provider, provider_id, account_id, target_id)
 		ON CONFLICT (provider, provider_id) DO UPDATE SET account_id = EXCLUDED.account_id, target_id = EXCLUDED.target_id,
 			kind = 'invited', since = EXCLUDED.since
 		WHERE o.account_id = EXCLUDED.account_id
-			OR o.kind = 'invited' AND (o.since <= EXCLUDED.since - make_interval(days => (SELECT owner_days FROM c))
+			OR o.kind = 'invited' AND (o.since <= EXCLUDED.since - make_interval(days => (SELECT c.owner_days FROM targets nt
+					JOIN campaigns c ON c.id = nt.campaign_id WHERE nt.id = EXCLUDED.target_id))
 				OR NOT EXISTS (SELECT 1 FROM targets x WHERE x.id = o.target_id AND x.status NOT IN ('skipped', 'failed')))
-		RETURNING o.target_id`, a.Provider, a.ID, ids, pids, withID[0].t.CampaignID, now)
+		RETURNING o.target_id`, providers, pids, owners, ids, now)
 	if err != nil {
 		return nil, err
 	}
@@ -384,27 +459,6 @@ func batchClaimOwners(ctx context.Context, tx pgx.Tx, ok []batchLocked, a *Accou
 		if l.t.ProviderID != "" && (twice[l.t.ID] || !got[l.t.ID]) {
 			leave(l.t.ID, ErrSingle)
 			continue
-		}
-		kept = append(kept, l)
-	}
-	return kept, nil
-}
-
-// batchClaimOwnersOneByOne is batchClaimOwners with claimOwner per target,
-// for a batch whose targets' campaigns differ (and so may their owner
-// rules).
-func batchClaimOwnersOneByOne(ctx context.Context, tx pgx.Tx, ok []batchLocked, a *Account, now time.Time, leave func(int64, error)) ([]batchLocked, error) {
-	kept := ok[:0]
-	for _, l := range ok {
-		err := claimOwner(ctx, tx, l.t, a, now)
-		var owned *OwnedError
-		var nn *NotNowError
-		if errors.As(err, &owned) || errors.As(err, &nn) {
-			leave(l.t.ID, ErrSingle)
-			continue
-		}
-		if err != nil {
-			return nil, err
 		}
 		kept = append(kept, l)
 	}
@@ -470,42 +524,55 @@ func withoutEarlierAttempts(ok []batchLocked, leave func(int64)) []batchLocked {
 	return kept
 }
 
-// windowsRoom returns how many more reservations of action every rolling
-// window of the account has room for now, counted from the ledger in one
-// query (a large number when it has no limits).
-func windowsRoom(ctx context.Context, tx pgx.Tx, a *Account, action Action, now time.Time) (int, error) {
-	limits := a.LimitsFor(action)
-	if len(limits) == 0 {
-		return 1 << 30, nil
+// windowsRooms returns how many more reservations of action every rolling
+// window of each of accounts (those with limits for it) has room for now,
+// counted from the ledger in one query.
+func windowsRooms(ctx context.Context, tx pgx.Tx, accounts []*Account, action Action, now time.Time) (map[int64]int, error) {
+	var ids, maxes []int64
+	var since []time.Time
+	for _, a := range accounts {
+		for _, l := range a.LimitsFor(action) {
+			ids, since, maxes = append(ids, a.ID), append(since, now.Add(-l.Per)), append(maxes, int64(l.Max))
+		}
 	}
-	since := make([]time.Time, len(limits))
-	maxes := make([]int64, len(limits))
-	for i, l := range limits {
-		since[i], maxes[i] = now.Add(-l.Per), int64(l.Max)
+	out := make(map[int64]int, len(accounts))
+	if len(ids) == 0 {
+		return out, nil
 	}
-	var room int
-	err := tx.QueryRow(ctx, `SELECT coalesce(min(l.max - (SELECT count(*) FROM sends
-			WHERE account_id = $1 AND action = $2 AND window_at > l.since)), 0)
-		FROM unnest($3::timestamptz[], $4::bigint[]) AS l(since, max)`, a.ID, action, since, maxes).Scan(&room)
-	return max(room, 0), err
+	rows, err := tx.Query(ctx, `SELECT l.account_id, min(l.max - (SELECT count(*) FROM sends
+			WHERE account_id = l.account_id AND action = $1 AND window_at > l.since))
+		FROM unnest($2::bigint[], $3::timestamptz[], $4::bigint[]) AS l(account_id, since, max) GROUP BY l.account_id`,
+		action, ids, since, maxes)
+	if err != nil {
+		return nil, err
+	}
+	var id, room int64
+	if _, err := pgx.ForEachRow(rows, []any{&id, &room}, func() error {
+		out[id] = int(max(room, 0))
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // insertReservations is insertReservation for the batch: every ledger row
 // (in flight) inserted and every target marked sending under a lease, in
 // one statement. The lease covers the batch's calls, made a few at a
 // time: n request timeouts beyond the single lease at most.
-func insertReservations(ctx context.Context, tx pgx.Tx, ok []batchLocked, a *Account, req BeginRequest, n int) (map[int64]int64, error) {
-	ids := make([]int64, len(ok))
+func insertReservations(ctx context.Context, tx pgx.Tx, ok []batchLocked, req BeginRequest, n int) (map[int64]int64, error) {
+	ids, accounts := make([]int64, len(ok)), make([]int64, len(ok))
 	for i, l := range ok {
-		ids[i] = l.t.ID
+		ids[i], accounts[i] = l.t.ID, l.t.AccountID
 	}
 	lease := req.Lease + time.Duration((n+BatchCallsAtOnce-1)/BatchCallsAtOnce)*req.RequestTimeout
 	rows, err := tx.Query(ctx, `WITH s AS (
 			INSERT INTO sends (account_id, target_id, action, reserved_at, worker_id)
-			SELECT $1, u.id, $3, $4, nullif($6, 0) FROM unnest($2::bigint[]) AS u(id) ORDER BY u.id RETURNING id, target_id)
+			SELECT u.account_id, u.id, $3, $4, nullif($6, 0) FROM unnest($1::bigint[], $2::bigint[]) AS u(account_id, id) ORDER BY u.id
+			RETURNING id, target_id)
 		UPDATE targets t SET status = 'sending', locked_until = $5, attempts = attempts + 1, updated_at = $4,
 			current_send_id = s.id FROM s WHERE t.id = s.target_id RETURNING t.id, s.id`,
-		a.ID, ids, req.Action, req.Now, req.Now.Add(lease), req.WorkerID)
+		accounts, ids, req.Action, req.Now, req.Now.Add(lease), req.WorkerID)
 	if err != nil {
 		return nil, err
 	}

@@ -224,6 +224,36 @@ func lockAccount(ctx context.Context, tx pgx.Tx, ar *accountRow, accountID int64
 // NotNowError until then, which hands the target back when that is
 // further than req.HoldFor.
 func checkPacing(ctx context.Context, tx pgx.Tx, t *Target, a *Account, pace Pace, req BeginRequest) error {
+	if err := accountNow(t, a, req); err != nil {
+		return err
+	}
+	now := req.Now
+	hold := func(until time.Time, reason string) error {
+		return &NotNowError{Until: until, Reason: reason, Released: until.Sub(now) > req.HoldFor}
+	}
+	if until, reason, err := windowsFree(ctx, tx, a, req.Action, now); err != nil {
+		return err
+	} else if !until.IsZero() {
+		return hold(until, reason)
+	}
+	// The action's gap, counted in the ledger from the answer to its
+	// latest call, whatever that answer was: one call at a time, each
+	// after the gap drawn for the one before. (After the windows: a full
+	// window is the longer wait, and the clearer reason.)
+	if !pace.Gap.IsZero() {
+		if until, reason, err := gapFree(ctx, tx, a, pace.Gap, now); err != nil {
+			return err
+		} else if !until.IsZero() {
+			return hold(until, reason)
+		}
+	}
+	return nil
+}
+
+// accountNow is checkPacing's checks that need no query: the target is
+// due, the account neither disabled nor paused, within working hours and
+// past its invitation gap.
+func accountNow(t *Target, a *Account, req BeginRequest) error {
 	now := req.Now
 	hold := func(until time.Time, reason string) error {
 		return &NotNowError{Until: until, Reason: reason, Released: until.Sub(now) > req.HoldFor}
@@ -249,22 +279,6 @@ func checkPacing(ctx context.Context, tx pgx.Tx, t *Target, a *Account, pace Pac
 
 	if req.Action == ActionInvite && a.NextSendAt.After(now) {
 		return hold(a.NextSendAt, "minimum gap between invitations")
-	}
-	if until, reason, err := windowsFree(ctx, tx, a, req.Action, now); err != nil {
-		return err
-	} else if !until.IsZero() {
-		return hold(until, reason)
-	}
-	// The action's gap, counted in the ledger from the answer to its
-	// latest call, whatever that answer was: one call at a time, each
-	// after the gap drawn for the one before. (After the windows: a full
-	// window is the longer wait, and the clearer reason.)
-	if !pace.Gap.IsZero() {
-		if until, reason, err := gapFree(ctx, tx, a, pace.Gap, now); err != nil {
-			return err
-		} else if !until.IsZero() {
-			return hold(until, reason)
-		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -16,40 +17,74 @@ import (
 )
 
 // TypeInviteBatch is a task that sends the invitations of several due
-// targets of one account (docs/throughput.md): one reservation and one
-// record for the batch, a ledger row per target written before its call.
+// targets, of one account or of several whose slots fall together
+// (docs/throughput.md): one reservation and one record for the batch, a
+// ledger row per target written before its call.
 const TypeInviteBatch = "invite:batch"
 
-// BatchPayload is the body of a batch task: the account and its targets
-// with their task generations, ids only.
+// BatchPayload is the body of a batch task: its targets with their task
+// generations, ids only, and the account of those that name none (a batch
+// of one account names it once, here).
 type BatchPayload struct {
-	AccountID int64     `json:"account_id"`
-	Targets   []Payload `json:"targets"`
+	AccountID int64         `json:"account_id,omitempty"`
+	Targets   []BatchTarget `json:"targets"`
 }
 
-// NewBatchTask builds the batch task of an account's targets (at least
-// one), in the invites queue, under the id "invites:ACCOUNT:FIRST" (FIRST
-// the first target's id and generation).
-func NewBatchTask(accountID int64, targets []Payload) (*asynq.Task, []asynq.Option) {
-	b, err := json.Marshal(BatchPayload{AccountID: accountID, Targets: targets})
+// BatchTarget is one target of a batch task; AccountID is the account it
+// was planned for, 0 for BatchPayload.AccountID.
+type BatchTarget struct {
+	Payload
+	AccountID int64 `json:"account_id,omitempty"`
+}
+
+// NewBatchTask builds the batch task of targets (at least one), in the
+// invites queue. A batch of one account names it once, under the id
+// "invites:ACCOUNT:FIRST" (FIRST the first target's id and generation); a
+// batch of several accounts has the id "invites:any:FIRST".
+func NewBatchTask(targets []BatchTarget) (*asynq.Task, []asynq.Option) {
+	p := BatchPayload{AccountID: targets[0].AccountID, Targets: slices.Clone(targets)}
+	for _, bt := range targets {
+		if bt.AccountID != p.AccountID {
+			p.AccountID = 0
+		}
+	}
+	if p.AccountID != 0 {
+		for i := range p.Targets {
+			p.Targets[i].AccountID = 0
+		}
+	}
+	b, err := json.Marshal(p)
 	if err != nil {
 		panic(fmt.Sprintf("marshal payload: %v", err)) // cannot happen for ints
 	}
-	id := "invites:" + strconv.FormatInt(accountID, 10) + ":" + strconv.FormatInt(targets[0].TargetID, 10)
+	owner := "any"
+	if p.AccountID != 0 {
+		owner = strconv.FormatInt(p.AccountID, 10)
+	}
+	id := "invites:" + owner + ":" + strconv.FormatInt(targets[0].TargetID, 10)
 	if g := targets[0].Gen; g > 0 {
 		id += ":" + strconv.Itoa(g)
 	}
 	return asynq.NewTask(TypeInviteBatch, b), []asynq.Option{asynq.TaskID(id), asynq.Queue(QueueInvites), asynq.MaxRetry(maxRetry)}
 }
 
+// AccountBatch is the targets of one account as a batch task's targets.
+func AccountBatch(accountID int64, targets ...Payload) []BatchTarget {
+	out := make([]BatchTarget, len(targets))
+	for i, p := range targets {
+		out[i] = BatchTarget{Payload: p, AccountID: accountID}
+	}
+	return out
+}
+
 func parseBatchPayload(t *asynq.Task) (BatchPayload, error) {
 	var p BatchPayload
 	err := json.Unmarshal(t.Payload(), &p)
-	if err == nil && (p.AccountID <= 0 || len(p.Targets) == 0) {
-		err = errors.New("no account or no target")
+	if err == nil && (p.AccountID < 0 || len(p.Targets) == 0) {
+		err = errors.New("no target")
 	}
 	for _, tp := range p.Targets {
-		if err == nil && (tp.TargetID <= 0 || tp.Gen < 0) {
+		if err == nil && (tp.TargetID <= 0 || tp.Gen < 0 || tp.AccountID < 0 || tp.AccountID == 0 && p.AccountID == 0) {
 			err = errors.New("bad target")
 		}
 	}
@@ -72,18 +107,21 @@ func (w *Worker) HandleInviteBatch(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	log := w.log.With("task", t.Type(), "account_id", p.AccountID, "targets", len(p.Targets))
+	log := w.log.With("task", t.Type(), "targets", len(p.Targets))
+	if p.AccountID != 0 {
+		log = log.With("account_id", p.AccountID)
+	}
 	req := store.BatchRequest{AccountID: p.AccountID, Action: store.ActionInvite, Now: w.cfg.Now(),
 		Lease: w.cfg.Lease, RequestTimeout: w.cfg.RequestTimeout, HoldFor: w.cfg.HoldFor, Serves: w.serves, WorkerID: w.id.Load()}
 	for _, tp := range p.Targets {
-		req.Targets = append(req.Targets, store.BatchTarget{TargetID: tp.TargetID, TaskGen: tp.Gen})
+		req.Targets = append(req.Targets, store.BatchTarget{TargetID: tp.TargetID, TaskGen: tp.Gen, AccountID: tp.AccountID})
 	}
 	res, err := w.cfg.Store.BeginBatch(ctx, req)
 	if err != nil {
 		return err // Postgres trouble: nothing reserved, asynq retries the batch
 	}
 	fs := w.batchCalls(ctx, res.Attempts, req.Now)
-	w.recordBatch(context.WithoutCancel(ctx), log, res.Attempts, fs)
+	w.recordBatch(context.WithoutCancel(ctx), log, p.AccountID == 0, res.Attempts, fs)
 	return w.batchLeft(ctx, log, res.Left)
 }
 
@@ -122,7 +160,8 @@ func (w *Worker) batchCalls(ctx context.Context, ats []*store.Attempt, now time.
 // recordBatch records the batch's answers, in one statement for those that
 // change only their ledger row and target, retrying while Postgres is away
 // as record does; an answer that failed alone is retried alone (record).
-func (w *Worker) recordBatch(ctx context.Context, log *slog.Logger, ats []*store.Attempt, done []batchDone) {
+// A mixed batch (of several accounts) logs each answer's account.
+func (w *Worker) recordBatch(ctx context.Context, log *slog.Logger, mixed bool, ats []*store.Attempt, done []batchDone) {
 	if len(done) == 0 {
 		return
 	}
@@ -160,6 +199,9 @@ func (w *Worker) recordBatch(ctx context.Context, log *slog.Logger, ats []*store
 	}
 	for i, at := range ats {
 		tlog := log.With("target_id", at.Target.ID, "campaign_id", at.Target.CampaignID)
+		if mixed {
+			tlog = tlog.With("account_id", at.Account.ID)
+		}
 		err := errs[i]
 		if err != nil && !errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrInvalid) &&
 			!errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {

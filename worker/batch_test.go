@@ -29,7 +29,7 @@ func TestHandleInviteBatch(t *testing.T) {
 	at := f.clock().Add(-time.Minute)
 	storetest.AddSend(t, f.db, storetest.Send{Account: li, Target: orphan, Action: store.ActionInvite, Reserved: at, Answered: at,
 		Outcome: store.OutcomeUnknown})
-	task, _ := NewBatchTask(li, []Payload{{TargetID: plain1}, {TargetID: plain2}, {TargetID: busy}, {TargetID: orphan}})
+	task, _ := NewBatchTask(AccountBatch(li, Payload{TargetID: plain1}, Payload{TargetID: plain2}, Payload{TargetID: busy}, Payload{TargetID: orphan}))
 	if err := w.HandleInviteBatch(f.ctx, task); err != nil {
 		t.Fatalf("batch: %v", err)
 	}

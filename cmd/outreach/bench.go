@@ -37,7 +37,7 @@ Progress goes to stderr. It takes about seven minutes; --big adds the
 	windows := fs.String("windows", "2/2s+10/20s", "the accuracy run's limits, MAX/DURATION joined by + (2/1s+10/10s needs 1,000 sends a second at 1,000 accounts, more than 2 cores sustain)")
 	big := fs.Bool("big", false, "also measure the scheduler over 10 million targets")
 	only := fs.String("only", "", "comma-separated scenarios to run: throughput, accuracy, scale, wakeup, memory, recovery (default all), pool (only when named)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the throughput run's pipeline to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline of the first throughput, accuracy or pool run to this file")
 	useEnv := fs.Bool("use-env", false, "use DATABASE_URL's server and REDIS_URL instead of throwaway servers")
 	verbose := fs.Bool("verbose", false, "show the pipeline's warnings")
 	pos, err := parseArgs(fs, args)

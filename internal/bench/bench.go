@@ -27,7 +27,7 @@ type Config struct {
 	// bare asynq server alike (default 20).
 	Targets, Accounts, Concurrency int
 	// CPUProfile, when set, receives a CPU profile of the pipeline part of
-	// the throughput run.
+	// the first run of throughput, accuracy or pool.
 	CPUProfile io.Writer
 
 	// Accuracy: AccuracyAccounts accounts (default 1,000) with Windows

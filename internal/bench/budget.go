@@ -70,10 +70,16 @@ func (e *env) runBudget(ctx context.Context, r budgetRun) (*budgetRecord, error)
 	if err != nil {
 		return nil, err
 	}
+	stopProfile, err := e.profile()
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
 	start := time.Now()
 	for time.Since(start) < r.duration {
 		select {
 		case <-ctx.Done():
+			stopProfile()
 			p.stop()
 			return nil, ctx.Err()
 		case <-time.After(min(10*time.Second, r.duration)):
@@ -81,6 +87,7 @@ func (e *env) runBudget(ctx context.Context, r budgetRun) (*budgetRecord, error)
 		}
 	}
 	end := time.Now()
+	stopProfile()
 	p.stop()
 
 	rec := &budgetRecord{Violations: len(sim.LimitViolations(checkWindows)), ByAccount: map[string]int{}}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,21 @@ import (
 type env struct {
 	cfg Config
 	rdb *redis.Client
+	// profiled is whether CPUProfile has had its run.
+	profiled bool
+}
+
+// profile starts the CPU profile of Config.CPUProfile for the first
+// pipeline run that asks, and returns what stops it.
+func (e *env) profile() (stop func(), err error) {
+	if e.cfg.CPUProfile == nil || e.profiled {
+		return func() {}, nil
+	}
+	e.profiled = true
+	if err := pprof.StartCPUProfile(e.cfg.CPUProfile); err != nil {
+		return nil, err
+	}
+	return pprof.StopCPUProfile, nil
 }
 
 func newEnv(ctx context.Context, cfg Config) (*env, error) {

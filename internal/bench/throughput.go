@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,10 +82,9 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.CPUProfile != nil {
-		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
-			return nil, err
-		}
+	stopProfile, err := e.profile()
+	if err != nil {
+		return nil, err
 	}
 	cpu0 := readCPU()
 	start := time.Now()
@@ -116,9 +114,7 @@ func (e *env) throughput(ctx context.Context) (*ThroughputResult, error) {
 	}
 	res.Pipeline = time.Since(start)
 	res.CPU = readCPU().busySince(cpu0)
-	if cfg.CPUProfile != nil {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	p.stop()
 	if res.Cost, err = meter.per(ctx, cfg.Targets); err != nil {
 		return nil, err
