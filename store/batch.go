@@ -19,6 +19,21 @@ import (
 // batch). Nothing was written for it.
 var ErrSingle = errors.New("needs the single-target reservation")
 
+// NoRoomError is why a target left a batch whose account's windows had no
+// room left for it: Until is when one of them frees a place (an estimate,
+// which the next reservation checks again), Reason the limit. It is
+// ErrSingle to whoever does not wait for the room.
+type NoRoomError struct {
+	Until  time.Time
+	Reason string
+}
+
+func (e *NoRoomError) Error() string {
+	return fmt.Sprintf("no room until %s: %s", e.Until.Format(time.RFC3339Nano), e.Reason)
+}
+
+func (e *NoRoomError) Unwrap() error { return ErrSingle }
+
 // BatchTarget is one target of a batch task: its id, task generation and
 // the account it was planned for (0: the request's AccountID).
 type BatchTarget struct {
@@ -212,17 +227,17 @@ func reserveBatch(ctx context.Context, tx pgx.Tx, req BatchRequest) (*BatchResul
 	}
 	// Every window of every account with limits, counted once from the
 	// ledger under the accounts' locks: an account with room for k keeps
-	// its first k targets, the others leave for Begin (which waits for
-	// the room or hands them back with the reason).
+	// its first k targets, the others leave with when the room frees
+	// (NoRoomError: the batch's handler waits for it, or Begin does).
 	rooms, err := windowsRooms(ctx, tx, counted, req.Action, req.Now)
 	if err != nil {
 		return nil, err
 	}
 	ok = ok[:0]
 	for _, g := range groupByAccount(flatten(byAccount)) {
-		if room, limited := rooms[g[0].t.AccountID]; limited && room < len(g) {
-			leaveAll(g[room:], ErrSingle)
-			g = g[:room]
+		if r, limited := rooms[g[0].t.AccountID]; limited && r.room < len(g) {
+			leaveAll(g[r.room:], &NoRoomError{Until: r.frees, Reason: r.reason})
+			g = g[:r.room]
 		}
 		ok = append(ok, g...)
 	}
@@ -524,34 +539,92 @@ func withoutEarlierAttempts(ok []batchLocked, leave func(int64)) []batchLocked {
 	return kept
 }
 
-// windowsRooms returns how many more reservations of action every rolling
-// window of each of accounts (those with limits for it) has room for now,
-// counted from the ledger in one query.
-func windowsRooms(ctx context.Context, tx pgx.Tx, accounts []*Account, action Action, now time.Time) (map[int64]int, error) {
-	var ids, maxes []int64
+// accountRoom is an account's room in its windows: how many reservations
+// fit now, and, for one more beyond those, when the fullest window frees
+// a place and which limit that is.
+type accountRoom struct {
+	room   int
+	frees  time.Time
+	reason string
+}
+
+// windowsRooms returns the room of each of accounts (those with limits for
+// action) in every rolling window, counted from the ledger in one query:
+// for each window, the rows inside it, the oldest of them and the
+// Max-th latest (windowsFree's), which say when it frees a place once the
+// room is used.
+func windowsRooms(ctx context.Context, tx pgx.Tx, accounts []*Account, action Action, now time.Time) (map[int64]accountRoom, error) {
+	type window struct {
+		a     *Account
+		l     Limit
+		count int
+		// oldest and maxth: the window's oldest row and its Max-th
+		// latest; nil when there is none, or it is still in flight.
+		oldest, maxth *time.Time
+	}
+	var ws []*window
+	var ids, offs []int64
 	var since []time.Time
 	for _, a := range accounts {
 		for _, l := range a.LimitsFor(action) {
-			ids, since, maxes = append(ids, a.ID), append(since, now.Add(-l.Per)), append(maxes, int64(l.Max))
+			ws = append(ws, &window{a: a, l: l})
+			ids, since, offs = append(ids, a.ID), append(since, now.Add(-l.Per)), append(offs, int64(l.Max-1))
 		}
 	}
-	out := make(map[int64]int, len(accounts))
-	if len(ids) == 0 {
+	out := make(map[int64]accountRoom, len(accounts))
+	if len(ws) == 0 {
 		return out, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT l.account_id, min(l.max - (SELECT count(*) FROM sends
-			WHERE account_id = l.account_id AND action = $1 AND window_at > l.since))
-		FROM unnest($2::bigint[], $3::timestamptz[], $4::bigint[]) AS l(account_id, since, max) GROUP BY l.account_id`,
-		action, ids, since, maxes)
+	rows, err := tx.Query(ctx, `SELECT l.i, (SELECT count(*) FROM sends
+			WHERE account_id = l.account_id AND action = $1 AND window_at > l.since),
+		(SELECT nullif(min(window_at), 'infinity') FROM sends WHERE account_id = l.account_id AND action = $1 AND window_at > l.since),
+		(SELECT nullif(window_at, 'infinity') FROM sends WHERE account_id = l.account_id AND action = $1 AND window_at > l.since
+			ORDER BY window_at DESC OFFSET l.off LIMIT 1)
+		FROM unnest($2::bigint[], $3::timestamptz[], $4::bigint[]) WITH ORDINALITY AS l(account_id, since, off, i)`,
+		action, ids, since, offs)
 	if err != nil {
 		return nil, err
 	}
-	var id, room int64
-	if _, err := pgx.ForEachRow(rows, []any{&id, &room}, func() error {
-		out[id] = int(max(room, 0))
+	var i int
+	var count int
+	var oldest, maxth *time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&i, &count, &oldest, &maxth}, func() error {
+		w := ws[i-1]
+		w.count, w.oldest, w.maxth = count, oldest, maxth
 		return nil
 	}); err != nil {
 		return nil, err
+	}
+	for _, w := range ws {
+		r, seen := out[w.a.ID]
+		if room := max(w.l.Max-w.count, 0); !seen || room < r.room {
+			r.room = room
+		}
+		out[w.a.ID] = r
+	}
+	// Once an account's room is used, its binding windows (those with no
+	// more room than the account) are full: each frees a place when its
+	// Max-th latest row leaves it, which is its oldest when it had room.
+	for _, w := range ws {
+		r := out[w.a.ID]
+		if max(w.l.Max-w.count, 0) != r.room {
+			continue
+		}
+		row := w.maxth
+		if r.room > 0 {
+			row = w.oldest
+		}
+		free := now.Add(time.Second) // the window is full of requests still out
+		if row != nil {
+			free = row.Add(w.l.Per)
+		}
+		if free.After(r.frees) {
+			r.frees, r.reason = free, "limit "+w.l.String()+" reached"
+			if w.a.LimitSources[action] == SourceDefault {
+				r.reason += " (provider default pacing)"
+			}
+		}
+		out[w.a.ID] = r
 	}
 	return out, nil
 }

@@ -97,8 +97,9 @@ func parseBatchPayload(t *asynq.Task) (BatchPayload, error) {
 // HandleInviteBatch sends a batch's invitations: it reserves what it can
 // of the batch in one transaction (store.BeginBatch), makes the calls a
 // few at a time, records every answer (store.FinishBatch) before the task
-// is acknowledged, and runs each target the batch left through the
-// single-target path, here. A target that must wait leaves the batch: it
+// is acknowledged, reserves again together the targets whose account's
+// windows free a place within ShortWait, once they have, and runs each
+// other target the batch left through the single-target path, here. A target that must wait leaves the batch: it
 // is handed back to the scheduler, since the batch's task is not its own
 // to snooze. A worker that dies mid-batch leaves ledger rows in flight
 // under its id, recovered like any other (docs/recovery.md).
@@ -116,13 +117,70 @@ func (w *Worker) HandleInviteBatch(ctx context.Context, t *asynq.Task) error {
 	for _, tp := range p.Targets {
 		req.Targets = append(req.Targets, store.BatchTarget{TargetID: tp.TargetID, TaskGen: tp.Gen, AccountID: tp.AccountID})
 	}
-	res, err := w.cfg.Store.BeginBatch(ctx, req)
-	if err != nil {
-		return err // Postgres trouble: nothing reserved, asynq retries the batch
+	var left []store.BatchLeft
+	for try := 0; ; try++ {
+		res, err := w.cfg.Store.BeginBatch(ctx, req)
+		if err != nil {
+			// Postgres trouble: asynq retries the batch; the targets done
+			// by then are stale for it.
+			return err
+		}
+		fs := w.batchCalls(ctx, res.Attempts, req.Now)
+		w.recordBatch(context.WithoutCancel(ctx), log, p.AccountID == 0, res.Attempts, fs)
+		// Targets whose account's windows free a place within ShortWait
+		// (its tasks run a little late or early) are reserved again
+		// together once it has, up to three times; the others take the
+		// single-target path.
+		soon, until := w.roomSoon(res.Left, req.Now, &left)
+		if len(soon) == 0 || try >= 3 {
+			left = append(left, soon...)
+			break
+		}
+		if err := w.waitUntil(ctx, until); err != nil {
+			left = append(left, soon...)
+			break
+		}
+		req.Now, req.Targets = w.cfg.Now(), req.Targets[:0]
+		for _, l := range soon {
+			req.Targets = append(req.Targets, l.BatchTarget)
+		}
 	}
-	fs := w.batchCalls(ctx, res.Attempts, req.Now)
-	w.recordBatch(context.WithoutCancel(ctx), log, p.AccountID == 0, res.Attempts, fs)
-	return w.batchLeft(ctx, log, res.Left)
+	return w.batchLeft(ctx, log, left)
+}
+
+// roomSoon splits what a batch left: the targets whose account's windows
+// free a place within ShortWait of now, returned with the latest such
+// time, and the others, appended to rest.
+func (w *Worker) roomSoon(left []store.BatchLeft, now time.Time, rest *[]store.BatchLeft) (soon []store.BatchLeft, until time.Time) {
+	for _, l := range left {
+		var nr *store.NoRoomError
+		if errors.As(l.Err, &nr) && nr.Until.Sub(now) <= w.cfg.ShortWait {
+			soon = append(soon, l)
+			if nr.Until.After(until) {
+				until = nr.Until
+			}
+			continue
+		}
+		*rest = append(*rest, l)
+	}
+	return soon, until
+}
+
+// waitUntil waits until the worker's clock reads at least until; ctx ending
+// first is its error.
+func (w *Worker) waitUntil(ctx context.Context, until time.Time) error {
+	wait := until.Sub(w.cfg.Now())
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // batchDone is one reserved target's answer, ready to record.
