@@ -93,3 +93,76 @@ func TestClaimChunks(t *testing.T) {
 		}
 	}
 }
+
+// The batchable invitations of several accounts whose slots lie within
+// BatchSpread share a batch, run at its latest slot (none before its own),
+// of at most BatchMax targets; a lone one, a retried one and one of an
+// account with a gap get tasks of their own.
+func TestBatchTasksAcrossAccounts(t *testing.T) {
+	s := &Scheduler{cfg: Config{BatchMax: 3, BatchSpread: 100 * time.Millisecond}}
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return now.Add(time.Duration(n) * time.Millisecond) }
+	a := &store.Account{ID: 1}
+	b := &store.Account{ID: 2}
+	gapped := &store.Account{ID: 3, Gaps: []store.Gap{{Action: store.ActionInvite, Min: time.Minute}}}
+	if gapped.Pace(store.ActionInvite).Gap.IsZero() {
+		t.Fatal("the gapped account has no gap")
+	}
+	tg := func(id, account int64, attempts int) *store.Target {
+		return &store.Target{ID: id, AccountID: account, Attempts: attempts}
+	}
+	claimed := map[int64][]*store.Target{
+		1: {tg(10, 1, 0), tg(11, 1, 0), tg(12, 1, 0), tg(13, 1, 1)},
+		2: {tg(20, 2, 0), tg(21, 2, 0)},
+		3: {tg(30, 3, 0)},
+	}
+	plans := map[int64]planned{
+		1: {account: a, slots: []time.Time{ms(0), ms(60), ms(1000), ms(0)}},
+		2: {account: b, slots: []time.Time{ms(20), ms(90)}},
+		3: {account: gapped, slots: []time.Time{ms(0)}},
+	}
+	var st TickStats
+	tasks := s.batchTasks(worker.TypeInvite, claimed, plans, now, &st)
+	type task struct {
+		at      time.Time
+		ids     []int64
+		batched bool
+	}
+	var got []task
+	slots := map[int64]time.Time{}
+	for id, ts := range claimed {
+		for j, t := range ts {
+			slots[t.ID] = plans[id].slots[j]
+		}
+	}
+	for _, pt := range tasks {
+		k := task{at: pt.at, batched: pt.batch}
+		for _, tg := range pt.targets {
+			k.ids = append(k.ids, tg.ID)
+			if pt.at.Before(slots[tg.ID]) {
+				t.Errorf("target %d runs at %v, before its slot %v", tg.ID, pt.at, slots[tg.ID])
+			}
+		}
+		got = append(got, k)
+	}
+	want := []task{
+		// 10 (a, 0 ms), 20 (b, 20 ms), 11 (a, 60 ms): the most a batch takes.
+		{ms(60), []int64{10, 20, 11}, true},
+		// 21 (b, 90 ms) alone: within 100 ms of 10's batch, which is full.
+		{ms(90), []int64{21}, false},
+		{ms(1000), []int64{12}, false},
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(g task) bool { return g.at.Equal(w.at) && slices.Equal(g.ids, w.ids) && g.batched == w.batched }) {
+			t.Errorf("no task %+v in %+v", w, got)
+		}
+	}
+	for _, own := range []int64{13, 30} { // retried; of an account with a gap
+		if !slices.ContainsFunc(got, func(g task) bool { return !g.batched && slices.Equal(g.ids, []int64{own}) }) {
+			t.Errorf("target %d: no task of its own in %+v", own, got)
+		}
+	}
+	if len(got) != 5 {
+		t.Errorf("%d tasks %+v, want 5", len(got), got)
+	}
+}

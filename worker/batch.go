@@ -136,6 +136,8 @@ func (w *Worker) HandleInviteBatch(ctx context.Context, t *asynq.Task) error {
 			left = append(left, soon...)
 			break
 		}
+		log.DebugContext(ctx, "batch: waiting for the accounts' windows to free a place, then reserving these targets again",
+			"left", len(soon), "until", until)
 		if err := w.waitUntil(ctx, until); err != nil {
 			left = append(left, soon...)
 			break

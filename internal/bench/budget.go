@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/outreach-dev/outreach/provider"
@@ -111,19 +109,6 @@ func (e *env) runBudget(ctx context.Context, r budgetRun) (*budgetRecord, error)
 		}
 	}
 	rec.Span = end.Sub(first)
-	if os.Getenv("OUTREACH_BENCH_HISTOGRAM") != "" {
-		hist := map[int]int{}
-		for _, q := range sim.Requests() {
-			if q.Op == "invite" && q.Outcome == simulator.OutcomeSent {
-				hist[int(q.Time.Sub(first)/(500*time.Millisecond))]++
-			}
-		}
-		fmt.Fprintf(os.Stderr, "first send at %s\n", first.Format("15:04:05.000"))
-		for i := 0; i < 40; i++ {
-			fmt.Fprintf(os.Stderr, "%.1fs:%d ", float64(i)/2, hist[i])
-		}
-		fmt.Fprintln(os.Stderr)
-	}
 	rec.Allowed = r.accounts * GreedyMax(checkWindows, rec.Span)
 	return rec, e.flushRedis(ctx)
 }
