@@ -14,7 +14,7 @@ func runScheduler(ctx context.Context, env *Env, args []string) error {
 	horizon := fs.Duration("horizon", time.Minute, "how far ahead tasks are enqueued")
 	poll := fs.Duration("poll", 2*time.Second, "fallback polling interval (notifications wake it at once)")
 	reconcile := fs.Duration("reconcile", 30*time.Second, "how often lost tasks are looked for")
-	batch := fs.Int("batch", scheduler.DefaultBatchMax, "most invitations of one account in the same slot per task (1: a task per target; docs/throughput.md)")
+	batch := fs.Int("batch", scheduler.DefaultBatchMax, "most invitations per batch task, of one account or several whose slots fall within 100 ms (1: a task per target; docs/throughput.md)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. 127.0.0.1:9101)")
 	webhooks := fs.Bool("webhooks", true, "deliver events to webhook_subscribers (docs/events.md) in a loop of its own")
 	if err := parseFlags(fs, args); err != nil {

@@ -29,6 +29,8 @@ type AccuracyResult struct {
 	// their length.
 	Ticks             int
 	TickMean, TickMax time.Duration
+	// Cost is what each invitation sent cost Postgres (nil if unread).
+	Cost *TargetCost
 }
 
 // tickStats collects the scheduler's ticks.
@@ -69,7 +71,7 @@ func (e *env) accuracy(ctx context.Context) (*AccuracyResult, error) {
 	}
 	res := &AccuracyResult{Accounts: cfg.AccuracyAccounts, Workers: cfg.AccuracyWorkers, Concurrency: cfg.AccuracyConcurrency,
 		Windows: cfg.Windows, Duration: cfg.AccuracyDuration,
-		Violations: rec.Violations, Refused: rec.Refused, Used: rec.Used, Allowed: rec.Allowed, Span: rec.Span}
+		Violations: rec.Violations, Refused: rec.Refused, Used: rec.Used, Allowed: rec.Allowed, Span: rec.Span, Cost: rec.Cost}
 	ticks.mu.Lock()
 	res.Ticks, res.TickMax = ticks.n, ticks.max
 	if ticks.n > 0 {

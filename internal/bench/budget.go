@@ -35,6 +35,9 @@ type budgetRecord struct {
 	// the windows allow each account over Span, times the accounts.
 	Span    time.Duration
 	Allowed int
+	// Cost is what each invitation sent cost Postgres over the run
+	// (scheduler and workers alike; nil if it could not be read).
+	Cost *TargetCost
 }
 
 // runBudget runs r. The simulator's limits are twice the accounts', as
@@ -65,6 +68,10 @@ func (e *env) runBudget(ctx context.Context, r budgetRun) (*budgetRecord, error)
 		checkWindows = append(checkWindows, simulator.Window{Max: w.Max, Per: w.Per})
 	}
 	sim := simulator.New(simulator.Config{DefaultLimits: simWindows})
+	meter, err := startCost(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	p, err := e.startPipeline(ctx, pipelineConfig{dsn: dsn, sim: sim, workers: cfg.AccuracyWorkers, concurrency: cfg.AccuracyConcurrency,
 		sched: r.sched})
 	if err != nil {
@@ -110,5 +117,11 @@ func (e *env) runBudget(ctx context.Context, r budgetRun) (*budgetRecord, error)
 	}
 	rec.Span = end.Sub(first)
 	rec.Allowed = r.accounts * GreedyMax(checkWindows, rec.Span)
+	if rec.Used > 0 {
+		if rec.Cost, err = meter.per(ctx, rec.Used); err != nil {
+			return nil, err
+		}
+		e.progress("%s: per invitation sent: %s\n%s", r.name, rec.Cost, rec.Cost.topTable(rec.Used))
+	}
 	return rec, e.flushRedis(ctx)
 }

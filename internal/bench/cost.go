@@ -8,9 +8,10 @@ import (
 	"github.com/outreach-dev/outreach/store/benchdb"
 )
 
-// TargetCost is what one target cost Postgres in the throughput run: the
-// server's counters over the pipeline's run (scheduler and worker alike,
-// from pending to recorded) divided by the targets.
+// TargetCost is what one target cost Postgres in a run: the server's
+// counters over the pipeline's run (scheduler and worker alike, from
+// pending to recorded) divided by the targets (the throughput run) or the
+// invitations sent (the accuracy and pool runs).
 type TargetCost struct {
 	// Statements is round trips (every statement, BEGIN and COMMIT
 	// included; pg_stat_statements) per target, ExecMS their execution and

@@ -33,6 +33,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("2", "utilisation (sends made / sends allowed while work waited)",
 			fmt.Sprintf("**%.1f%%** (%d of %d over %s; %d scheduler ticks, mean %s, max %s)", 100*a.Utilisation(), a.Used, a.Allowed,
 				round(a.Span), a.Ticks, ms(a.TickMean), ms(a.TickMax)), "≥ 95%")
+		if a.Cost != nil {
+			row("2", "Postgres cost per invitation sent (accuracy run)", a.Cost.String(), "")
+		}
 	}
 	for _, s := range r.Scale {
 		size := count(s.Targets)
