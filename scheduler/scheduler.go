@@ -118,7 +118,15 @@ type Scheduler struct {
 	waits  map[waitKey]knownWait // account waits last written (under mu)
 	// withdrawnAt is when stale invitations were last planned (withdraw.go).
 	withdrawnAt time.Time
+	// rules keeps the accounts' effective limits and gaps between ticks
+	// while the scheduler listens for notifications (see listen).
+	rules *store.RulesCache
 }
+
+// rulesTTL is how long the scheduler trusts the limits and gaps it read of
+// an account when no notification said they changed: what changes with
+// time alone (a warm-up ramp's next stage) is seen within it.
+const rulesTTL = 30 * time.Second
 
 // epochKey is a Redis key the scheduler keeps; its absence means Redis lost
 // its data (a flush, a failover to an empty replica) and every queued
@@ -172,7 +180,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.LivenessInterval <= 0 {
 		cfg.LivenessInterval = time.Second
 	}
-	s := &Scheduler{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	s := &Scheduler{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), rules: store.NewRulesCache(rulesTTL)}
 	s.client.Store(asynq.NewClientFromRedisClient(cfg.Redis))
 	return s, nil
 }
@@ -266,9 +274,26 @@ func (s *Scheduler) redisLost(ctx context.Context) (bool, error) {
 	return set, nil
 }
 
+// listen wakes the scheduler on each notification. While it listens, the
+// scheduler keeps the accounts' limits and gaps between ticks (s.rules): a
+// notification of anything but new targets empties them first, since
+// the triggers on accounts, account_limits, account_pacing,
+// provider_limits, provider_pacing and account_warmups announce the
+// changes they depend on.
 func (s *Scheduler) listen(ctx context.Context) {
+	defer s.rules.Listening(false)
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		err := s.cfg.Store.Listen(ctx, func(string) { s.Wake() })
+		err := s.cfg.Store.Listen(ctx, func(payload string) {
+			switch payload {
+			case store.ListenStarted:
+				s.rules.Listening(true)
+			case "targets", "resolved":
+			default:
+				s.rules.Invalidate()
+			}
+			s.Wake()
+		})
+		s.rules.Listening(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -311,7 +336,7 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	// (also those the claim found needed) and pool targets to give to a
 	// sender. (The others it normalised belong to accounts whose slots
 	// the first pass used.)
-	work, err := s.cfg.Store.AccountsWithWork(ctx, now, end)
+	work, err := s.cfg.Store.AccountsWithWork(ctx, now, end, s.rules)
 	if err != nil {
 		return st, err
 	}
@@ -335,7 +360,7 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 				return st, err
 			}
 		}
-		if work, err = s.cfg.Store.AccountsWithWork(ctx, now, end); err != nil {
+		if work, err = s.cfg.Store.AccountsWithWork(ctx, now, end, s.rules); err != nil {
 			return st, err
 		}
 		st.Accounts = max(st.Accounts, len(work))
