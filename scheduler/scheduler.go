@@ -414,19 +414,22 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 		var wants []store.ClaimWant
 		var waits []store.AccountWait
 		for _, w := range work {
-			due, queued := w.DueInvites, w.QueuedInvites
+			due, queued, ahead := w.DueInvites, w.QueuedInvites, w.QueuedInvites-w.SendingInvites
 			if lookup {
-				due, queued = w.DueLookups, w.QueuedLookups
+				due, queued, ahead = w.DueLookups, w.QueuedLookups, w.QueuedLookups-w.SendingLookups
 			}
 			if !due {
 				continue
 			}
+			// The cap counts every task in Redis; the windows and the gap
+			// only those not started (a target being sent has its call in
+			// w.Recent and w.NextCall already).
 			room := s.cfg.MaxQueuedPerAccount - queued
-			slots := planSlots(w.Account, w.Recent, job.action, queued, w.NextCall[job.action], now, end, room)
+			slots := planSlots(w.Account, w.Recent, job.action, ahead, w.NextCall[job.action], now, end, room)
 			if len(slots) == 0 && room > 0 {
 				// Due work and no slot: say why, and until when
 				// (target_waits shows it for the account's due targets).
-				waits = append(waits, explainWait(w.Account, w.Recent, job.action, queued, w.NextCall[job.action], now))
+				waits = append(waits, explainWait(w.Account, w.Recent, job.action, ahead, w.NextCall[job.action], now))
 				continue
 			}
 			waits = append(waits, store.AccountWait{AccountID: w.Account.ID, Action: job.action})

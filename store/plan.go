@@ -14,8 +14,10 @@ type AccountWork struct {
 	// targets of an active campaign of the account are due.
 	DueInvites, DueLookups bool
 	// QueuedInvites and QueuedLookups count targets already queued or
-	// being sent.
-	QueuedInvites, QueuedLookups int
+	// being sent; SendingInvites and SendingLookups those of them being
+	// sent, whose calls are in Recent already (requests still out).
+	QueuedInvites, QueuedLookups   int
+	SendingInvites, SendingLookups int
 	// Recent holds, per limit of the account, the window times of its
 	// latest sends inside the window (newest first, at most Max of them). A
 	// zero time is a request still in flight.
@@ -82,10 +84,13 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time, rule
 			GROUP BY cs.account_id
 		), q AS (
 			SELECT t.account_id, count(*) FILTER (WHERE t.provider_id IS NOT NULL) AS invites,
-				count(*) FILTER (WHERE t.provider_id IS NULL) AS lookups
+				count(*) FILTER (WHERE t.provider_id IS NULL) AS lookups,
+				count(*) FILTER (WHERE t.provider_id IS NOT NULL AND t.status = 'sending') AS sending_invites,
+				count(*) FILTER (WHERE t.provider_id IS NULL AND t.status = 'sending') AS sending_lookups
 			FROM targets t WHERE t.status IN ('queued', 'sending') GROUP BY t.account_id
 		)
-		SELECT `+accountRowColumns+`, d.inv, d.look, coalesce(q.invites, 0), coalesce(q.lookups, 0)
+		SELECT `+accountRowColumns+`, d.inv, d.look, coalesce(q.invites, 0), coalesce(q.lookups, 0),
+			coalesce(q.sending_invites, 0), coalesce(q.sending_lookups, 0)
 		FROM d JOIN accounts a ON a.id = d.account_id LEFT JOIN q ON q.account_id = a.id
 		WHERE (d.inv OR d.look) AND (a.status = 'active' OR (a.status = 'paused' AND a.paused_until <= $2))
 		ORDER BY a.id`, dueBy, now)
@@ -97,7 +102,8 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time, rule
 	for rows.Next() {
 		var w AccountWork
 		var r accountRow
-		if err := rows.Scan(append(r.rowDest(), &w.DueInvites, &w.DueLookups, &w.QueuedInvites, &w.QueuedLookups)...); err != nil {
+		if err := rows.Scan(append(r.rowDest(), &w.DueInvites, &w.DueLookups, &w.QueuedInvites, &w.QueuedLookups,
+			&w.SendingInvites, &w.SendingLookups)...); err != nil {
 			rows.Close()
 			return nil, translate(op, err)
 		}
