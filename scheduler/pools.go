@@ -40,8 +40,8 @@ func (s *Scheduler) assignPools(ctx context.Context, lookup bool, work []*store.
 		}
 		n := len(pl.slots)
 		if lookup {
-			invites := planSlots(w.Account, w.Recent, store.ActionInvite, w.QueuedInvites, w.NextCall[store.ActionInvite],
-				now, end, s.cfg.MaxQueuedPerAccount-w.QueuedInvites)
+			invites := planSlots(w.Account, w.Recent, store.ActionInvite, w.QueuedInvites-w.SendingInvites,
+				w.NextCall[store.ActionInvite], now, end, s.cfg.MaxQueuedPerAccount-w.QueuedInvites)
 			n = min(n, len(invites))
 		}
 		if n > 0 {

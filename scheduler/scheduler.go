@@ -40,8 +40,9 @@ type Config struct {
 	// Horizon is how far ahead tasks are enqueued (default 1 min). Redis
 	// holds only the slots inside it.
 	Horizon time.Duration
-	// PollInterval is the fallback tick when no notification comes
-	// (default 2 s).
+	// PollInterval is the fallback when no notification comes: the next
+	// tick starts at most PollInterval after the last one ended (default
+	// 2 s).
 	PollInterval time.Duration
 	// ReconcileInterval is how often queued targets are checked for lost
 	// tasks (default 30 s); ReconcileGrace how old a queued mark must be
@@ -122,7 +123,15 @@ type Scheduler struct {
 	waits  map[waitKey]knownWait // account waits last written (under mu)
 	// withdrawnAt is when stale invitations were last planned (withdraw.go).
 	withdrawnAt time.Time
+	// rules keeps the accounts' effective limits and gaps between ticks
+	// while the scheduler listens for notifications (see listen).
+	rules *store.RulesCache
 }
+
+// rulesTTL is how long the scheduler trusts the limits and gaps it read of
+// an account when no notification said they changed: what changes with
+// time alone (a warm-up ramp's next stage) is seen within it.
+const rulesTTL = 30 * time.Second
 
 // epochKey is a Redis key the scheduler keeps; its absence means Redis lost
 // its data (a flush, a failover to an empty replica) and every queued
@@ -179,7 +188,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.BatchSpread <= 0 {
 		cfg.BatchSpread = 100 * time.Millisecond
 	}
-	s := &Scheduler{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	s := &Scheduler{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), rules: store.NewRulesCache(rulesTTL)}
 	s.client.Store(asynq.NewClientFromRedisClient(cfg.Redis))
 	return s, nil
 }
@@ -192,9 +201,10 @@ func (s *Scheduler) Wake() {
 	}
 }
 
-// Run ticks until ctx ends: on each notification from Postgres, at least
-// every PollInterval, and at once again while a tick found more work than
-// it could take. It reconciles every ReconcileInterval.
+// Run ticks until ctx ends: on each notification from Postgres, else
+// PollInterval after the last tick ended, and at once again while a tick
+// found more work than it could take. It reconciles every
+// ReconcileInterval and recovers dead workers every LivenessInterval.
 func (s *Scheduler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -203,8 +213,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.listen(ctx)
 	}()
 	defer wg.Wait()
-	poll := time.NewTicker(s.cfg.PollInterval)
-	defer poll.Stop()
 	reconcile := time.NewTicker(s.cfg.ReconcileInterval)
 	defer reconcile.Stop()
 	liveness := time.NewTicker(s.cfg.LivenessInterval)
@@ -226,34 +234,63 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if more {
 			continue
 		}
+		s.idle(ctx, reconcile.C, liveness.C)
+	}
+}
+
+// idle waits for the next tick: a notification (Wake), or PollInterval
+// after the end of the last tick. (A ticker started ticks back to back
+// once a tick took longer than PollInterval: at 1,000 accounts with a 250
+// ms poll, a tick every 400 ms, each reading every account.) Meanwhile it
+// reconciles, recovers dead workers, and checks Redis for a loss, each on
+// its own interval, without ticking for them.
+func (s *Scheduler) idle(ctx context.Context, reconcile, liveness <-chan time.Time) {
+	poll := time.NewTimer(s.cfg.PollInterval)
+	defer poll.Stop()
+	for {
 		select {
 		case <-ctx.Done():
+			return
 		case <-s.wake:
+			return
 		case <-poll.C:
-		case <-reconcile.C:
+			return
+		case <-reconcile:
 			if err := s.Reconcile(ctx, s.cfg.ReconcileGrace); err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "reconcile", "error", err)
 			}
 			s.foldCounts(ctx)
-		case <-liveness.C:
+		case <-liveness:
 			if err := s.RecoverDeadWorkers(ctx); err != nil && ctx.Err() == nil {
 				s.log.ErrorContext(ctx, "recovering dead workers", "error", err)
+			}
+			if err := s.checkRedis(ctx); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "checking redis", "error", err)
 			}
 		}
 	}
 }
 
-// step checks Redis for a loss, then ticks.
-func (s *Scheduler) step(ctx context.Context) (bool, error) {
+// checkRedis checks Redis for a loss, and after one enqueues every queued
+// target again.
+func (s *Scheduler) checkRedis(ctx context.Context) error {
 	lost, err := s.redisLost(ctx)
 	if err != nil {
-		return false, fmt.Errorf("check redis: %w", err)
+		return fmt.Errorf("check redis: %w", err)
 	}
 	if lost {
 		s.log.InfoContext(ctx, "redis holds no outreach marker (first start, or it lost its data): re-enqueueing every queued target")
 		if err := s.Reconcile(ctx, 0); err != nil {
-			return false, err
+			return err
 		}
+	}
+	return nil
+}
+
+// step checks Redis for a loss, then ticks.
+func (s *Scheduler) step(ctx context.Context) (bool, error) {
+	if err := s.checkRedis(ctx); err != nil {
+		return false, err
 	}
 	st, err := s.Tick(ctx)
 	if err != nil {
@@ -273,9 +310,26 @@ func (s *Scheduler) redisLost(ctx context.Context) (bool, error) {
 	return set, nil
 }
 
+// listen wakes the scheduler on each notification. While it listens, the
+// scheduler keeps the accounts' limits and gaps between ticks (s.rules): a
+// notification of anything but new targets empties them first, since
+// the triggers on accounts, account_limits, account_pacing,
+// provider_limits, provider_pacing and account_warmups announce the
+// changes they depend on.
 func (s *Scheduler) listen(ctx context.Context) {
+	defer s.rules.Listening(false)
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		err := s.cfg.Store.Listen(ctx, func(string) { s.Wake() })
+		err := s.cfg.Store.Listen(ctx, func(payload string) {
+			switch payload {
+			case store.ListenStarted:
+				s.rules.Listening(true)
+			case "targets", "resolved":
+			default:
+				s.rules.Invalidate()
+			}
+			s.Wake()
+		})
+		s.rules.Listening(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -318,7 +372,7 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	// (also those the claim found needed) and pool targets to give to a
 	// sender. (The others it normalised belong to accounts whose slots
 	// the first pass used.)
-	work, err := s.cfg.Store.AccountsWithWork(ctx, now, end)
+	work, err := s.cfg.Store.AccountsWithWork(ctx, now, end, s.rules)
 	if err != nil {
 		return st, err
 	}
@@ -342,7 +396,7 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 				return st, err
 			}
 		}
-		if work, err = s.cfg.Store.AccountsWithWork(ctx, now, end); err != nil {
+		if work, err = s.cfg.Store.AccountsWithWork(ctx, now, end, s.rules); err != nil {
 			return st, err
 		}
 		st.Accounts = max(st.Accounts, len(work))
@@ -396,19 +450,22 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 		var wants []store.ClaimWant
 		var waits []store.AccountWait
 		for _, w := range work {
-			due, queued := w.DueInvites, w.QueuedInvites
+			due, queued, ahead := w.DueInvites, w.QueuedInvites, w.QueuedInvites-w.SendingInvites
 			if lookup {
-				due, queued = w.DueLookups, w.QueuedLookups
+				due, queued, ahead = w.DueLookups, w.QueuedLookups, w.QueuedLookups-w.SendingLookups
 			}
 			if !due {
 				continue
 			}
+			// The cap counts every task in Redis; the windows and the gap
+			// only those not started (a target being sent has its call in
+			// w.Recent and w.NextCall already).
 			room := s.cfg.MaxQueuedPerAccount - queued
-			slots := planSlots(w.Account, w.Recent, job.action, queued, w.NextCall[job.action], now, end, room)
+			slots := planSlots(w.Account, w.Recent, job.action, ahead, w.NextCall[job.action], now, end, room)
 			if len(slots) == 0 && room > 0 {
 				// Due work and no slot: say why, and until when
 				// (target_waits shows it for the account's due targets).
-				waits = append(waits, explainWait(w.Account, w.Recent, job.action, queued, w.NextCall[job.action], now))
+				waits = append(waits, explainWait(w.Account, w.Recent, job.action, ahead, w.NextCall[job.action], now))
 				continue
 			}
 			waits = append(waits, store.AccountWait{AccountID: w.Account.ID, Action: job.action})

@@ -415,6 +415,43 @@ func TestTickCapsQueuedPerAccount(t *testing.T) {
 	}
 }
 
+// TestTickCountsACallBeingSentOnce checks how a tick counts an account's
+// window: a target being sent is one request still out (its ledger row),
+// not also one of the account's queued tasks. With 3 per 30 s, one sent,
+// one being sent and one queued, the window is full until the sent one
+// leaves it, and the next target gets that slot (the tick counted the
+// call being sent twice, found the window over-full and planned nothing
+// until the call's answer came).
+func TestTickCountsACallBeingSentOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.account("a")
+	storetest.AddLimit(t, e.db, a, store.Limit{Action: store.ActionInvite, Max: 3, Per: 30 * time.Second})
+	ids := e.add(e.campaign(a, "c", store.CampaignActive), members(1, 5)...)
+	e.tick()
+	e.wantStatus(store.TargetQueued, ids[:3]...)
+	e.wantStatus(store.TargetPending, ids[3:]...)
+
+	sentAt := e.clock().Truncate(time.Microsecond)
+	storetest.AddSend(t, e.db, storetest.Send{Account: a, Target: ids[0], Action: store.ActionInvite, Reserved: sentAt,
+		Answered: sentAt, Outcome: store.OutcomeSent})
+	storetest.Finish(t, e.db, ids[0], store.TargetSent)
+	out := storetest.AddSend(t, e.db, storetest.Send{Account: a, Target: ids[1], Action: store.ActionInvite, Reserved: sentAt})
+	storetest.Hold(t, e.db, ids[1], out, sentAt.Add(time.Minute))
+	for _, id := range ids[:2] {
+		if err := e.insp.DeleteTask(worker.QueueInvites, invite(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e.advance(time.Second)
+	e.tick()
+	e.wantStatus(store.TargetQueued, ids[3])
+	e.wantStatus(store.TargetPending, ids[4])
+	if ti := e.tasks()[invite(ids[3])]; ti == nil || ti.NextProcessAt.Unix() != sentAt.Add(30*time.Second).Unix() {
+		t.Errorf("task of the next target: %+v; want one at %v, when the sent one leaves the window", ti, sentAt.Add(30*time.Second))
+	}
+}
+
 // TestTickEnqueuesOnce checks that ticking again, and two schedulers
 // ticking at once on the same database and Redis, enqueue each target
 // once: every target has exactly one task, and the enqueues add up to the

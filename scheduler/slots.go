@@ -11,8 +11,9 @@ import (
 // that fall before end, at most n of them. It follows the action's pacing
 // (store.Account.Pace: limits and gap, the account's own or its
 // provider's): it counts the sends already in each rolling window (recent,
-// newest first; a zero time is a request still out) and the tasks already
-// queued, starts no earlier than nextCall (when the gap after the latest
+// newest first; a zero time is a request still out) and the tasks queued
+// and not started yet (queued; a task being sent is a request still out
+// in recent), starts no earlier than nextCall (when the gap after the latest
 // call ends, zero if none), spaces slots by the mean gap and moves them
 // into working hours. The worker's reservation remains the authority; a
 // slot is the planner's best estimate of when it will pass.

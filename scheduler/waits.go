@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +15,13 @@ import (
 // it wrote; after it the row is written again (a no-op when unchanged), in
 // case another process cleared it (`outreach resume account`).
 const waitRefresh = time.Minute
+
+// waitShort is how near a wait's end must be for the planner not to
+// record it: a wait over within seconds (a window full of requests still
+// out, a second's window about to free) is not worth a row a tick, and its
+// targets show as due, waiting for their turn. It is also the least
+// change of a recorded wait's end worth writing again.
+const waitShort = 2 * time.Second
 
 // farAhead bounds the search for an account's next slot when explaining a
 // wait: beyond it the next slot is reported as unknown.
@@ -136,16 +144,28 @@ func perText(d time.Duration) string {
 }
 
 // recordWaits writes the account waits that changed since the planner
-// last wrote them (or that it has not confirmed for waitRefresh).
+// last wrote them (or that it has not confirmed for waitRefresh). A wait
+// that ends within waitShort is recorded as none: a longer one recorded
+// before is cleared, one that ends within waitShort too is left to end. A
+// recorded wait still running is not written again for a change that does
+// not matter to its reader: the same kind and reason (its counts of
+// queued tasks aside) with an end moved by at most waitShort or a tenth of
+// the time left. (At 1,000 accounts with windows of seconds, ends and
+// counts moved on every tick, and the planner rewrote about 1,000 rows a
+// tick.)
 func (s *Scheduler) recordWaits(ctx context.Context, waits []store.AccountWait, now time.Time) {
 	if s.waits == nil {
 		s.waits = map[waitKey]knownWait{}
 	}
 	var changed []store.AccountWait
 	for _, w := range waits {
+		if endsSoon(w, now) {
+			w = store.AccountWait{AccountID: w.AccountID, Action: w.Action}
+		}
 		k := waitKey{w.AccountID, w.Action}
 		old, ok := s.waits[k]
-		if ok && sameWait(old.wait, w) && now.Sub(old.written) < waitRefresh {
+		if ok && now.Sub(old.written) < waitRefresh && (sameWait(old.wait, w) || closeWait(old.wait, w, now) ||
+			w.Kind == "" && endsSoon(old.wait, now)) {
 			continue
 		}
 		changed = append(changed, w)
@@ -163,6 +183,26 @@ func (s *Scheduler) recordWaits(ctx context.Context, waits []store.AccountWait, 
 		s.waits[waitKey{w.AccountID, w.Action}] = knownWait{wait: w, written: now}
 	}
 }
+
+// closeWait reports whether the recorded wait old, still running at now,
+// says what w says: the same kind, the same reason but for its counts of
+// queued tasks, and an end within waitShort or a tenth of the time left.
+func closeWait(old, w store.AccountWait, now time.Time) bool {
+	if old.Kind == "" || old.Kind != w.Kind || old.Until.IsZero() || w.Until.IsZero() || !old.Until.After(now) ||
+		queuedCounts.ReplaceAllString(old.Reason, "") != queuedCounts.ReplaceAllString(w.Reason, "") {
+		return false
+	}
+	return old.Until.Sub(w.Until).Abs() <= max(waitShort, w.Until.Sub(now)/10)
+}
+
+// endsSoon reports whether the wait ends within waitShort.
+func endsSoon(w store.AccountWait, now time.Time) bool {
+	return w.Kind != "" && !w.Until.IsZero() && !w.Until.After(now.Add(waitShort))
+}
+
+// queuedCounts matches the counts of queued tasks explainWait puts in a
+// reason.
+var queuedCounts = regexp.MustCompile(` \(\d+ queued( ahead)?\)`)
 
 func sameWait(a, b store.AccountWait) bool {
 	return a.Kind == b.Kind && a.Reason == b.Reason && a.Until.Equal(b.Until)

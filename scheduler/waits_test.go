@@ -1,12 +1,14 @@
 package scheduler
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // TestExplainWait checks which constraint the planner names when an
@@ -95,5 +97,64 @@ func TestPerText(t *testing.T) {
 		if got := perText(d); got != want {
 			t.Errorf("perText(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestRecordWaitsWritesWhatMatters checks which account waits the planner
+// writes again: not a recorded wait whose end moved a little or whose
+// count of queued tasks changed, nor a wait over within seconds (recorded
+// as none: a longer one before is cleared), nor a clear of a recorded wait
+// about to end; but a wait whose end moved by more than its tolerance.
+func TestRecordWaitsWritesWhatMatters(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.account("a")
+	t0 := e.clock()
+	window := func(queued int, until time.Time) store.AccountWait {
+		return store.AccountWait{AccountID: a, Action: store.ActionInvite, Kind: store.WaitWindow,
+			Reason: fmt.Sprintf("window `invite 2 per 1s` full (%d queued)", queued), Until: until}
+	}
+	none := store.AccountWait{AccountID: a, Action: store.ActionInvite}
+	version := func() string {
+		t.Helper()
+		if storetest.AccountWaits(t, e.db) == 0 {
+			return ""
+		}
+		return storetest.AccountWaitsVersion(t, e.db)
+	}
+	record := func(after time.Duration, w store.AccountWait) {
+		t.Helper()
+		e.s.recordWaits(e.ctx, []store.AccountWait{w}, t0.Add(after))
+	}
+
+	record(0, window(2, t0.Add(30*time.Second)))
+	v1 := version()
+	if v1 == "" {
+		t.Fatal("a wait of 30 s was not recorded")
+	}
+	record(time.Second, window(1, t0.Add(31*time.Second)))
+	if v := version(); v != v1 {
+		t.Errorf("rewritten for an end moved by 1 s and another count of queued tasks")
+	}
+	record(2*time.Second, window(1, t0.Add(40*time.Second)))
+	v2 := version()
+	if v2 == v1 {
+		t.Errorf("not rewritten for an end moved by 9 s of 38")
+	}
+	record(3*time.Second, window(1, t0.Add(4*time.Second)))
+	if v := version(); v != "" {
+		t.Errorf("a wait recorded until 40 s stays when the wait ends within a second")
+	}
+	record(5*time.Second, window(1, t0.Add(10*time.Second)))
+	v3 := version()
+	if v3 == "" {
+		t.Fatal("a wait of 5 s was not recorded")
+	}
+	record(9*time.Second, none)
+	if v := version(); v != v3 {
+		t.Errorf("a wait about to end was cleared, not left to end")
+	}
+	record(12*time.Second, window(2, t0.Add(13*time.Second)))
+	if v := version(); v != v3 {
+		t.Errorf("a wait of a second was recorded")
 	}
 }

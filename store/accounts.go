@@ -87,17 +87,22 @@ func (a *Account) LimitsFor(action Action) []Limit {
 	return out
 }
 
-const accountColumns = `a.id, a.name, a.provider, a.provider_account_id, a.credentials_ref, a.status,
-	a.paused_until, coalesce(a.pause_reason, ''), a.timezone,
-	extract(epoch from a.work_start)::float8, extract(epoch from a.work_end)::float8, a.work_days::int[],
-	extract(epoch from a.min_gap)::float8, extract(epoch from a.gap_jitter)::float8,
-	a.next_send_at, a.slow_until, a.pacing,
+const accountColumns = accountRowColumns + `,
 	coalesce((SELECT jsonb_agg(jsonb_build_array(l.action, l.max_count, extract(epoch from l.per), l.source) ORDER BY l.action, l.per)
 		FROM account_limits_effective l WHERE l.account_id = a.id), '[]'),
 	coalesce((SELECT jsonb_agg(jsonb_build_array(g.action, extract(epoch from g.min_gap), extract(epoch from g.gap_jitter), g.source) ORDER BY g.action)
 		FROM account_pacing_effective g WHERE g.account_id = a.id), '[]')`
 
-// accountRow receives accountColumns.
+// accountRowColumns are the accounts row's own columns of accountColumns,
+// without the account's effective limits and gaps (AccountsWithWork reads
+// those from its RulesCache).
+const accountRowColumns = `a.id, a.name, a.provider, a.provider_account_id, a.credentials_ref, a.status,
+	a.paused_until, coalesce(a.pause_reason, ''), a.timezone,
+	extract(epoch from a.work_start)::float8, extract(epoch from a.work_end)::float8, a.work_days::int[],
+	extract(epoch from a.min_gap)::float8, extract(epoch from a.gap_jitter)::float8,
+	a.next_send_at, a.slow_until, a.pacing`
+
+// accountRow receives accountColumns (or, with rowDest, accountRowColumns).
 type accountRow struct {
 	a                  Account
 	ws, we, gap, jit   float64
@@ -107,10 +112,15 @@ type accountRow struct {
 }
 
 func (r *accountRow) dest() []any {
+	return append(r.rowDest(), &r.limits, &r.gaps)
+}
+
+// rowDest receives accountRowColumns.
+func (r *accountRow) rowDest() []any {
 	a := &r.a
 	return []any{&a.ID, &a.Name, &a.Provider, &a.ProviderAccountID, &a.CredentialsRef, &a.Status,
 		&r.paused, &a.PauseReason, &a.Timezone, &r.ws, &r.we, &r.days, &r.gap, &r.jit, &r.next, &r.slow,
-		&a.Pacing, &r.limits, &r.gaps}
+		&a.Pacing}
 }
 
 func (r *accountRow) account() *Account {

@@ -62,7 +62,7 @@ func TestExplainAtScale(t *testing.T) {
 	now := time.Now()
 
 	rec.op("AccountsWithWork")
-	work, err := st.AccountsWithWork(ctx, now, now.Add(time.Minute))
+	work, err := st.AccountsWithWork(ctx, now, now.Add(time.Minute), nil)
 	if err != nil || len(work) == 0 {
 		t.Fatalf("AccountsWithWork = %d accounts, %v; want some", len(work), err)
 	}
@@ -158,7 +158,7 @@ func TestExplainAtScale(t *testing.T) {
 		{"AccountsWithWork", "t.account_id = cs.account_id", "targets_due_sender"},
 		{"AccountsWithWork", "t.account_id IS NULL", "targets_pool_due"},
 		{"AccountsWithWork", "t.status IN ('queued', 'sending')", "targets_in_flight"},
-		{"AccountsWithWork", "s.window_at > $2::timestamptz - l.per", "sends_window"},
+		{"AccountsWithWork", "s.window_at > $5::timestamptz - make_interval(secs => x.per)", "sends_window"},
 		{"AccountsWithWork", "action = x.action ORDER BY window_at DESC LIMIT 1", "sends_window"},
 		{"PrepareTargets", "t.normalized_identifier IS NULL", "targets_new"},
 		{"ClaimTargets(lookup)", "FOR UPDATE SKIP LOCKED", "targets_due_sender"},

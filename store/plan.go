@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sort"
 	"time"
 )
 
@@ -13,8 +14,10 @@ type AccountWork struct {
 	// targets of an active campaign of the account are due.
 	DueInvites, DueLookups bool
 	// QueuedInvites and QueuedLookups count targets already queued or
-	// being sent.
-	QueuedInvites, QueuedLookups int
+	// being sent; SendingInvites and SendingLookups those of them being
+	// sent, whose calls are in Recent already (requests still out).
+	QueuedInvites, QueuedLookups   int
+	SendingInvites, SendingLookups int
 	// Recent holds, per limit of the account, the window times of its
 	// latest sends inside the window (newest first, at most Max of them). A
 	// zero time is a request still in flight.
@@ -41,7 +44,9 @@ func (s *Store) ResumeExpiredPauses(ctx context.Context, now time.Time) (int64, 
 // dueBy in an active campaign they send for (theirs, or a pool's not given
 // to a sender yet), with their recent sends per limit. An account's own
 // new targets (identifier not yet normalised) count as due invitations:
-// ClaimAndPrepare normalises them when it claims them.
+// ClaimAndPrepare normalises them when it claims them. The accounts'
+// effective limits and gaps come from rules where it holds them (nil: read
+// for every account, in one query).
 //
 // Whether a sender has due targets is one index probe (LIMIT 1) per
 // campaign for the pool's unassigned targets (targets_pool_due) and per
@@ -49,8 +54,11 @@ func (s *Store) ResumeExpiredPauses(ctx context.Context, now time.Time) (int64, 
 // follows the number of senders, not of targets; only accounts with due
 // work are read in full. (It was a correlated EXISTS per account whose
 // bitmap scans read every due target of the account's campaigns: 235 ms a
-// call at 20,000 targets.)
-func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*AccountWork, error) {
+// call at 20,000 targets.) The queued and sending targets are counted in
+// one pass over targets_in_flight, and the recent sends read with one
+// index probe per account and action (the longest window's, which holds
+// the shorter ones' rows).
+func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time, rules *RulesCache) ([]*AccountWork, error) {
 	const op = "accounts with work"
 	rows, err := s.pool.Query(ctx, `WITH c AS (
 			SELECT c.id, pi.x IS NOT NULL AS inv, pl.x IS NOT NULL AS look FROM campaigns c
@@ -74,79 +82,136 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time) ([]*
 				AND t.status = 'pending' AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS TRUE
 				AND t.next_attempt_at <= $1 LIMIT 1) ol ON true
 			GROUP BY cs.account_id
+		), q AS (
+			SELECT t.account_id, count(*) FILTER (WHERE t.provider_id IS NOT NULL) AS invites,
+				count(*) FILTER (WHERE t.provider_id IS NULL) AS lookups,
+				count(*) FILTER (WHERE t.provider_id IS NOT NULL AND t.status = 'sending') AS sending_invites,
+				count(*) FILTER (WHERE t.provider_id IS NULL AND t.status = 'sending') AS sending_lookups
+			FROM targets t WHERE t.status IN ('queued', 'sending') GROUP BY t.account_id
 		)
-		SELECT `+accountColumns+`, d.inv, d.look, q.invites, q.lookups
-		FROM d JOIN accounts a ON a.id = d.account_id
-		CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE t.provider_id IS NOT NULL) AS invites,
-			count(*) FILTER (WHERE t.provider_id IS NULL) AS lookups
-			FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending')) q
+		SELECT `+accountRowColumns+`, d.inv, d.look, coalesce(q.invites, 0), coalesce(q.lookups, 0),
+			coalesce(q.sending_invites, 0), coalesce(q.sending_lookups, 0)
+		FROM d JOIN accounts a ON a.id = d.account_id LEFT JOIN q ON q.account_id = a.id
 		WHERE (d.inv OR d.look) AND (a.status = 'active' OR (a.status = 'paused' AND a.paused_until <= $2))
 		ORDER BY a.id`, dueBy, now)
 	if err != nil {
 		return nil, translate(op, err)
 	}
 	var out []*AccountWork
-	byID := map[int64]*AccountWork{}
-	var withLimits, gapAccounts []int64
-	var gapActions []Action
-	var gapMins []float64
+	var accounts []*Account
 	for rows.Next() {
 		var w AccountWork
-		a, err := scanAccount(rows, &w.DueInvites, &w.DueLookups, &w.QueuedInvites, &w.QueuedLookups)
-		if err != nil {
+		var r accountRow
+		if err := rows.Scan(append(r.rowDest(), &w.DueInvites, &w.DueLookups, &w.QueuedInvites, &w.QueuedLookups,
+			&w.SendingInvites, &w.SendingLookups)...); err != nil {
 			rows.Close()
 			return nil, translate(op, err)
 		}
 		if !w.DueInvites && !w.DueLookups {
 			continue
 		}
-		w.Account = a
+		w.Account = r.account()
 		w.Recent = map[Limit][]time.Time{}
 		w.NextCall = map[Action]time.Time{}
 		out = append(out, &w)
-		byID[a.ID] = &w
-		if len(a.Limits) > 0 {
-			withLimits = append(withLimits, a.ID)
-		}
+		accounts = append(accounts, w.Account)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(op, err)
+	}
+	if err := s.rulesOf(ctx, accounts, rules, now); err != nil {
+		return nil, translate(op, err)
+	}
+	byID := make(map[int64]*AccountWork, len(out))
+	var gapAccounts []int64
+	var gapActions []Action
+	var gapMins []float64
+	// The recent sends are read per account and action: as many of the
+	// latest as the action's largest Max, inside its longest window.
+	var recentAccounts []int64
+	var recentActions []Action
+	var recentPers []float64
+	var recentNs []int32
+	for _, w := range out {
+		a := w.Account
+		byID[a.ID] = w
 		for _, action := range []Action{ActionInvite, ActionLookup} {
 			if g := a.Pace(action).Gap; !g.IsZero() {
 				gapAccounts, gapActions, gapMins = append(gapAccounts, a.ID), append(gapActions, action), append(gapMins, g.Min.Seconds())
 			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate(op, err)
+		widest := map[Action]Limit{}
+		for _, l := range a.Limits {
+			m := widest[l.Action]
+			widest[l.Action] = Limit{Action: l.Action, Max: max(m.Max, l.Max), Per: max(m.Per, l.Per)}
+		}
+		for _, l := range widest {
+			recentAccounts, recentActions = append(recentAccounts, a.ID), append(recentActions, l.Action)
+			recentPers, recentNs = append(recentPers, l.Per.Seconds()), append(recentNs, int32(l.Max))
+		}
 	}
 	if err := s.nextCalls(ctx, byID, gapAccounts, gapActions, gapMins, now); err != nil {
 		return nil, translate(op, err)
 	}
-	if len(withLimits) == 0 {
+	if len(recentAccounts) == 0 {
 		return out, nil
 	}
-	rows, err = s.pool.Query(ctx, `SELECT l.account_id, l.action, l.max_count, extract(epoch from l.per)::float8, w.at
-		FROM account_limits_effective l CROSS JOIN LATERAL (
+	rows, err = s.pool.Query(ctx, `SELECT x.account_id, x.action, w.at
+		FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::int[]) AS x(account_id, action, per, n)
+		CROSS JOIN LATERAL (
 			SELECT CASE WHEN s.window_at = 'infinity' THEN NULL ELSE s.window_at END AS at FROM sends s
-			WHERE s.account_id = l.account_id AND s.action = l.action AND s.window_at > $2::timestamptz - l.per
-			ORDER BY s.window_at DESC LIMIT l.max_count) w
-		WHERE l.account_id = ANY($1)
-		ORDER BY l.account_id, l.action, l.per, w.at DESC NULLS FIRST`, withLimits, now)
+			WHERE s.account_id = x.account_id AND s.action = x.action
+				AND s.window_at > $5::timestamptz - make_interval(secs => x.per)
+			ORDER BY s.window_at DESC LIMIT x.n) w`, recentAccounts, recentActions, recentPers, recentNs, now)
 	if err != nil {
 		return nil, translate(op, err)
 	}
 	defer rows.Close()
+	type key struct {
+		id     int64
+		action Action
+	}
+	recent := map[key][]time.Time{}
 	for rows.Next() {
-		var id int64
-		var l Limit
-		var per float64
+		var k key
 		var at *time.Time
-		if err := rows.Scan(&id, &l.Action, &l.Max, &per, &at); err != nil {
+		if err := rows.Scan(&k.id, &k.action, &at); err != nil {
 			return nil, translate(op, err)
 		}
-		l.Per = seconds(per)
-		w := byID[id]
-		w.Recent[l] = append(w.Recent[l], finite(at))
+		recent[k] = append(recent[k], finite(at))
 	}
-	return out, translate(op, rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, translate(op, err)
+	}
+	for _, w := range out {
+		for _, l := range w.Account.Limits {
+			times := recent[key{w.Account.ID, l.Action}]
+			sortRecent(times)
+			var in []time.Time
+			for _, t := range times {
+				if len(in) == l.Max {
+					break
+				}
+				if t.IsZero() || t.After(now.Add(-l.Per)) {
+					in = append(in, t)
+				}
+			}
+			w.Recent[l] = in
+		}
+	}
+	return out, nil
+}
+
+// sortRecent orders ledger times newest first, requests still out (zero)
+// before all.
+func sortRecent(times []time.Time) {
+	sort.SliceStable(times, func(i, j int) bool {
+		a, b := times[i], times[j]
+		if a.IsZero() || b.IsZero() {
+			return a.IsZero() && !b.IsZero()
+		}
+		return a.After(b)
+	})
 }
 
 // nextCalls fills the NextCall of each (account, action) pair from the

@@ -80,7 +80,7 @@ func (e *env) scale(ctx context.Context, n int) (*ScaleResult, error) {
 		}
 		ticks = append(ticks, ts.Duration)
 		t0 := time.Now()
-		if _, err := st.AccountsWithWork(ctx, time.Now(), time.Now().Add(time.Minute)); err != nil {
+		if _, err := st.AccountsWithWork(ctx, time.Now(), time.Now().Add(time.Minute), nil); err != nil {
 			return nil, err
 		}
 		accs = append(accs, time.Since(t0))

@@ -104,6 +104,14 @@ func AccountWaitsVersion(t testing.TB, db DB) string {
 	return x
 }
 
+// AccountWaits returns how many account waits are recorded.
+func AccountWaits(t testing.TB, db DB) int {
+	t.Helper()
+	var n int
+	one(t, db, "account waits", `SELECT count(*) FROM account_waits`, nil, &n)
+	return n
+}
+
 // WorkerOfProcess returns the id of the worker with the process id.
 func WorkerOfProcess(t testing.TB, db DB, pid int) int64 {
 	t.Helper()
