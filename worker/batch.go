@@ -99,9 +99,9 @@ func parseBatchPayload(t *asynq.Task) (BatchPayload, error) {
 // few at a time, records every answer (store.FinishBatch) before the task
 // is acknowledged, reserves again together the targets whose account's
 // windows free a place within ShortWait, once they have, and runs each
-// other target the batch left through the single-target path, here. A target that must wait leaves the batch: it
-// is handed back to the scheduler, since the batch's task is not its own
-// to snooze. A worker that dies mid-batch leaves ledger rows in flight
+// other target the batch left through the single-target path, here. A
+// target that must wait longer leaves the batch: it is handed back to the
+// scheduler, since the batch's task is not its own to snooze. A worker that dies mid-batch leaves ledger rows in flight
 // under its id, recovered like any other (docs/recovery.md).
 func (w *Worker) HandleInviteBatch(ctx context.Context, t *asynq.Task) error {
 	p, err := parseBatchPayload(t)
