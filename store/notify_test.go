@@ -16,25 +16,7 @@ func TestNotifyOnlyOnChange(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	conn, err := f.db.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+store.WakeChannel); err != nil {
-		t.Fatal(err)
-	}
-	next := func() *pgconn.Notification {
-		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		defer cancel()
-		n, err := conn.Conn().WaitForNotification(wctx)
-		if err != nil {
-			return nil
-		}
-		return n
-	}
-	for next() != nil { // drain the fixture's own
-	}
+	next := listenWake(t, f)
 	if _, err := f.st.ResumeExpiredPauses(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -53,4 +35,32 @@ func TestNotifyOnlyOnChange(t *testing.T) {
 	if n := next(); n == nil || n.Payload != "targets" {
 		t.Errorf("adding a target notified %v, want targets", n)
 	}
+}
+
+// listenWake listens on the wake channel on a connection of the test's own
+// and returns what gives the next notification (nil when none comes within
+// 300 ms); the fixture's own notifications are drained first.
+func listenWake(t *testing.T, f fixture) func() *pgconn.Notification {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := f.db.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Release)
+	if _, err := conn.Exec(ctx, "LISTEN "+store.WakeChannel); err != nil {
+		t.Fatal(err)
+	}
+	next := func() *pgconn.Notification {
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		n, err := conn.Conn().WaitForNotification(wctx)
+		if err != nil {
+			return nil
+		}
+		return n
+	}
+	for next() != nil { // drain the fixture's own
+	}
+	return next
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/outreach-dev/outreach/store"
 )
 
@@ -108,25 +106,7 @@ func TestRulesChangesNotify(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	conn, err := f.db.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+store.WakeChannel); err != nil {
-		t.Fatal(err)
-	}
-	next := func() *pgconn.Notification {
-		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		defer cancel()
-		n, err := conn.Conn().WaitForNotification(wctx)
-		if err != nil {
-			return nil
-		}
-		return n
-	}
-	for next() != nil { // drain the fixture's own
-	}
+	next := listenWake(t, f)
 	exec := func(sql string, args ...any) func() error {
 		return func() error { _, err := f.db.Exec(ctx, sql, args...); return err }
 	}
