@@ -159,6 +159,8 @@ func TestBeginBatchesAcrossAccountsConcurrently(t *testing.T) {
 	// order of accounts.
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
+	var mu sync.Mutex
+	left := map[int64][]string{}
 	for g := range 8 {
 		var ts []*store.Target
 		for k := range accounts {
@@ -168,7 +170,14 @@ func TestBeginBatchesAcrossAccountsConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := f.st.BeginBatch(context.Background(), mixedReq(now, ts...))
+			res, err := f.st.BeginBatch(context.Background(), mixedReq(now, ts...))
+			if res != nil {
+				mu.Lock()
+				for _, l := range res.Left {
+					left[l.AccountID] = append(left[l.AccountID], l.Err.Error())
+				}
+				mu.Unlock()
+			}
 			errs <- err
 		}()
 	}
@@ -188,7 +197,7 @@ func TestBeginBatchesAcrossAccountsConcurrently(t *testing.T) {
 			t.Errorf("account %d: %d reservations, want at most %d", fx.account, n, limit)
 		}
 		if n == 0 {
-			t.Errorf("account %d: no reservation", fx.account)
+			t.Errorf("account %d: no reservation; its targets left with %q", fx.account, left[fx.account])
 		}
 	}
 }

@@ -26,6 +26,7 @@ func queueLookups(t *testing.T, f fixture, now time.Time, ids ...string) []*stor
 	if _, err := f.st.AddTargets(ctx, f.campaign, nt); err != nil {
 		t.Fatal(err)
 	}
+	dueBy(t, f, now, ids)
 	if _, err := f.st.PrepareTargets(ctx, 1000, func(_ provider.Name, id string) store.Normalized { return store.Normalized{Identifier: id} }); err != nil {
 		t.Fatal(err)
 	}

@@ -66,11 +66,24 @@ func setupAccount(t *testing.T, na store.NewAccount) fixture {
 	return fixture{st, acc, camp, dsn, testenv.DB(t, dsn)}
 }
 
+// dueBy makes f's new targets ids due at now at the latest.
+func dueBy(t *testing.T, f fixture, now time.Time, ids []string) {
+	t.Helper()
+	if _, err := f.db.Exec(context.Background(), `UPDATE targets SET next_attempt_at = least(next_attempt_at, $3)
+		WHERE campaign_id = $1 AND identifier = ANY($2) AND status = 'pending'`, f.campaign, ids, now); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // normalizeAsIs resolves every identifier to itself as a provider id.
 func normalizeAsIs(_ provider.Name, id string) store.Normalized {
 	return store.Normalized{Identifier: id, ProviderID: id}
 }
 
+// queue adds ids to f's campaign and claims them, queued and due at now
+// at the latest (dueBy: a new target is due from when it was added, which
+// on a busy machine can be later than a now the test took before its
+// setup).
 func queue(t *testing.T, f fixture, now time.Time, ids ...string) []*store.Target {
 	t.Helper()
 	ctx := context.Background()
@@ -81,6 +94,7 @@ func queue(t *testing.T, f fixture, now time.Time, ids ...string) []*store.Targe
 	if _, err := f.st.AddTargets(ctx, f.campaign, nt); err != nil {
 		t.Fatal(err)
 	}
+	dueBy(t, f, now, ids)
 	if _, err := f.st.PrepareTargets(ctx, 1000, normalizeAsIs); err != nil {
 		t.Fatal(err)
 	}
