@@ -96,6 +96,20 @@ func (s *Store) EventsAfter(ctx context.Context, cur EventCursor, f EventFilter,
 	return evs, translate("read events", err)
 }
 
+// EventsHeld reports whether events after cur were written that
+// EventsAfter does not return yet, because a transaction older than
+// theirs may still be running: in this database, or one in another
+// database that ended between the reader's snapshot and its look at
+// pg_stat_activity, which the horizon cannot tell from this database's
+// and counts, to be safe. A reader that found nothing looks again
+// shortly instead of waiting for the next notification.
+func (s *Store) EventsHeld(ctx context.Context, cur EventCursor) (bool, error) {
+	var held bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events
+		WHERE (xid, id) > ($1::text::xid8, $2) AND xid >= (SELECT outreach_events_horizon()))`, fmt.Sprint(cur.XID), cur.ID).Scan(&held)
+	return held, translate("read events", err)
+}
+
 // EventCursorOf returns the position of the event id, so that a reader
 // continues after it (0: the start). ErrNotFound if it does not exist.
 func (s *Store) EventCursorOf(ctx context.Context, id int64) (EventCursor, error) {

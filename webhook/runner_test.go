@@ -122,3 +122,97 @@ func TestRunnerFailingSubscriberRetriesThenCatchesUp(t *testing.T) {
 		t.Fatalf("delivered %d again", n)
 	}
 }
+
+// runListening runs a runner that polls only once an hour, so that what
+// it delivers it was woken for, until the test ends; it returns once the
+// runner listens, with the deliveries' channel.
+func runListening(t *testing.T, st *store.Store, db storetest.DB) <-chan string {
+	t.Helper()
+	got := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+	}))
+	t.Cleanup(srv.Close)
+	if _, err := st.AddWebhook(context.Background(), srv.URL, "whsec_0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := webhook.New(webhook.Config{Store: st, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	waitListeners(t, db, 1)
+	return got
+}
+
+// waitListeners waits until n backends listen on the event stream's
+// channel.
+func waitListeners(t *testing.T, db storetest.DB, n int) {
+	t.Helper()
+	for start := time.Now(); storetest.Listeners(t, db, store.EventsChannel) != n; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("%d listeners after 30s, want %d", storetest.Listeners(t, db, store.EventsChannel), n)
+		}
+	}
+}
+
+// waitDelivery waits for a delivery holding kind.
+func waitDelivery(t *testing.T, got <-chan string, kind store.EventKind) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case body := <-got:
+			if strings.Contains(body, `"`+string(kind)+`"`) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no delivery of %s in 30s (the runner polls once an hour)", kind)
+		}
+	}
+}
+
+// An event the stream's horizon holds back when its notification comes
+// (a transaction older than its own still runs) is delivered once the
+// horizon passes it, without another notification: the runner looks
+// again shortly, instead of at the next poll.
+func TestRunnerLooksAgainWhenTheHorizonHoldsEvents(t *testing.T) {
+	t.Parallel()
+	st, db := testenv.StoreDB(t)
+	got := runListening(t, st, db)
+	end := storetest.OpenTransaction(t, db)
+	if _, err := st.RecordEvent(context.Background(), "account.paused", 0, 0, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-got:
+		t.Fatalf("delivered while an older transaction runs: %s", body)
+	case <-time.After(300 * time.Millisecond):
+	}
+	end()
+	waitDelivery(t, got, "account.paused")
+}
+
+// A runner whose listening connection is lost listens again within
+// seconds (not at the next poll), and is woken by the next change.
+func TestRunnerListensAgain(t *testing.T) {
+	t.Parallel()
+	st, db := testenv.StoreDB(t)
+	got := runListening(t, st, db)
+	if n := storetest.TerminateListeners(t, db, store.EventsChannel); n != 1 {
+		t.Fatalf("ended %d listeners, want 1", n)
+	}
+	waitListeners(t, db, 0)
+	waitListeners(t, db, 1)
+	if _, err := st.RecordEvent(context.Background(), "account.paused", 0, 0, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitDelivery(t, got, "account.paused")
+}

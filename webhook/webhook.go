@@ -59,7 +59,15 @@ type Runner struct {
 	// retryAt is the earliest retry a round set (zero: none), so that Run
 	// wakes for it instead of waiting for the next poll.
 	retryAt time.Time
+	// held is how many rounds in a row found events held back by the
+	// stream's horizon (store.EventsHeld): the next looks again after
+	// heldRetry, doubling with each, up to Poll.
+	held, heldNow int
 }
+
+// heldRetry is how soon a round that found events held back by the
+// stream's horizon looks again, the first time.
+const heldRetry = 100 * time.Millisecond
 
 // New returns a Runner for cfg, with its defaults filled in.
 func New(cfg Config) (*Runner, error) {
@@ -125,13 +133,25 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	go func() {
+		// A lost connection is listened on again after a second, then
+		// longer (to 30 s) while it keeps failing; Poll delivers
+		// meanwhile.
+		fails := 0
 		for ctx.Err() == nil {
-			if err := r.cfg.Store.ListenEvents(ctx, notify); err != nil {
-				r.cfg.Logger.WarnContext(ctx, "listen for events", "error", err)
+			began := time.Now()
+			err := r.cfg.Store.ListenEvents(ctx, notify)
+			if ctx.Err() != nil {
+				return
 			}
+			if time.Since(began) > time.Minute {
+				fails = 0
+			}
+			wait := min(time.Second<<min(fails, 5), 30*time.Second)
+			fails++
+			r.cfg.Logger.WarnContext(ctx, "listening for events; polling meanwhile", "error", err, "listen_again_in", wait)
 			select {
 			case <-ctx.Done():
-			case <-time.After(r.cfg.Poll):
+			case <-time.After(wait):
 			}
 		}
 	}()
@@ -173,7 +193,18 @@ func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	total := 0
-	r.retryAt = time.Time{}
+	r.retryAt, r.heldNow = time.Time{}, 0
+	defer func() {
+		if r.heldNow == 0 {
+			r.held = 0
+			return
+		}
+		retry := r.cfg.Now().Add(min(heldRetry<<min(r.held, 20), r.cfg.Poll))
+		r.held++
+		if r.retryAt.IsZero() || retry.Before(r.retryAt) {
+			r.retryAt = retry
+		}
+	}()
 	for _, id := range ids {
 		n, err := r.serve(ctx, id)
 		total += n
@@ -207,7 +238,14 @@ func (r *Runner) serve(ctx context.Context, id int64) (int, error) {
 	total := 0
 	for range maxBatchesPerRound {
 		evs, err := r.cfg.Store.EventsAfter(ctx, w.Cursor, store.EventFilter{}, r.cfg.BatchSize)
-		if err != nil || len(evs) == 0 {
+		if err != nil {
+			return total, err
+		}
+		if len(evs) == 0 {
+			held, err := r.cfg.Store.EventsHeld(ctx, w.Cursor)
+			if held {
+				r.heldNow++
+			}
 			return total, err
 		}
 		body, batch, cur := r.body(w, evs)
