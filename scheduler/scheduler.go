@@ -7,10 +7,13 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,9 +96,54 @@ type TickStats struct {
 	Failed    int // targets failed while claiming (message too long, template)
 	// Lag is how late the most overdue enqueued target was.
 	Lag time.Duration
+	// Stages is where the tick's time went, stage by stage in order.
+	Stages []Stage
 	// prepareFull is whether PrepareTargets took a full batch (more may
 	// be waiting).
 	prepareFull bool
+}
+
+// Stage is how long one stage of a tick took.
+type Stage struct {
+	Name string
+	Took time.Duration
+}
+
+// stageClock marks the end of each stage of a tick.
+type stageClock struct {
+	st   *TickStats
+	now  func() time.Time
+	last time.Time
+}
+
+// mark records the stage that ends now, adding to its earlier time when
+// it ran before in the tick.
+func (c *stageClock) mark(name string) {
+	t := c.now()
+	d := t.Sub(c.last)
+	c.last = t
+	for i := range c.st.Stages {
+		if c.st.Stages[i].Name == name {
+			c.st.Stages[i].Took += d
+			return
+		}
+	}
+	c.st.Stages = append(c.st.Stages, Stage{name, d})
+}
+
+// stagesAttr is the tick's stages as a log attribute, the slowest first
+// (at most five), e.g. "claim=1.2s enqueue=30ms".
+func stagesAttr(stages []Stage) string {
+	sorted := slices.Clone(stages)
+	slices.SortStableFunc(sorted, func(a, b Stage) int { return cmp.Compare(b.Took, a.Took) })
+	var b strings.Builder
+	for i, s := range sorted[:min(len(sorted), 5)] {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%s", s.Name, s.Took.Round(time.Millisecond))
+	}
+	return b.String()
 }
 
 // addPrepared returns the sum of two PrepareStats.
@@ -349,6 +397,7 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	defer s.mu.Unlock()
 	var st TickStats
 	now := s.cfg.Now()
+	clk := &stageClock{st: &st, now: s.cfg.Now, last: now}
 	if n, err := s.cfg.Store.ResumeExpiredPauses(ctx, now); err != nil {
 		return st, err
 	} else if n > 0 {
@@ -357,12 +406,15 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	if err := s.releaseStoppedSenders(ctx, now); err != nil {
 		return st, err
 	}
+	clk.mark("pauses")
 	if err := s.withdrawals(ctx, now); err != nil {
 		return st, err
 	}
+	clk.mark("withdrawals")
 	if err := s.planPolls(ctx, now); err != nil {
 		return st, err
 	}
+	clk.mark("polls")
 	end := now.Add(s.cfg.Horizon)
 	// An account's new targets count as due invitations: the claim
 	// normalises those its slots take now (store.ClaimAndPrepare), so that
@@ -376,8 +428,9 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	if err != nil {
 		return st, err
 	}
+	clk.mark("accounts")
 	st.Accounts = len(work)
-	s.plan(ctx, work, now, end, &st)
+	s.plan(ctx, work, now, end, &st, clk)
 	if ctx.Err() != nil {
 		return st, ctx.Err()
 	}
@@ -386,6 +439,7 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	if err != nil {
 		return st, err
 	}
+	clk.mark("prepare")
 	st.prepareFull = prep.Seen == s.cfg.PrepareBatch
 	st.Prepared = addPrepared(inline, prep)
 	if prep.NeedLookup > 0 || prep.Pooled > 0 || inline.NeedLookup > 0 {
@@ -395,12 +449,14 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 			if _, err := s.cfg.Store.HoldWithdrawnPeople(ctx, now); err != nil {
 				return st, err
 			}
+			clk.mark("withdrawals")
 		}
 		if work, err = s.cfg.Store.AccountsWithWork(ctx, now, end, s.rules); err != nil {
 			return st, err
 		}
+		clk.mark("accounts")
 		st.Accounts = max(st.Accounts, len(work))
-		s.plan(ctx, work, now, end, &st)
+		s.plan(ctx, work, now, end, &st, clk)
 		if ctx.Err() != nil {
 			return st, ctx.Err()
 		}
@@ -409,9 +465,13 @@ func (s *Scheduler) Tick(ctx context.Context) (TickStats, error) {
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.Tick(st)
 	}
-	if st.Enqueued > 0 || st.Prepared.Seen > 0 {
+	switch {
+	case st.Duration >= slowTick:
+		s.log.WarnContext(ctx, "slow tick: new work waits for it (stages, slowest first)", "accounts", st.Accounts,
+			"prepared", st.Prepared.Seen, "enqueued", st.Enqueued, "took", st.Duration, "stages", stagesAttr(st.Stages))
+	case st.Enqueued > 0 || st.Prepared.Seen > 0:
 		s.log.DebugContext(ctx, "tick", "accounts", st.Accounts, "prepared", st.Prepared.Seen, "enqueued", st.Enqueued,
-			"failed", st.Failed, "lag", st.Lag, "took", st.Duration)
+			"failed", st.Failed, "lag", st.Lag, "took", st.Duration, "stages", stagesAttr(st.Stages))
 	}
 	return st, nil
 }
@@ -426,7 +486,7 @@ type planned struct {
 // them in one transaction per claimChunk accounts (a claim per account took
 // four round trips each, three seconds a tick over 1,000 accounts), and
 // enqueues their tasks.
-func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, end time.Time, st *TickStats) {
+func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, end time.Time, st *TickStats, clk *stageClock) {
 	for _, w := range work {
 		a := w.Account
 		switch summary := a.PacingSummary(); {
@@ -475,8 +535,11 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 			plans[w.Account.ID] = planned{account: w.Account, slots: slots}
 			wants = append(wants, store.ClaimWant{AccountID: w.Account.ID, N: len(slots)})
 		}
+		clk.mark("plan")
 		s.recordWaits(ctx, waits, now)
+		clk.mark("waits")
 		s.assignPools(ctx, lookup, work, plans, now, end)
+		clk.mark("pools")
 		taken := map[int64]int{} // slots given per account, in claim order
 		for _, chunk := range claimChunks(wants) {
 			prepare := func(c store.Claimed) store.Prepared {
@@ -508,6 +571,7 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 				claimed, prep, err = s.cfg.Store.ClaimAndPrepare(ctx, chunk, end, now, s.cfg.Normalize, prepare)
 				st.Prepared = addPrepared(st.Prepared, prep)
 			}
+			clk.mark(string(job.action) + " claim")
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.ErrorContext(ctx, "claiming targets", "accounts", len(chunk), "error", err)
@@ -515,6 +579,7 @@ func (s *Scheduler) plan(ctx context.Context, work []*store.AccountWork, now, en
 				continue
 			}
 			s.enqueueClaimed(ctx, job.typ, claimed, plans, now, st)
+			clk.mark(string(job.action) + " enqueue")
 		}
 	}
 }
@@ -600,6 +665,10 @@ feed:
 		st.Conflicts += ps.Conflicts
 	}
 }
+
+// slowTick is how long a tick may take before it is logged as a warning,
+// with where its time went: meanwhile no new work is planned.
+const slowTick = 5 * time.Second
 
 // planners is how many accounts' tasks a tick enqueues at once.
 const planners = 4

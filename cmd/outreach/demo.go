@@ -118,7 +118,7 @@ func demo(ctx context.Context, env *Env, c demoConfig) error {
 
 	// Scheduler, workers, dashboard.
 	m := &demoMetrics{Metrics: metrics.New(), pauses: map[string]map[string]int{}}
-	sys, err := newDemoSystem(ctx, env, c, st, rdb, log, m)
+	sys, err := newDemoSystem(ctx, env, c, rdb, log, m)
 	if err != nil {
 		return err
 	}
@@ -220,11 +220,14 @@ func checkDemoDatabase(ctx context.Context, st *store.Store, c demoConfig) error
 }
 
 // newDemoSystem builds the demo's scheduler and workers, with compressed
-// intervals and the demo's outcome policy, reporting to m.
-func newDemoSystem(ctx context.Context, env *Env, c demoConfig, st *store.Store, rdb redis.UniversalClient, log *slog.Logger, m *demoMetrics) (*system.System, error) {
+// intervals and the demo's outcome policy, reporting to m. Each opens a
+// pool of its own, as the scheduler and worker processes do: on one
+// shared pool the scheduler's statements queue behind the handlers'.
+func newDemoSystem(ctx context.Context, env *Env, c demoConfig, rdb redis.UniversalClient, log *slog.Logger, m *demoMetrics) (*system.System, error) {
 	policy := demoPolicy()
 	return system.New(ctx, system.Config{
-		Store: st, Redis: rdb, Logger: log,
+		OpenStore: func(ctx context.Context) (*store.Store, error) { return env.OpenStore(ctx, store.PoolSize(12)) },
+		Redis:     rdb, Logger: log,
 		Scheduler: &scheduler.Config{Horizon: 20 * time.Second, PollInterval: 500 * time.Millisecond, ReconcileInterval: 5 * time.Second,
 			RequestTimeout: 5 * time.Second, WithdrawInterval: time.Second, Metrics: m},
 		Workers: c.workers, NumberWorkers: true,

@@ -194,7 +194,12 @@ func (h *harness) Clients(p provider.Name, ref string) (provider.Client, error) 
 func (h *harness) start(n int) {
 	h.t.Helper()
 	sys, err := system.New(h.ctx, system.Config{
-		Store: h.st, Redis: h.rdb, Logger: h.log,
+		// The scheduler and each worker on a pool of their own, as
+		// separate processes have: on one shared pool (4 connections on 2
+		// cores) the scheduler's statements queued behind 20 handlers',
+		// and its ticks took 6-20 s on a busy machine.
+		OpenStore: func(ctx context.Context) (*store.Store, error) { return store.Open(ctx, h.dsn, store.PoolSize(8)) },
+		Redis:     h.rdb, Logger: h.log,
 		Scheduler: &scheduler.Config{
 			Horizon: 5 * time.Second, PollInterval: 200 * time.Millisecond,
 			ReconcileInterval: time.Second, ReconcileGrace: 2 * time.Second,

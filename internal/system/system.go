@@ -24,7 +24,11 @@ import (
 // OpenStore, are required; Worker.Clients is required when workers run.
 type Config struct {
 	// Store is the database the scheduler and the workers share, unless
-	// OpenStore is set. The caller closes it.
+	// OpenStore is set. The caller closes it. A shared pool must be large
+	// enough for every handler and the scheduler: the scheduler's
+	// statements queue behind the handlers' for a connection (on pgx's
+	// default of 4 with 20 handlers, ticks of 6-20 s on a busy machine).
+	// Whatever runs the pipeline for real uses OpenStore.
 	Store *store.Store
 	// OpenStore, if set, opens a store of its own (its own connection
 	// pool) for the scheduler and for each worker server, as separate
