@@ -82,13 +82,26 @@ func (e *env) runBudget(ctx context.Context, r budgetRun) (*budgetRecord, error)
 		p.stop()
 		return nil, err
 	}
+	abort := func() error {
+		stopProfile()
+		p.stop()
+		return ctx.Err()
+	}
+	// The run's clock starts at the first invitation sent: on a busy
+	// machine the pipeline's start-up can outlast a short run (a 3 s run
+	// then measured nothing, its first send after its end).
+	for sim.SentCount() == 0 {
+		select {
+		case <-ctx.Done():
+			return nil, abort()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	start := time.Now()
 	for time.Since(start) < r.duration {
 		select {
 		case <-ctx.Done():
-			stopProfile()
-			p.stop()
-			return nil, ctx.Err()
+			return nil, abort()
 		case <-time.After(min(10*time.Second, r.duration)):
 			e.progress("%s: %s of %s, %d invitations", r.name, time.Since(start).Round(time.Second), r.duration, sim.SentCount())
 		}
