@@ -132,8 +132,13 @@ func (c *stageClock) mark(name string) {
 }
 
 // stagesAttr is the tick's stages as a log attribute, the slowest first
-// (at most five), e.g. "claim=1.2s enqueue=30ms".
-func stagesAttr(stages []Stage) string {
+// (at most five), e.g. "claim=1.2s enqueue=30ms"; formatted only when the
+// record is logged (the debug line is off in production).
+type stagesAttr []Stage
+
+func (stages stagesAttr) LogValue() slog.Value { return slog.StringValue(stages.String()) }
+
+func (stages stagesAttr) String() string {
 	sorted := slices.Clone(stages)
 	slices.SortStableFunc(sorted, func(a, b Stage) int { return cmp.Compare(b.Took, a.Took) })
 	var b strings.Builder

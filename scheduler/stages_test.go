@@ -25,7 +25,7 @@ func TestTickStages(t *testing.T) {
 	if len(st.Stages) != 6 || st.Stages[1] != (Stage{"accounts", 3 * time.Second}) {
 		t.Fatalf("stages %+v", st.Stages)
 	}
-	if got, want := stagesAttr(st.Stages), "accounts=3s invite claim=300ms prepare=40ms polls=20ms invite enqueue=10ms"; got != want {
+	if got, want := stagesAttr(st.Stages).String(), "accounts=3s invite claim=300ms prepare=40ms polls=20ms invite enqueue=10ms"; got != want {
 		t.Errorf("stagesAttr = %q, want %q", got, want)
 	}
 }
