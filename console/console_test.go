@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -57,7 +56,7 @@ func setup(t *testing.T, readOnly bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := console.New(console.Options{Store: st, Prefix: "/console", ReadOnly: readOnly, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	cons, err := console.New(console.Options{Store: st, Prefix: "/console", ReadOnly: readOnly, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,14 +342,6 @@ func TestCampaignTargetsPaging(t *testing.T) {
 			t.Errorf("%+v: paged through %d targets; SQL counts %d", flt, len(seen), want)
 		}
 	}
-}
-
-// testWriter sends the console's log to the test's log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 // TestDashboardTaskLabels: the asynq dashboard's task view names a task's
