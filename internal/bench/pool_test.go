@@ -18,7 +18,7 @@ func TestRunPoolTiny(t *testing.T) {
 	}
 	dsn := testenv.DatabaseURL(t)
 	rs := testenv.Redis(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // seconds when idle; see TestRunTiny
 	defer cancel()
 	res, err := Run(ctx, Config{DatabaseURL: dsn, RedisURL: rs.URL, Only: []string{"pool"},
 		PoolAccounts: 3, PoolDuration: 3 * time.Second, AccuracyWorkers: 1, AccuracyConcurrency: 5,

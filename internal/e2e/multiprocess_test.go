@@ -176,23 +176,13 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 		workers = append(workers, startProcess(t, bin, fmt.Sprintf("worker-%d", i), env, "worker", "--concurrency", "40"))
 	}
 	start := time.Now()
-	waitUntil := func(what string, timeout time.Duration, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out after %s waiting for %s", timeout, what)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
 	total := nAccounts * perAccount
-	waitUntil("a quarter sent", 60*time.Second, func() bool { return storetest.TargetsIn(t, pool, store.TargetSent) >= total/4 })
+	waitUntil(t, "a quarter sent", 60*time.Second, func() bool { return storetest.TargetsIn(t, pool, store.TargetSent) >= total/4 })
 	if err := workers[0].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Since(start)
-	waitUntil("40% sent", 60*time.Second, func() bool { return storetest.TargetsIn(t, pool, store.TargetSent) >= total*2/5 })
+	waitUntil(t, "40% sent", 60*time.Second, func() bool { return storetest.TargetsIn(t, pool, store.TargetSent) >= total*2/5 })
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer rdb.Close()
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
@@ -201,7 +191,7 @@ func TestEndToEndProcessesCrashAndRedisFlush(t *testing.T) {
 	flushedAt := time.Since(start)
 	// The killed worker's in-flight tasks come back when asynq's lease
 	// on them expires (30 s) and its recoverer runs (each minute).
-	waitUntil("every target to end", 180*time.Second, func() bool {
+	waitUntil(t, "every target to end", 180*time.Second, func() bool {
 		return storetest.Unfinished(t, pool) == 0
 	})
 	t.Logf("killed a worker at %s, flushed redis at %s, all done at %s", killedAt.Round(time.Millisecond),

@@ -78,6 +78,7 @@ func TestPostgresOutage(t *testing.T) {
 func waitLogged(t *testing.T, logs *syncBuffer, mark int, timeout time.Duration, components ...string) {
 	t.Helper()
 	changed := logs.Changed()
+	timeout = patient(timeout)
 	deadline := time.After(timeout)
 	failed := map[string]bool{}
 	for {

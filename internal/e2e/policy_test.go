@@ -181,7 +181,11 @@ func TestPolicyCannotResendYetDefersTarget(t *testing.T) {
 
 func TestPolicyCannotResendYetEscalatesToAccountPause(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, options{sim: simulator.Config{Scenarios: []simulator.Scenario{
+	// The three refusals escalate whatever time they take: on a busy
+	// machine the test's 10 s window has been too short for them.
+	policy := testPolicy()
+	policy.ResendEscalateWindow = time.Hour
+	h := newHarness(t, options{policy: policy, sim: simulator.Config{Scenarios: []simulator.Scenario{
 		{Provider: provider.Unipile, RecipientPrefix: "ACoAA", Error: "cannot_resend_yet", Times: 3}}}})
 	// One request at a time, as LinkedIn accounts are paced: each refusal
 	// is on the record before the next request.

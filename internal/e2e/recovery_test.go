@@ -111,7 +111,7 @@ func TestPostgresRestartKeepsAnswers(t *testing.T) {
 	// record and has tried to record it again and again (its fourth
 	// attempt failed too): the outage outlasts several retries.
 	changed := h.logs.Changed()
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(patient(30 * time.Second))
 	for !heldAndRetried(h.logs.String(), 4) {
 		select {
 		case <-changed:
@@ -182,20 +182,10 @@ func TestWorkerKilledRecoveredByHeartbeat(t *testing.T) {
 		"UNIPILE_API_KEY=" + unipileKey, "PROVIDER_TIMEOUT=" + timeout.String(), "LOG_FORMAT=json", "LOG_LEVEL=info"}
 	sched := startProcess(t, bin, "scheduler", env, "scheduler", "--horizon", "5s", "--poll", "250ms")
 	victim := startProcess(t, bin, "worker-0", env, "worker", "--concurrency", "4")
-	waitUntil := func(what string, timeout time.Duration, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out after %s waiting for %s", timeout, what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
 	victimPID := victim.cmd.Process.Pid
 	// Several invitations in flight at the victim: some taken by the
 	// provider, their answers on the way back, some not taken yet.
-	waitUntil("invitations in flight at the victim", 60*time.Second, func() bool {
+	waitUntil(t, "invitations in flight at the victim", 60*time.Second, func() bool {
 		n := storetest.InFlightAtProcess(t, pool, victimPID)
 		taken := sim.SentCount() - storetest.TargetsIn(t, pool, store.TargetSent)
 		return n >= 3 && taken >= 1 && taken < n
@@ -213,7 +203,7 @@ func TestWorkerKilledRecoveredByHeartbeat(t *testing.T) {
 	// The worker that takes over starts after the kill.
 	other := startProcess(t, bin, "worker-1", env, "worker", "--concurrency", "40")
 	// Far less than the lease: only the heartbeat can recover them.
-	waitUntil("every target to end", 120*time.Second, func() bool {
+	waitUntil(t, "every target to end", 120*time.Second, func() bool {
 		return storetest.Unfinished(t, pool) == 0
 	})
 	sched.stop(t, 20*time.Second)
