@@ -96,17 +96,20 @@ func (s *Store) EventsAfter(ctx context.Context, cur EventCursor, f EventFilter,
 	return evs, translate("read events", err)
 }
 
-// EventsHeld reports whether events after cur were written that
-// EventsAfter does not return yet, because a transaction older than
-// theirs may still be running: in this database, or one in another
-// database that ended between the reader's snapshot and its look at
-// pg_stat_activity, which the horizon cannot tell from this database's
-// and counts, to be safe. A reader that found nothing looks again
-// shortly instead of waiting for the next notification.
+// EventsHeld reports whether events after cur exist. A reader calls it
+// when EventsAfter from cur returned none: true means the horizon held
+// them back (a transaction older than theirs was running, in this
+// database, or in another one that ended between the reader's snapshot
+// and its look at pg_stat_activity, which counts to be safe), or they
+// were committed since; either way the reader looks again shortly
+// instead of waiting for the next notification. It does not ask the
+// horizon again: the older transaction may end between the two reads,
+// and events held back from the first would then not be held back at
+// the second, and nobody would look for them.
 func (s *Store) EventsHeld(ctx context.Context, cur EventCursor) (bool, error) {
 	var held bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events
-		WHERE (xid, id) > ($1::text::xid8, $2) AND xid >= (SELECT outreach_events_horizon()))`, fmt.Sprint(cur.XID), cur.ID).Scan(&held)
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE (xid, id) > ($1::text::xid8, $2))`,
+		fmt.Sprint(cur.XID), cur.ID).Scan(&held)
 	return held, translate("read events", err)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // addTargets adds n targets t1..tn to the fixture's campaign and returns
@@ -272,6 +273,31 @@ func TestEventsLateCommitNotSkipped(t *testing.T) {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "P0002" {
 		t.Fatalf("after a missing event: %v, want no_data_found", err)
+	}
+}
+
+// A reader that found nothing because the horizon held an event back
+// learns from EventsHeld that it must look again, even when the older
+// transaction ended between the two reads (the webhook runner, which
+// then asked the horizon again, found nothing held and waited for a
+// notification that never came).
+func TestEventsHeldAfterTheOlderTransactionEnds(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	ids := addTargets(t, f, 1)
+	older := storetest.OpenTransaction(t, f.db)
+	exec(t, f, `UPDATE targets SET status = 'failed' WHERE id = $1`, ids[0])
+	evs, err := f.st.EventsAfter(ctx, store.EventCursor{}, store.EventFilter{}, 10)
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("read %v (%v) while an older transaction runs", evs, err)
+	}
+	older()
+	if held, err := f.st.EventsHeld(ctx, store.EventCursor{}); err != nil || !held {
+		t.Fatalf("EventsHeld = %v (%v) after the older transaction ended, want true: the event was never read", held, err)
+	}
+	all := allEvents(t, f)
+	if held, err := f.st.EventsHeld(ctx, all[len(all)-1].Cursor()); err != nil || held {
+		t.Fatalf("EventsHeld after the last event = %v (%v), want false", held, err)
 	}
 }
 

@@ -137,7 +137,7 @@ func runListening(t *testing.T, st *store.Store, db storetest.DB) <-chan string 
 	if _, err := st.AddWebhook(context.Background(), srv.URL, "whsec_0123456789abcdef"); err != nil {
 		t.Fatal(err)
 	}
-	r, err := webhook.New(webhook.Config{Store: st, Poll: time.Hour})
+	r, err := webhook.New(webhook.Config{Store: st, Poll: time.Hour, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

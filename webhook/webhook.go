@@ -199,8 +199,10 @@ func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 			r.held = 0
 			return
 		}
-		retry := r.cfg.Now().Add(min(heldRetry<<min(r.held, 20), r.cfg.Poll))
+		wait := min(heldRetry<<min(r.held, 20), r.cfg.Poll)
+		retry := r.cfg.Now().Add(wait)
 		r.held++
+		r.cfg.Logger.DebugContext(ctx, "events held back by a running transaction; looking again", "in", wait, "rounds", r.held)
 		if r.retryAt.IsZero() || retry.Before(r.retryAt) {
 			r.retryAt = retry
 		}
