@@ -199,3 +199,20 @@ func TestRunnerLooksAgainWhenTheHorizonHoldsEvents(t *testing.T) {
 	end()
 	waitDelivery(t, got, "account.paused")
 }
+
+// A runner whose listening connection is lost listens again within
+// seconds (not at the next poll), and is woken by the next change.
+func TestRunnerListensAgain(t *testing.T) {
+	t.Parallel()
+	st, db := testenv.StoreDB(t)
+	got := runListening(t, st, db)
+	if n := storetest.TerminateListeners(t, db, store.EventsChannel); n != 1 {
+		t.Fatalf("ended %d listeners, want 1", n)
+	}
+	waitListeners(t, db, 0)
+	waitListeners(t, db, 1)
+	if _, err := st.RecordEvent(context.Background(), "account.paused", 0, 0, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitDelivery(t, got, "account.paused")
+}

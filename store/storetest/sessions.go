@@ -27,6 +27,19 @@ func OpenTransaction(t testing.TB, db DB) (end func()) {
 	}
 }
 
+// TerminateListeners ends the backends of the test's database that
+// listen on channel (their last statement was its LISTEN), as a lost
+// connection would, and returns how many it ended.
+func TerminateListeners(t testing.TB, db DB, channel string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query = 'LISTEN ' || $1`, channel).Scan(&n); err != nil {
+		t.Fatalf("terminate listeners: %v", err)
+	}
+	return n
+}
+
 // Listeners returns how many backends of the test's database listen on
 // channel (their last statement was its LISTEN).
 func Listeners(t testing.TB, db DB, channel string) int {
