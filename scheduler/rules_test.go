@@ -36,7 +36,7 @@ func TestRulesCacheFollowsNotifications(t *testing.T) {
 	}()
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		for deadline := time.Now().Add(60 * time.Second); !cond(); {
 			if time.Now().After(deadline) {
 				t.Fatalf("timed out waiting for %s", what)
 			}

@@ -723,12 +723,12 @@ func TestRunRecoversDeadWorkers(t *testing.T) {
 	}()
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for !cond() {
 			if time.Now().After(deadline) {
-				t.Fatalf("no %s after 20 s", what)
+				t.Fatalf("no %s after 60 s", what)
 			}
 			<-tick.C
 		}

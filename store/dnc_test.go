@@ -486,7 +486,7 @@ func TestDNCInsertWaitsForReservation(t *testing.T) {
 // a lock.
 func waitForLockWait(t *testing.T, f fixture) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var n int
 		if err := f.db.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity

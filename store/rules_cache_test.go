@@ -133,11 +133,11 @@ func TestRulesChangesNotify(t *testing.T) {
 		if err := c.change(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		n := next()
+		n := next(expected)
 		if n == nil || n.Payload == "targets" || n.Payload == "resolved" {
 			t.Errorf("a change of %s notified %v; want a payload that empties the cache", c.name, n)
 		}
-		for next() != nil {
+		for next(quiet) != nil {
 		}
 	}
 }

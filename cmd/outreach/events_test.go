@@ -21,7 +21,7 @@ import (
 // pg_stat_activity (docs/events.md: a delay, never a loss).
 func eventsOut(t *testing.T, want int, args ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out := mustRun(t, append([]string{"events"}, args...)...)
 		if strings.Count(out, "\n") == want || time.Now().After(deadline) {
