@@ -301,8 +301,8 @@ func (h *harness) rows() map[string]targetRow {
 }
 
 // waitFor polls cond (a database read) until it holds or
-// patient(timeout) passes. Polling the durable state is the signal here: the pipeline runs
-// in other goroutines and processes.
+// patient(timeout) passes. Polling the durable state is the signal here:
+// the pipeline runs in other goroutines and processes.
 func (h *harness) waitFor(what string, timeout time.Duration, cond func() bool) {
 	h.t.Helper()
 	if waited, ok := eventually(timeout, cond); !ok {
