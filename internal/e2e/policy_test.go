@@ -181,19 +181,35 @@ func TestPolicyCannotResendYetDefersTarget(t *testing.T) {
 
 func TestPolicyCannotResendYetEscalatesToAccountPause(t *testing.T) {
 	t.Parallel()
-	// The three refusals escalate whatever time they take: on a busy
-	// machine the test's 10 s window has been too short for them.
+	// Three different targets refused once each (the escalation counts
+	// targets, not refusals: with the first three requests refused, a busy
+	// machine retried one target before sending the others, and two
+	// targets never escalated), counted whatever time they take.
 	policy := testPolicy()
 	policy.ResendEscalateWindow = time.Hour
-	h := newHarness(t, options{policy: policy, sim: simulator.Config{Scenarios: []simulator.Scenario{
-		{Provider: provider.Unipile, RecipientPrefix: "ACoAA", Error: "cannot_resend_yet", Times: 3}}}})
+	var refused []simulator.Scenario
+	for _, slug := range []string{"e-1", "e-2", "e-3"} {
+		refused = append(refused, simulator.Scenario{Provider: provider.Unipile, Recipient: pid(slug), Error: "cannot_resend_yet", Times: 1})
+	}
+	h := newHarness(t, options{policy: policy, sim: simulator.Config{Scenarios: refused}})
 	// One request at a time, as LinkedIn accounts are paced: each refusal
 	// is on the record before the next request.
 	li := h.account(accountSpec{name: "li", minGap: 20 * time.Millisecond})
 	h.targets(h.campaign(li, ""), pid("e-1"), pid("e-2"), pid("e-3"), pid("e-4"))
 	h.start(1)
+	// The pause is read from the event stream, which keeps it: the
+	// account's row shows it only while it lasts (1.5 s).
 	h.waitFor("an account-wide pause", 20*time.Second, func() bool {
-		return strings.Contains(h.accountRow(li).PauseReason, "account-wide")
+		evs, err := h.st.EventsAfter(h.ctx, store.EventCursor{}, store.EventFilter{Kinds: []store.EventKind{"account.paused"}}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.AccountID == li && strings.Contains(string(e.Data), "account-wide") {
+				return true
+			}
+		}
+		return false
 	})
 	rows := h.waitTerminal(30 * time.Second)
 	for _, r := range rows {
