@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,31 +25,7 @@ func TestEventTriggersJoinWithoutNestedLoops(t *testing.T) {
 	exec(t, f, `INSERT INTO accounts (name, provider, provider_account_id)
 		SELECT 'more-' || g, 'unipile', 'm' || g FROM generate_series(1, 20) g`)
 	exec(t, f, `INSERT INTO campaigns (name, account_id) SELECT 'more-' || g, $1 FROM generate_series(1, 20) g`, f.account)
-	cfg, err := pgx.ParseConfig(f.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var notices []string
-	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-		mu.Lock()
-		defer mu.Unlock()
-		notices = append(notices, n.Message)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `LOAD 'auto_explain'`); err != nil {
-		t.Skipf("auto_explain is not installed with this Postgres: %v", err)
-	}
-	for _, set := range []string{`SET auto_explain.log_min_duration = 0`, `SET auto_explain.log_nested_statements = on`,
-		`SET auto_explain.log_level = notice`} {
-		if _, err := conn.Exec(ctx, set); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conn, plans := autoExplain(t, f)
 	for _, c := range []struct{ table, one, all string }{
 		{"targets", `UPDATE targets SET status = 'failed' WHERE id = (SELECT min(id) FROM targets)`,
 			`UPDATE targets SET status = 'skipped', last_error = 'bulk' WHERE status = 'pending'`},
@@ -60,16 +37,14 @@ func TestEventTriggersJoinWithoutNestedLoops(t *testing.T) {
 		if _, err := conn.Exec(ctx, c.one); err != nil {
 			t.Fatalf("%s, one row: %v", c.table, err)
 		}
-		mu.Lock()
-		notices = nil
-		mu.Unlock()
+		plans.reset()
 		tag, err := conn.Exec(ctx, c.all)
 		if err != nil || tag.RowsAffected() < 20 {
 			t.Fatalf("%s, all rows: %v (%d rows)", c.table, err, tag.RowsAffected())
 		}
-		mu.Lock()
 		joins := 0
-		for _, n := range notices {
+		seen := plans.all()
+		for _, n := range seen {
 			if !strings.Contains(n, "JOIN old_rows") {
 				continue
 			}
@@ -78,9 +53,89 @@ func TestEventTriggersJoinWithoutNestedLoops(t *testing.T) {
 				t.Errorf("%s: the event trigger joins %d rows by a nested loop, planned for the session's first run of one row:\n%s", c.table, tag.RowsAffected(), n)
 			}
 		}
-		mu.Unlock()
 		if joins == 0 {
-			t.Errorf("%s: no plan of the event trigger's join among %d notices", c.table, len(notices))
+			t.Errorf("%s: no plan of the event trigger's join among %d notices", c.table, len(seen))
 		}
 	}
+}
+
+// The events of targets build their data in the triggers' INSERT, not by
+// a call of outreach_target_event_data per event: declared IMMUTABLE over
+// STABLE functions, the function could not be inlined, and ran as a
+// query of its own for every event (migration 00019).
+func TestTargetEventsBuildTheirDataInline(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	addTargets(t, f, 5)
+	conn, plans := autoExplain(t, f, `SET auto_explain.log_verbose = on`)
+	if _, err := conn.Exec(context.Background(), `UPDATE targets SET status = 'skipped', last_error = 'bulk' WHERE status = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	inserts := 0
+	for _, n := range plans.all() {
+		_, plan, found := strings.Cut(n, "Insert on public.events")
+		if !found {
+			continue
+		}
+		inserts++
+		if strings.Contains(plan, "outreach_target_event_data(") || !strings.Contains(plan, "jsonb_build_object") {
+			t.Errorf("the event trigger calls the data function for each event instead of building it in its INSERT:\n%s", n)
+		}
+	}
+	if inserts == 0 {
+		t.Errorf("no plan of the event trigger's INSERT among %d notices", len(plans.all()))
+	}
+}
+
+// explained is what autoExplain's connection received: the plans of its
+// statements, nested ones too.
+type explained struct {
+	mu    sync.Mutex
+	plans []string
+}
+
+func (e *explained) reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.plans = nil
+}
+
+func (e *explained) all() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.plans)
+}
+
+// autoExplain opens a connection of its own to f's database whose
+// statements' plans, the triggers' statements too, come back as notices
+// (auto_explain, with settings added); it skips the test where
+// auto_explain is not installed.
+func autoExplain(t *testing.T, f fixture, settings ...string) (*pgx.Conn, *explained) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(f.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &explained{}
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.plans = append(e.plans, n.Message)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, `LOAD 'auto_explain'`); err != nil {
+		t.Skipf("auto_explain is not installed with this Postgres: %v", err)
+	}
+	for _, set := range append([]string{`SET auto_explain.log_min_duration = 0`, `SET auto_explain.log_nested_statements = on`,
+		`SET auto_explain.log_level = notice`}, settings...) {
+		if _, err := conn.Exec(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conn, e
 }
