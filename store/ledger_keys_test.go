@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/outreach-dev/outreach/store"
+	"github.com/outreach-dev/outreach/store/storetest"
 )
 
 // The ledger and the owner rows are written for every invitation without a
@@ -85,6 +86,15 @@ func TestDeletingTargetsKeepsTheirLedger(t *testing.T) {
 	}
 	if keptSends != 1 || keptOwners != 1 {
 		t.Errorf("the other campaign's target: %d ledger and %d owner rows, want 1 and 1", keptSends, keptOwners)
+	}
+	if d := storetest.DanglingRows(t, f.db); d != 0 {
+		t.Errorf("%d rows name a deleted target after the delete, want 0", d)
+	}
+	// The check the end-to-end tests make finds a row that names a
+	// missing target.
+	exec(t, f, `INSERT INTO sends (account_id, target_id, action, reserved_at) VALUES ($1, $2 + 1000000, 'invite', now())`, f.account, kept.ID)
+	if d := storetest.DanglingRows(t, f.db); d != 1 {
+		t.Errorf("a ledger row naming a missing target: counted %d, want 1", d)
 	}
 }
 

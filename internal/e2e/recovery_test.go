@@ -41,7 +41,8 @@ func sentIDs(sim *simulator.Simulator) map[[2]string]string {
 
 // checkExactlyOnce checks, against the simulator's record, that every
 // target is sent, that its person received exactly one invitation request,
-// and that the target holds that invitation's id.
+// and that the target holds that invitation's id; and that no ledger or
+// owner row names a missing account or target.
 func checkExactlyOnce(t *testing.T, db storetest.DB, sim *simulator.Simulator) {
 	t.Helper()
 	reqs, ids := inviteRequests(sim), sentIDs(sim)
@@ -62,6 +63,9 @@ func checkExactlyOnce(t *testing.T, db storetest.DB, sim *simulator.Simulator) {
 	}
 	if n == 0 {
 		t.Fatal("no targets")
+	}
+	if d := storetest.DanglingRows(t, db); d != 0 {
+		t.Errorf("%d ledger or owner rows name an account or a target that does not exist", d)
 	}
 }
 
