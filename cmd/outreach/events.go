@@ -14,8 +14,14 @@ import (
 
 // eventsPoll is how often `events --follow` reads the stream without a
 // notification (a reconciliation: notifications can be lost while the
-// connection is down).
-const eventsPoll = 2 * time.Second
+// connection is down). A variable for the tests.
+var eventsPoll = 2 * time.Second
+
+// eventsHeldRetry is how soon `events --follow` reads again after a read
+// that found nothing while events after its position exist: the stream's
+// horizon held them back (docs/events.md), and their notification has
+// come already. It doubles with each such read, up to eventsPoll.
+const eventsHeldRetry = 100 * time.Millisecond
 
 func runEvents(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "events", `events [--follow] [--json] [--since ID] [--kind K[,K]] [--campaign C]
@@ -82,7 +88,9 @@ for new events (LISTEN, and a poll every 2s) until interrupted.`)
 	}
 	tick := time.NewTicker(eventsPoll)
 	defer tick.Stop()
+	var heldWait time.Duration
 	for {
+		printed := 0
 		for {
 			evs, err := st.EventsAfter(ctx, cur, f, 500)
 			if err != nil {
@@ -97,6 +105,7 @@ for new events (LISTEN, and a poll every 2s) until interrupted.`)
 				}
 				cur = e.Cursor()
 			}
+			printed += len(evs)
 			if len(evs) < 500 {
 				break
 			}
@@ -104,11 +113,32 @@ for new events (LISTEN, and a poll every 2s) until interrupted.`)
 		if !*follow {
 			return nil
 		}
+		// Nothing read, yet events after cur exist: held back by the
+		// horizon (or not of --kind/--campaign), so look again soon
+		// rather than at the next poll.
+		var again <-chan time.Time
+		held := false
+		if printed == 0 {
+			var err error
+			if held, err = st.EventsHeld(ctx, cur); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+		if held {
+			heldWait = min(max(2*heldWait, eventsHeldRetry), eventsPoll)
+			again = time.After(heldWait)
+		} else {
+			heldWait = 0
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
 		case <-tick.C:
+		case <-again:
 		}
 	}
 }

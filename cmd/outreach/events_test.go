@@ -149,3 +149,51 @@ func TestEventsFollow(t *testing.T) {
 		t.Fatalf("--follow ended with %v", err)
 	}
 }
+
+// --follow prints an event whose notification came while the stream's
+// horizon held it back (an older transaction was running): it looks
+// again soon instead of at its next poll, which the test puts an hour
+// away.
+func TestEventsFollowLooksAgainWhenTheHorizonHoldsEvents(t *testing.T) {
+	cliEnv(t)
+	mustRun(t, "account", "add", "li-held", "--provider", "unipile", "--provider-account-id", "acc-held")
+	poll := eventsPoll
+	eventsPoll = time.Hour
+	t.Cleanup(func() { eventsPoll = poll })
+	var out syncWriter
+	env, err := LoadEnv(os.Environ(), &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runEvents(ctx, env, []string{"--follow", "--json"}) }()
+	// Listening before the older transaction starts (the notification
+	// must come, or only the poll an hour away would read the event).
+	db := cliDB(t)
+	for start := time.Now(); storetest.Listeners(t, db, store.EventsChannel) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 60*time.Second {
+			t.Fatal("--follow is not listening after 60s")
+		}
+	}
+	older := storetest.OpenTransaction(t, db)
+	mustRun(t, "pause", "account", "li-held", "--until", "1h")
+	// The notification comes while the event is held back; the read it
+	// wakes finds nothing (on a busy machine that read can come after the
+	// commit below and find the event: the test then passes without the
+	// retry, it never fails for it).
+	time.Sleep(500 * time.Millisecond)
+	older()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(out.String(), "account.paused") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "account.paused") {
+		t.Fatalf("--follow did not print the event held back when it was notified: %q", out.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("--follow ended with %v", err)
+	}
+}
