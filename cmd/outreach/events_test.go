@@ -116,20 +116,34 @@ func (w *syncWriter) String() string {
 	return w.buf.String()
 }
 
+// followEvents runs `events --follow --json` until stop, which fails the
+// test unless it ended cleanly; out is what it printed.
+func followEvents(t *testing.T) (out *syncWriter, stop func()) {
+	t.Helper()
+	out = &syncWriter{}
+	env, err := LoadEnv(os.Environ(), out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runEvents(ctx, env, []string{"--follow", "--json"}) }()
+	t.Cleanup(cancel)
+	return out, func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("--follow ended with %v", err)
+		}
+	}
+}
+
 // --follow prints events committed after it started, and ends cleanly
 // when interrupted.
 func TestEventsFollow(t *testing.T) {
 	cliEnv(t)
 	mustRun(t, "account", "add", "li-bob", "--provider", "unipile", "--provider-account-id", "acc2")
-	var out syncWriter
-	env, err := LoadEnv(os.Environ(), &out, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runEvents(ctx, env, []string{"--follow", "--json"}) }()
+	out, stop := followEvents(t)
 	for i := 0; ; i++ {
 		mustRun(t, "pause", "account", "li-bob", "--until", "1h")
 		mustRun(t, "resume", "account", "li-bob")
@@ -144,10 +158,7 @@ func TestEventsFollow(t *testing.T) {
 			t.Fatalf("--follow printed nothing: %q", out.String())
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("--follow ended with %v", err)
-	}
+	stop()
 }
 
 // --follow prints an event whose notification came while the stream's
@@ -160,15 +171,7 @@ func TestEventsFollowLooksAgainWhenTheHorizonHoldsEvents(t *testing.T) {
 	poll := eventsPoll
 	eventsPoll = time.Hour
 	t.Cleanup(func() { eventsPoll = poll })
-	var out syncWriter
-	env, err := LoadEnv(os.Environ(), &out, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runEvents(ctx, env, []string{"--follow", "--json"}) }()
+	out, stop := followEvents(t)
 	// Listening before the older transaction starts (the notification
 	// must come, or only the poll an hour away would read the event).
 	db := cliDB(t)
@@ -192,8 +195,5 @@ func TestEventsFollowLooksAgainWhenTheHorizonHoldsEvents(t *testing.T) {
 	if !strings.Contains(out.String(), "account.paused") {
 		t.Fatalf("--follow did not print the event held back when it was notified: %q", out.String())
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("--follow ended with %v", err)
-	}
+	stop()
 }
