@@ -4,9 +4,9 @@
 -- Postgres checks a key with a SELECT ... FOR KEY SHARE of the referenced
 -- row for every row inserted. That was 15% of Postgres's instructions per
 -- target on the batch path (BENCHMARKS.md, "sixth pass"). The checks could
--- not fail there: every writer of these rows holds the target and the
--- account locked in the same transaction (the reservation, the batch,
--- the owner claim), and the other writers (a poll, a withdrawal, a read of
+-- not fail there: the writers on the invitation path (the reservation,
+-- the batch, the owner claim) hold the target and the account locked in
+-- the same transaction, and the other writers (a poll, a withdrawal, a read of
 -- the sent list, a reservation Postgres lost) work on an account or a
 -- target they have just read. No program path deletes a target or an
 -- account; an operator's DELETE keeps the effects the keys had:

@@ -355,8 +355,9 @@ func outcomeTexts(os []store.Outcome) []string {
 
 // DanglingRows counts the ledger and owner rows that name an account or a
 // target that does not exist. No foreign key checks them (migration
-// 00019): every writer holds what it names locked, and the tests that
-// kill processes and restart servers check that none appears.
+// 00019): the invitation path's writers hold what they name locked, and
+// the tests that kill processes and restart servers check that none
+// appears.
 func DanglingRows(t testing.TB, db DB) int {
 	t.Helper()
 	return count(t, db, "dangling ledger and owner rows", `SELECT
