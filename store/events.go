@@ -113,6 +113,14 @@ func (s *Store) EventsHeld(ctx context.Context, cur EventCursor) (bool, error) {
 	return held, translate("read events", err)
 }
 
+// HeldRetry is how soon a reader of the stream looks again after its
+// rounds-th read in a row (from 0) found nothing while EventsHeld said
+// events were there: 100 ms, doubling with each round, up to poll (the
+// webhook runner and `outreach events --follow`).
+func HeldRetry(rounds int, poll time.Duration) time.Duration {
+	return min(100*time.Millisecond<<min(rounds, 20), poll)
+}
+
 // EventCursorOf returns the position of the event id, so that a reader
 // continues after it (0: the start). ErrNotFound if it does not exist.
 func (s *Store) EventCursorOf(ctx context.Context, id int64) (EventCursor, error) {

@@ -156,19 +156,8 @@ func runListening(t *testing.T, st *store.Store, db storetest.DB) <-chan string 
 		_ = r.Run(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	waitListeners(t, db, 1)
+	storetest.WaitListeners(t, db, store.EventsChannel, 1)
 	return got
-}
-
-// waitListeners waits until n backends listen on the event stream's
-// channel.
-func waitListeners(t *testing.T, db storetest.DB, n int) {
-	t.Helper()
-	for start := time.Now(); storetest.Listeners(t, db, store.EventsChannel) != n; time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("%d listeners after 30s, want %d", storetest.Listeners(t, db, store.EventsChannel), n)
-		}
-	}
 }
 
 // waitDelivery waits for a delivery holding kind.
@@ -217,8 +206,8 @@ func TestRunnerListensAgain(t *testing.T) {
 	if n := storetest.TerminateListeners(t, db, store.EventsChannel); n != 1 {
 		t.Fatalf("ended %d listeners, want 1", n)
 	}
-	waitListeners(t, db, 0)
-	waitListeners(t, db, 1)
+	storetest.WaitListeners(t, db, store.EventsChannel, 0)
+	storetest.WaitListeners(t, db, store.EventsChannel, 1)
 	if _, err := st.RecordEvent(context.Background(), "account.paused", 0, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}

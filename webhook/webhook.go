@@ -61,13 +61,9 @@ type Runner struct {
 	retryAt time.Time
 	// held is how many rounds in a row found events held back by the
 	// stream's horizon (store.EventsHeld): the next looks again after
-	// heldRetry, doubling with each, up to Poll.
+	// store.HeldRetry.
 	held, heldNow int
 }
-
-// heldRetry is how soon a round that found events held back by the
-// stream's horizon looks again, the first time.
-const heldRetry = 100 * time.Millisecond
 
 // New returns a Runner for cfg, with its defaults filled in.
 func New(cfg Config) (*Runner, error) {
@@ -199,7 +195,7 @@ func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 			r.held = 0
 			return
 		}
-		wait := min(heldRetry<<min(r.held, 20), r.cfg.Poll)
+		wait := store.HeldRetry(r.held, r.cfg.Poll)
 		retry := r.cfg.Now().Add(wait)
 		r.held++
 		r.cfg.Logger.DebugContext(ctx, "events held back by a running transaction; looking again", "in", wait, "rounds", r.held)

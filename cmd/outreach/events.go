@@ -17,12 +17,6 @@ import (
 // connection is down). A variable for the tests.
 var eventsPoll = 2 * time.Second
 
-// eventsHeldRetry is how soon `events --follow` reads again after a read
-// that found nothing while events after its position exist: the stream's
-// horizon held them back (docs/events.md), and their notification has
-// come already. It doubles with each such read, up to eventsPoll.
-const eventsHeldRetry = 100 * time.Millisecond
-
 func runEvents(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "events", `events [--follow] [--json] [--since ID] [--kind K[,K]] [--campaign C]
 
@@ -88,7 +82,7 @@ for new events (LISTEN, and a poll every 2s) until interrupted.`)
 	}
 	tick := time.NewTicker(eventsPoll)
 	defer tick.Stop()
-	var heldWait time.Duration
+	held := 0 // reads in a row that found events held back
 	for {
 		printed := 0
 		for {
@@ -113,25 +107,26 @@ for new events (LISTEN, and a poll every 2s) until interrupted.`)
 		if !*follow {
 			return nil
 		}
-		// Nothing read, yet events after cur exist: held back by the
-		// horizon (or not of --kind/--campaign), so look again soon
-		// rather than at the next poll.
+		// Nothing read, yet events after cur exist: the horizon held them
+		// back after their notification came (or they are not of
+		// --kind/--campaign), so look again soon rather than at the next
+		// poll.
 		var again <-chan time.Time
-		held := false
+		more := false
 		if printed == 0 {
 			var err error
-			if held, err = st.EventsHeld(ctx, cur); err != nil {
+			if more, err = st.EventsHeld(ctx, cur); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				return err
 			}
 		}
-		if held {
-			heldWait = min(max(2*heldWait, eventsHeldRetry), eventsPoll)
-			again = time.After(heldWait)
+		if more {
+			again = time.After(store.HeldRetry(held, eventsPoll))
+			held++
 		} else {
-			heldWait = 0
+			held = 0
 		}
 		select {
 		case <-ctx.Done():

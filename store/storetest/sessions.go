@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // OpenTransaction begins a transaction on the test's database that holds
@@ -50,4 +51,15 @@ func Listeners(t testing.TB, db DB, channel string) int {
 		t.Fatalf("count listeners: %v", err)
 	}
 	return n
+}
+
+// WaitListeners waits until n backends of the test's database listen on
+// channel, for up to a minute.
+func WaitListeners(t testing.TB, db DB, channel string, n int) {
+	t.Helper()
+	for start := time.Now(); Listeners(t, db, channel) != n; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("%d listeners on %s after a minute, want %d", Listeners(t, db, channel), channel, n)
+		}
+	}
 }
