@@ -337,15 +337,19 @@ func (r *statementRecorder) statements() []statement {
 
 // planNode is one node of EXPLAIN (FORMAT JSON) output.
 type planNode struct {
-	NodeType     string     `json:"Node Type"`
-	Relationship string     `json:"Parent Relationship"`
-	RelationName string     `json:"Relation Name"`
-	Alias        string     `json:"Alias"`
-	IndexName    string     `json:"Index Name"`
-	IndexCond    string     `json:"Index Cond"`
-	RecheckCond  string     `json:"Recheck Cond"`
-	Filter       string     `json:"Filter"`
-	Plans        []planNode `json:"Plans"`
+	NodeType     string `json:"Node Type"`
+	Relationship string `json:"Parent Relationship"`
+	RelationName string `json:"Relation Name"`
+	Alias        string `json:"Alias"`
+	IndexName    string `json:"Index Name"`
+	IndexCond    string `json:"Index Cond"`
+	RecheckCond  string `json:"Recheck Cond"`
+	Filter       string `json:"Filter"`
+	// ActualRows and ActualLoops are read with EXPLAIN ANALYZE only: rows
+	// per loop, and loops.
+	ActualRows  float64    `json:"Actual Rows"`
+	ActualLoops float64    `json:"Actual Loops"`
+	Plans       []planNode `json:"Plans"`
 }
 
 // explainPlan explains s: with its arguments as pgx sends them (Postgres

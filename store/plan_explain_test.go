@@ -1,0 +1,112 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/outreach-dev/outreach/internal/testenv"
+	"github.com/outreach-dev/outreach/store"
+)
+
+// TestAccountsWithWorkReadsInFlightOnce: the planner's first query counts
+// each account's queued and sending targets. Targets analysed while little
+// was in flight (after a quiet spell, before autoanalyze catches up) made
+// the count of every in-flight target, grouped by account, look like one
+// row, and Postgres ran it again for each account: 100 accounts with 20
+// queued each read 100,000 index entries a tick instead of 2,000. Run with
+// those statistics, the query must read each in-flight target once, and
+// still count them right.
+func TestAccountsWithWorkReadsInFlightOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, dsn := testenv.Store(t)
+	db := testenv.DB(t, dsn)
+	const accounts, queuedEach = 100, 20
+	for _, sql := range []string{
+		// The statistics stay as the test leaves them.
+		`ALTER TABLE targets SET (autovacuum_enabled = off)`,
+		`INSERT INTO accounts (name, provider, provider_account_id, pacing)
+			SELECT 'acct-' || i, 'unipile', 'ua-' || i, 'unlimited' FROM generate_series(1, 100) i`,
+		`INSERT INTO campaigns (name, account_id) SELECT 'camp-' || id, id FROM accounts`,
+		// One due target each, and nothing in flight, when targets is analysed.
+		`INSERT INTO targets (campaign_id, account_id, identifier, normalized_identifier, provider_id, next_attempt_at)
+			SELECT c.id, c.account_id, 'due-' || c.id, 'due-' || c.id, 'ACo-due-' || c.id, now() - interval '1 minute'
+			FROM campaigns c`,
+		`ANALYZE targets`,
+		`INSERT INTO targets (campaign_id, account_id, identifier, normalized_identifier, provider_id, status, queued_at)
+			SELECT c.id, c.account_id, 'q-' || c.id || '-' || j, 'q-' || c.id || '-' || j, 'ACo-q-' || c.id || '-' || j, 'queued', now()
+			FROM campaigns c, generate_series(1, 20) j`,
+	} {
+		if _, err := db.Exec(ctx, sql); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+	}
+
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &statementRecorder{}
+	cfg.ConnConfig.Tracer = rec
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	now := time.Now()
+	work, err := store.New(pool).AccountsWithWork(ctx, now, now.Add(time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(work) != accounts {
+		t.Fatalf("AccountsWithWork found %d accounts with work; want %d", len(work), accounts)
+	}
+	for _, w := range work {
+		if w.QueuedInvites != queuedEach || w.QueuedLookups != 0 || w.SendingInvites != 0 {
+			t.Fatalf("account %d: queued invites %d, lookups %d, sending %d; want %d, 0, 0",
+				w.Account.ID, w.QueuedInvites, w.QueuedLookups, w.SendingInvites, queuedEach)
+		}
+	}
+
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	checked := 0
+	for _, s := range rec.statements() {
+		if !strings.Contains(s.sql, "t.status IN ('queued', 'sending')") {
+			continue
+		}
+		checked++
+		var out []byte
+		if err := admin.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+s.sql, s.args...).Scan(&out); err != nil {
+			t.Fatalf("explain: %v\n%s", err, s.sql)
+		}
+		var doc []struct {
+			Plan planNode `json:"Plan"`
+		}
+		if err := json.Unmarshal(out, &doc); err != nil || len(doc) != 1 {
+			t.Fatalf("explain: unexpected output %s (%v)", out, err)
+		}
+		read := 0.0
+		doc[0].Plan.walk(func(p planNode) {
+			if p.IndexName == "targets_in_flight" {
+				read += p.ActualRows * p.ActualLoops
+			}
+		})
+		if read == 0 || read > accounts*queuedEach {
+			t.Errorf("the in-flight count read %.0f rows of targets_in_flight for %d targets in flight; want each once:\n%s\n%s",
+				read, accounts*queuedEach, oneLine(s.sql), doc[0].Plan.render())
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no statement of AccountsWithWork counted the targets in flight; update this test to the store's SQL")
+	}
+}
