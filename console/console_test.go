@@ -140,6 +140,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.text(fmt.Sprintf("#account-%d .sent-day", f.anna)); got != strconv.Itoa(sentDay) {
 		t.Errorf("anna's invitations sent in the last day = %q; the ledger has %d", got, sentDay)
 	}
+	// anna's 1-day invitation window is full (31 calls of 25): her next
+	// invitation waits for it to free, or for her working hours after that
+	// (TestNextInvitation has the rule), not for her 90-second gap.
+	if next := b.text(fmt.Sprintf("#account-%d td.next", f.anna)); !strings.Contains(next, "window invite · 25 per 1d full") &&
+		!strings.Contains(next, "outside working hours") {
+		t.Errorf("anna's next invitation = %q; want it held by her full window (or her working hours)", next)
+	}
 	// The paused account shows its reason and until when; the disabled one its reason.
 	benRow := b.text(fmt.Sprintf("#account-%d", f.ben))
 	for _, want := range []string{"paused", "HTTP 429 from Unipile: Retry-After 7200", "until"} {

@@ -13,13 +13,24 @@ import (
 // accountView is an account with what its pages show computed once.
 type accountView struct {
 	*store.ConsoleAccount
-	Local    time.Time // now in the account's zone
-	Open     bool      // inside its working hours now
-	OpensAt  time.Time // next opening when closed (zero: never)
-	Hours    string    // "09:00–18:00 Mon–Fri"
-	Windows  []windowView
-	Paused   bool // paused or disabled
-	NextSend time.Time
+	Local   time.Time // now in the account's zone
+	Open    bool      // inside its working hours now
+	OpensAt time.Time // next opening when closed (zero: never)
+	Hours   string    // "09:00–18:00 Mon–Fri"
+	Windows []windowView
+	Paused  bool // paused or disabled
+	Next    nextInvite
+}
+
+// nextInvite is when an account's next invitation may go at the earliest,
+// and what holds it until then.
+type nextInvite struct {
+	At  time.Time // zero: now, or not known (Held)
+	Why string    // what holds it; empty when nothing does
+	// Held: no time is known: the account is disabled or paused until
+	// resumed, calls still out fill a window, a limit allows none, or the
+	// account has no working hours.
+	Held bool
 }
 
 type windowView struct {
@@ -38,9 +49,6 @@ func newAccountView(a *store.ConsoleAccount, now time.Time) accountView {
 	}
 	v.Hours = workHours(&a.Account)
 	v.Paused = a.Status != store.AccountActive
-	if a.NextSendAt.After(now) {
-		v.NextSend = a.NextSendAt
-	}
 	for _, w := range a.Windows {
 		wv := windowView{WindowUse: w, Label: fmt.Sprintf("%s · %d per %s", w.Action, w.Max, shortDuration(w.Per))}
 		if w.Max > 0 {
@@ -56,7 +64,56 @@ func newAccountView(a *store.ConsoleAccount, now time.Time) accountView {
 		}
 		v.Windows = append(v.Windows, wv)
 	}
+	v.Next = nextInviteOf(a, v.Windows, now)
 	return v
+}
+
+// nextInviteOf says when the account's next invitation may go: the latest
+// of the end of its pause, the moment each full invitation window has room
+// again and the end of its gap, moved to its next working hour if that
+// falls outside its hours. It is what the workers check before a call; a
+// lookup window does not hold invitations.
+func nextInviteOf(a *store.ConsoleAccount, windows []windowView, now time.Time) nextInvite {
+	switch {
+	case a.Status == store.AccountDisabled:
+		return nextInvite{Why: "disabled until resumed", Held: true}
+	case a.Status == store.AccountPaused && a.PausedUntil.IsZero():
+		return nextInvite{Why: "paused until resumed", Held: true}
+	}
+	var n nextInvite
+	hold := func(at time.Time, why string) {
+		if at.After(now) && at.After(n.At) {
+			n.At, n.Why = at, why
+		}
+	}
+	if a.Status == store.AccountPaused {
+		hold(a.PausedUntil, "paused")
+	}
+	for _, w := range windows {
+		if w.Action != store.ActionInvite || w.Left() > 0 {
+			continue
+		}
+		switch {
+		case w.Max <= 0:
+			return nextInvite{Why: "limit " + w.Label + " allows none", Held: true}
+		case w.Held:
+			return nextInvite{Why: "window " + w.Label + " full of calls still out", Held: true}
+		}
+		hold(w.FreesAt, "window "+w.Label+" full")
+	}
+	hold(a.NextSendAt, "gap between invitations")
+	from := now
+	if n.At.After(now) {
+		from = n.At
+	}
+	open := a.NextOpen(from)
+	switch {
+	case open.IsZero():
+		return nextInvite{Why: "no working days", Held: true}
+	case open.After(from):
+		n.At, n.Why = open, "outside working hours"
+	}
+	return n
 }
 
 var weekdays = []string{"", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // The operator console's read queries. Each is one or two round trips and
@@ -18,6 +19,13 @@ import (
 type WindowUse struct {
 	Limit
 	Used int
+	// FreesAt is when a full window has room for one more call again: the
+	// answer to its Max-th newest call leaves it then. Zero when the window
+	// has room now, or when no time is known (Held).
+	FreesAt time.Time
+	// Held: the window is full and no time is known: calls still out (the
+	// provider has not answered them) fill it, or Max is 0.
+	Held bool
 }
 
 // Left is Max - Used, never below zero.
@@ -53,9 +61,12 @@ type WarmupNow struct {
 	HeldUntil time.Time
 }
 
+// consoleAccountSQL reads an account with its windows' use: per limit, in
+// the order of Account.Limits, the ledger's rows inside the window
+// (requests in flight included, as the workers count them) and, for a full
+// window only, when the Max-th newest leaves it (one more index probe).
 const consoleAccountSQL = `SELECT ` + accountColumns + `,
-	coalesce((SELECT array_agg((SELECT count(*) FROM sends s WHERE s.account_id = a.id AND s.action = l.action
-		AND s.window_at > $1::timestamptz - l.per) ORDER BY l.action, l.per) FROM account_limits_effective l WHERE l.account_id = a.id), '{}'),
+	coalesce(win.used, '{}'), coalesce(win.frees, '{}'),
 	act.sent_day, act.sent_week, act.refused_day, act.refused_week,
 	(SELECT count(*) FROM targets t WHERE t.account_id = a.id AND t.status IN ('queued', 'sending')),
 	camps.n, camps.active, camps.pools,
@@ -68,6 +79,15 @@ const consoleAccountSQL = `SELECT ` + accountColumns + `,
 			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM campaign_senders o WHERE o.campaign_id = c.id AND o.account_id <> a.id)) AS pools
 		FROM campaign_senders cs JOIN campaigns c ON c.id = cs.campaign_id WHERE cs.account_id = a.id) camps
 	LEFT JOIN account_warmup_state w ON w.account_id = a.id
+	LEFT JOIN LATERAL (
+		SELECT array_agg(u.n ORDER BY l.action, l.per) AS used,
+			array_agg(CASE WHEN l.max_count <= 0 THEN 'infinity'::timestamptz
+				WHEN u.n >= l.max_count THEN (SELECT s.window_at + l.per FROM sends s
+					WHERE s.account_id = a.id AND s.action = l.action AND s.window_at > $1::timestamptz - l.per
+					ORDER BY s.window_at DESC OFFSET l.max_count - 1 LIMIT 1) END ORDER BY l.action, l.per) AS frees
+		FROM account_limits_effective l CROSS JOIN LATERAL (SELECT count(*) AS n FROM sends s
+			WHERE s.account_id = a.id AND s.action = l.action AND s.window_at > $1::timestamptz - l.per) u
+		WHERE l.account_id = a.id) win ON true
 	CROSS JOIN LATERAL (
 		SELECT count(*) FILTER (WHERE s.outcome = 'sent' AND s.window_at > $1::timestamptz - interval '1 day') AS sent_day,
 			count(*) FILTER (WHERE s.outcome = 'sent') AS sent_week,
@@ -79,10 +99,11 @@ const consoleAccountSQL = `SELECT ` + accountColumns + `,
 func scanConsoleAccount(row pgx.Row) (*ConsoleAccount, error) {
 	var ca ConsoleAccount
 	var used []int64
+	var frees []pgtype.Timestamptz
 	var day, today, full *int
 	var done *bool
 	var held *time.Time
-	a, err := scanAccount(row, &used, &ca.SentDay, &ca.SentWeek, &ca.RefusedDay, &ca.RefusedWeek,
+	a, err := scanAccount(row, &used, &frees, &ca.SentDay, &ca.SentWeek, &ca.RefusedDay, &ca.RefusedWeek,
 		&ca.InFlight, &ca.Campaigns, &ca.ActiveCampaigns, &ca.Pools, &ca.AcceptedDay, &ca.AcceptedWeek,
 		&day, &today, &full, &done, &held)
 	if err != nil {
@@ -96,6 +117,13 @@ func scanConsoleAccount(row pgx.Row) (*ConsoleAccount, error) {
 		w := WindowUse{Limit: l}
 		if i < len(used) {
 			w.Used = int(used[i])
+		}
+		if i < len(frees) && frees[i].Valid {
+			if frees[i].InfinityModifier == pgtype.Finite {
+				w.FreesAt = frees[i].Time
+			} else {
+				w.Held = true
+			}
 		}
 		ca.Windows = append(ca.Windows, w)
 	}
