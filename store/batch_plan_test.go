@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/store"
 )
@@ -43,17 +42,7 @@ func TestBeginBatchProbesTheLedger(t *testing.T) {
 		}
 	}
 
-	cfg, err := pgxpool.ParseConfig(f.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &statementRecorder{}
-	cfg.ConnConfig.Tracer = rec
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool, rec := recordingPool(t, f.dsn)
 	rec.op("BeginBatch")
 	res, err := store.New(pool).BeginBatch(ctx, batchReq(f, now, 0, ts...))
 	if err != nil {

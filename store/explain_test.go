@@ -47,17 +47,7 @@ func TestExplainAtScale(t *testing.T) {
 	t.Logf("loaded 1,000,000 targets and 1,000,000 sends in %s", time.Since(start).Round(time.Millisecond))
 
 	// The store, on a pool that records what it sends.
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &statementRecorder{}
-	cfg.ConnConfig.Tracer = rec
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool, rec := recordingPool(t, dsn)
 	st := store.New(pool)
 	now := time.Now()
 
@@ -299,6 +289,24 @@ func explainLoad(t *testing.T, c *pgx.Conn) {
 	}
 }
 
+// recordingPool is a pool on dsn whose statements rec records, closed when
+// the test ends.
+func recordingPool(t *testing.T, dsn string) (*pgxpool.Pool, *statementRecorder) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &statementRecorder{}
+	cfg.ConnConfig.Tracer = rec
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, rec
+}
+
 // statement is one SQL statement a store method sent, with its arguments.
 type statement struct {
 	op   string
@@ -382,6 +390,22 @@ func explainPlan(t *testing.T, c *pgx.Conn, s statement, generic bool) planNode 
 			t.Fatalf("explain generic %s: %v\n%s", s.op, err, s.sql)
 		}
 	}
+	return parsePlan(t, s, out)
+}
+
+// explainAnalyze runs s with its arguments under EXPLAIN ANALYZE: the plan
+// with the rows each node read (ActualRows, ActualLoops).
+func explainAnalyze(t *testing.T, c *pgx.Conn, s statement) planNode {
+	t.Helper()
+	var out []byte
+	if err := c.QueryRow(context.Background(), "EXPLAIN (ANALYZE, FORMAT JSON) "+s.sql, s.args...).Scan(&out); err != nil {
+		t.Fatalf("explain analyze %s: %v\n%s", s.op, err, s.sql)
+	}
+	return parsePlan(t, s, out)
+}
+
+func parsePlan(t *testing.T, s statement, out []byte) planNode {
+	t.Helper()
 	var doc []struct {
 		Plan planNode `json:"Plan"`
 	}

@@ -2,13 +2,12 @@ package store_test
 
 import (
 	"context"
-	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outreach-dev/outreach/internal/testenv"
 	"github.com/outreach-dev/outreach/store"
@@ -32,7 +31,7 @@ func TestAccountsWithWorkReadsInFlightOnce(t *testing.T) {
 		// The statistics stay as the test leaves them.
 		`ALTER TABLE targets SET (autovacuum_enabled = off)`,
 		`INSERT INTO accounts (name, provider, provider_account_id, pacing)
-			SELECT 'acct-' || i, 'unipile', 'ua-' || i, 'unlimited' FROM generate_series(1, 100) i`,
+			SELECT 'acct-' || i, 'unipile', 'ua-' || i, 'unlimited' FROM generate_series(1, ` + strconv.Itoa(accounts) + `) i`,
 		`INSERT INTO campaigns (name, account_id) SELECT 'camp-' || id, id FROM accounts`,
 		// One due target each, and nothing in flight, when targets is analysed.
 		`INSERT INTO targets (campaign_id, account_id, identifier, normalized_identifier, provider_id, next_attempt_at)
@@ -41,24 +40,14 @@ func TestAccountsWithWorkReadsInFlightOnce(t *testing.T) {
 		`ANALYZE targets`,
 		`INSERT INTO targets (campaign_id, account_id, identifier, normalized_identifier, provider_id, status, queued_at)
 			SELECT c.id, c.account_id, 'q-' || c.id || '-' || j, 'q-' || c.id || '-' || j, 'ACo-q-' || c.id || '-' || j, 'queued', now()
-			FROM campaigns c, generate_series(1, 20) j`,
+			FROM campaigns c, generate_series(1, ` + strconv.Itoa(queuedEach) + `) j`,
 	} {
 		if _, err := db.Exec(ctx, sql); err != nil {
 			t.Fatalf("%v\n%s", err, sql)
 		}
 	}
 
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &statementRecorder{}
-	cfg.ConnConfig.Tracer = rec
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool, rec := recordingPool(t, dsn)
 	now := time.Now()
 	work, err := store.New(pool).AccountsWithWork(ctx, now, now.Add(time.Minute), nil)
 	if err != nil {
@@ -85,25 +74,16 @@ func TestAccountsWithWorkReadsInFlightOnce(t *testing.T) {
 			continue
 		}
 		checked++
-		var out []byte
-		if err := admin.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+s.sql, s.args...).Scan(&out); err != nil {
-			t.Fatalf("explain: %v\n%s", err, s.sql)
-		}
-		var doc []struct {
-			Plan planNode `json:"Plan"`
-		}
-		if err := json.Unmarshal(out, &doc); err != nil || len(doc) != 1 {
-			t.Fatalf("explain: unexpected output %s (%v)", out, err)
-		}
+		plan := explainAnalyze(t, admin, s)
 		read := 0.0
-		doc[0].Plan.walk(func(p planNode) {
+		plan.walk(func(p planNode) {
 			if p.IndexName == "targets_in_flight" {
 				read += p.ActualRows * p.ActualLoops
 			}
 		})
 		if read == 0 || read > accounts*queuedEach {
 			t.Errorf("the in-flight count read %.0f rows of targets_in_flight for %d targets in flight; want each once:\n%s\n%s",
-				read, accounts*queuedEach, oneLine(s.sql), doc[0].Plan.render())
+				read, accounts*queuedEach, oneLine(s.sql), plan.render())
 		}
 	}
 	if checked == 0 {
