@@ -135,11 +135,19 @@ func deref(s *string) string {
 // next poll lease ahead, so that the poll is enqueued once; the worker
 // that runs it sets the next one (SetNextPoll, FinishPoll). A poll lost
 // with Redis comes due again when its lease ends.
+//
+// Whether an account has invitations awaiting an answer is one probe of
+// targets_awaiting_acceptance, ordered as the index is: written as an
+// EXISTS, Postgres planned it as a sequential scan of targets that stops at
+// the first match (most targets are sent and unanswered), so every due
+// account without one (a new account, or all its invitations answered)
+// read the whole table at every claim.
 func (s *Store) ClaimDuePolls(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]int64, error) {
 	rows, err := s.pool.Query(ctx, `WITH due AS (
 			SELECT p.account_id FROM account_polls p JOIN accounts a ON a.id = p.account_id
 			WHERE p.next_poll_at <= $1 AND a.status <> 'disabled' AND a.provider = 'unipile'
-				AND (EXISTS (SELECT 1 FROM targets t WHERE t.account_id = a.id AND t.status = 'sent' AND t.accepted_at IS NULL)
+				AND (coalesce((SELECT true FROM targets t WHERE t.account_id = a.id AND t.status = 'sent' AND t.accepted_at IS NULL
+						ORDER BY t.provider_id LIMIT 1), false)
 					OR a.status = 'paused' AND starts_with(a.pause_reason, $4))
 			ORDER BY p.next_poll_at LIMIT $3 FOR UPDATE OF p SKIP LOCKED)
 		UPDATE account_polls p SET next_poll_at = $2 FROM due WHERE p.account_id = due.account_id

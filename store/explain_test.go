@@ -129,6 +129,18 @@ func TestExplainAtScale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	rec.op("ClaimDuePolls")
+	if _, err := st.ClaimDuePolls(ctx, now, time.Minute, 50); err != nil {
+		t.Fatal(err)
+	}
+	rec.op("AssignPoolTargets")
+	if _, err := st.AssignPoolTargets(ctx, false, []store.SenderRoom{{AccountID: 1, N: 10}, {AccountID: 2, N: 10}}, now); err != nil {
+		t.Fatal(err)
+	}
+	rec.op("PlanWithdrawals")
+	if _, err := st.PlanWithdrawals(ctx, now, 50, time.Minute, []provider.Name{"unipile"}); err != nil {
+		t.Fatal(err)
+	}
 	rec.op("Requeue")
 	if err := st.Requeue(ctx, []int64{invites[2].ID}, now); err != nil {
 		t.Fatal(err)
@@ -161,6 +173,9 @@ func TestExplainAtScale(t *testing.T) {
 		{"Begin(lookup)", "ORDER BY window_at DESC OFFSET l.off LIMIT 1", "sends_window"},
 		{"Begin(lookup)", "AND action = $2 ORDER BY window_at DESC LIMIT 1", "sends_window"},
 		{"Finish(lookup)", "AND t.id <> ALL($3::bigint[])", "targets_one_per_person"},
+		{"ClaimDuePolls", "t.accepted_at IS NULL", "targets_awaiting_acceptance"},
+		{"AssignPoolTargets", "SELECT EXISTS", "targets_pool_due"},
+		{"PlanWithdrawals", "t.withdrawn_at IS NULL", "targets_withdrawable"},
 		{"7-day count", "interval '7 days'", "sends_window"},
 	}
 	found := make([]bool, len(wantIndex))

@@ -52,7 +52,11 @@ func (s *Store) ResumeExpiredPauses(ctx context.Context, now time.Time) (int64, 
 // campaign for the pool's unassigned targets (targets_pool_due) and per
 // (campaign, sender) for the sender's own (targets_due_sender), so its cost
 // follows the number of senders, not of targets; only accounts with due
-// work are read in full. (It was a correlated EXISTS per account whose
+// work are read in full. Each probe is ordered as its index is (ORDER BY
+// next_attempt_at): without it, the statistics of a large pool campaign
+// (most targets unassigned and due) made Postgres take the pool probes for
+// sequential scans that stop at their first match, run for every
+// campaign, and every campaign without a match read the whole table. (It was a correlated EXISTS per account whose
 // bitmap scans read every due target of the account's campaigns: 235 ms a
 // call at 20,000 targets.) The queued and sending targets are counted per
 // account with due work, in its own range of targets_in_flight, so each is
@@ -69,10 +73,10 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time, rule
 			SELECT c.id, pi.x IS NOT NULL AS inv, pl.x IS NOT NULL AS look FROM campaigns c
 			LEFT JOIN LATERAL (SELECT true AS x FROM targets t WHERE t.campaign_id = c.id AND t.account_id IS NULL
 				AND t.status = 'pending' AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS FALSE
-				AND t.next_attempt_at <= $1 LIMIT 1) pi ON true
+				AND t.next_attempt_at <= $1 ORDER BY t.next_attempt_at LIMIT 1) pi ON true
 			LEFT JOIN LATERAL (SELECT true AS x FROM targets t WHERE t.campaign_id = c.id AND t.account_id IS NULL
 				AND t.status = 'pending' AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS TRUE
-				AND t.next_attempt_at <= $1 LIMIT 1) pl ON true
+				AND t.next_attempt_at <= $1 ORDER BY t.next_attempt_at LIMIT 1) pl ON true
 			WHERE c.status = 'active'
 		), d AS (
 			SELECT cs.account_id, bool_or(c.inv OR oi.x IS NOT NULL OR ni.x IS NOT NULL) AS inv,
@@ -80,12 +84,12 @@ func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time, rule
 			FROM campaign_senders cs JOIN c ON c.id = cs.campaign_id
 			LEFT JOIN LATERAL (SELECT true AS x FROM targets t WHERE t.campaign_id = cs.campaign_id AND t.account_id = cs.account_id
 				AND t.status = 'pending' AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS FALSE
-				AND t.next_attempt_at <= $1 LIMIT 1) oi ON true
+				AND t.next_attempt_at <= $1 ORDER BY t.next_attempt_at LIMIT 1) oi ON true
 			LEFT JOIN LATERAL (SELECT true AS x FROM targets t WHERE t.campaign_id = cs.campaign_id AND t.account_id = cs.account_id
-				AND t.status = 'pending' AND t.normalized_identifier IS NULL AND t.next_attempt_at <= $1 LIMIT 1) ni ON true
+				AND t.status = 'pending' AND t.normalized_identifier IS NULL AND t.next_attempt_at <= $1 ORDER BY t.next_attempt_at LIMIT 1) ni ON true
 			LEFT JOIN LATERAL (SELECT true AS x FROM targets t WHERE t.campaign_id = cs.campaign_id AND t.account_id = cs.account_id
 				AND t.status = 'pending' AND t.normalized_identifier IS NOT NULL AND (t.provider_id IS NULL) IS TRUE
-				AND t.next_attempt_at <= $1 LIMIT 1) ol ON true
+				AND t.next_attempt_at <= $1 ORDER BY t.next_attempt_at LIMIT 1) ol ON true
 			GROUP BY cs.account_id
 		)
 		SELECT `+accountRowColumns+`, d.inv, d.look, q.invites, q.lookups, q.sending_invites, q.sending_lookups

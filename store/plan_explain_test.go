@@ -90,3 +90,91 @@ func TestAccountsWithWorkReadsInFlightOnce(t *testing.T) {
 		t.Fatal("no statement of AccountsWithWork counted the targets in flight; update this test to the store's SQL")
 	}
 }
+
+// TestAccountsWithWorkProbesByIndex: whether a campaign or a sender has a
+// due target is a LIMIT 1 probe. With the statistics of an ordinary pool
+// campaign (thousands of unassigned due targets when targets was last
+// analysed), Postgres's generic plan (what a prepared statement switches to
+// after five runs) took the probe for cheap as a sequential scan that stops
+// at its first match, and ran it for every campaign, including those with
+// no match, which read the whole table each: one read of targets per
+// campaign per tick. Every probe must go by its index, in the custom plan
+// and in the generic one.
+func TestAccountsWithWorkProbesByIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, dsn := testenv.Store(t)
+	db := testenv.DB(t, dsn)
+	const accounts = 50
+	for _, sql := range []string{
+		`ALTER TABLE targets SET (autovacuum_enabled = off)`,
+		`INSERT INTO accounts (name, provider, provider_account_id, pacing)
+			SELECT 'acct-' || i, 'unipile', 'ua-' || i, 'unlimited' FROM generate_series(1, ` + strconv.Itoa(accounts) + `) i`,
+		// A campaign of each account's own, done: no target waits.
+		`INSERT INTO campaigns (name, account_id) SELECT 'own-' || id, id FROM accounts`,
+	} {
+		if _, err := db.Exec(ctx, sql); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+	}
+	var ids []int64
+	for i := int64(1); i <= accounts; i++ {
+		ids = append(ids, i)
+	}
+	pool, err := st.CreatePoolCampaign(ctx, store.Campaign{Name: "pool"}, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pool's targets: unassigned, resolved or not, due; new ones too.
+	for _, sql := range []string{
+		`INSERT INTO targets (campaign_id, identifier, normalized_identifier, provider_id, next_attempt_at)
+			SELECT $1, 'pool-' || j, 'pool-' || j, CASE WHEN j % 4 <> 0 THEN 'ACo-pool-' || j END, now() - interval '1 minute'
+			FROM generate_series(1, 6000) j`,
+		`INSERT INTO targets (campaign_id, identifier) SELECT $1, 'new-' || j FROM generate_series(1, 2000) j`,
+		`ANALYZE targets`,
+	} {
+		args := []any{}
+		if strings.Contains(sql, "$1") {
+			args = append(args, pool)
+		}
+		if _, err := db.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+	}
+
+	rpool, rec := recordingPool(t, dsn)
+	now := time.Now()
+	work, err := store.New(rpool).AccountsWithWork(ctx, now, now.Add(time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(work) != accounts {
+		t.Fatalf("AccountsWithWork found %d accounts with work; want %d", len(work), accounts)
+	}
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	checked := 0
+	for _, s := range rec.statements() {
+		if !strings.Contains(s.sql, "t.account_id IS NULL") {
+			continue
+		}
+		checked++
+		for _, generic := range []bool{false, true} {
+			plan := explainPlan(t, admin, s, generic)
+			if seq := plan.seqScans("targets"); len(seq) > 0 {
+				t.Errorf("AccountsWithWork (generic plan %v) scans targets sequentially:\n%s", generic, plan.render())
+			}
+			for _, index := range []string{"targets_pool_due", "targets_due_sender", "targets_new_sender"} {
+				if !plan.usesIndex(index) {
+					t.Errorf("AccountsWithWork (generic plan %v) does not use %s:\n%s", generic, index, plan.render())
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no statement of AccountsWithWork probed the pools' targets; update this test to the store's SQL")
+	}
+}
