@@ -141,6 +141,40 @@ func TestExplainAtScale(t *testing.T) {
 	if _, err := st.PlanWithdrawals(ctx, now, 50, time.Minute, []provider.Name{"unipile"}); err != nil {
 		t.Fatal(err)
 	}
+	rec.op("RecordAcceptances")
+	if _, err := st.RecordAcceptances(ctx, "unipile", "ua-1", []store.Acceptance{{ProviderID: "ACoAA0000103"},
+		{PublicID: "person-0000207"}}, store.AcceptedByPoll, now); err != nil {
+		t.Fatal(err)
+	}
+	rec.op("HoldWithdrawnPeople")
+	if _, err := st.HoldWithdrawnPeople(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	rec.op("ReleaseStoppedSenders")
+	if _, err := st.ReleaseStoppedSenders(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	rec.op("RecoverDeadWorkers")
+	if _, _, err := st.RecoverDeadWorkers(ctx, now, time.Minute, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	rec.op("AddDNC")
+	if _, err := st.AddDNC(ctx, store.NewDNCEntry{Provider: "unipile", Identifier: "https://www.linkedin.com/in/person-0000300/",
+		NormalizedIdentifier: "person-0000300", Reason: "asked"}); err != nil {
+		t.Fatal(err)
+	}
+	rec.op("FoldCampaignCounts")
+	if _, err := st.FoldCampaignCounts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.op("PlanSentListReads")
+	if _, err := st.PlanSentListReads(ctx, now, time.Minute, []provider.Name{"unipile"}); err != nil {
+		t.Fatal(err)
+	}
+	rec.op("EventsAfter")
+	if _, err := st.EventsAfter(ctx, store.EventCursor{}, store.EventFilter{CampaignID: 3}, 100); err != nil {
+		t.Fatal(err)
+	}
 	rec.op("Requeue")
 	if err := st.Requeue(ctx, []int64{invites[2].ID}, now); err != nil {
 		t.Fatal(err)
@@ -176,6 +210,8 @@ func TestExplainAtScale(t *testing.T) {
 		{"ClaimDuePolls", "t.accepted_at IS NULL", "targets_awaiting_acceptance"},
 		{"AssignPoolTargets", "SELECT EXISTS", "targets_pool_due"},
 		{"PlanWithdrawals", "t.withdrawn_at IS NULL", "targets_withdrawable"},
+		{"ReleaseStoppedSenders", "x.normalized_identifier IS NOT NULL", "targets_due_sender"},
+		{"ReleaseStoppedSenders", "x.normalized_identifier IS NULL", "targets_new_sender"},
 		{"7-day count", "interval '7 days'", "sends_window"},
 	}
 	found := make([]bool, len(wantIndex))

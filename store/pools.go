@@ -130,16 +130,28 @@ func (s *Store) SetCampaignShare(ctx context.Context, campaignID int64, weight, 
 // campaigns with another sender, with no invitation that may have gone
 // out. A target handed back while waiting for its sender is due again at
 // once. It returns how many moved.
+//
+// It runs at every tick. A stopped sender's pending targets are read by
+// index, its normalised ones on targets_due_sender and its new ones on
+// targets_new_sender: a join on campaign and account alone matched no
+// index, and Postgres read every pending target once per stopped sender.
 func (s *Store) ReleaseStoppedSenders(ctx context.Context, now time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `WITH stopped AS (
 			SELECT cs.campaign_id, cs.account_id FROM campaign_senders cs JOIN accounts a ON a.id = cs.account_id
 			WHERE (a.status = 'disabled' OR (a.status = 'paused' AND a.paused_until > $1))
-			AND EXISTS (SELECT 1 FROM campaign_senders o WHERE o.campaign_id = cs.campaign_id AND o.account_id <> cs.account_id))
+			AND EXISTS (SELECT 1 FROM campaign_senders o WHERE o.campaign_id = cs.campaign_id AND o.account_id <> cs.account_id)
+		), held AS (
+			SELECT h.id, st.account_id FROM stopped st CROSS JOIN LATERAL (
+				SELECT x.id FROM targets x WHERE x.campaign_id = st.campaign_id AND x.account_id = st.account_id
+					AND x.status = 'pending' AND x.normalized_identifier IS NOT NULL
+				UNION ALL
+				SELECT x.id FROM targets x WHERE x.campaign_id = st.campaign_id AND x.account_id = st.account_id
+					AND x.status = 'pending' AND x.normalized_identifier IS NULL) h)
 		UPDATE targets t SET account_id = NULL, wait_reason = NULL, updated_at = $1,
 			next_attempt_at = CASE WHEN t.wait_reason IS NOT NULL OR t.last_error LIKE 'waiting: %'
 				THEN least(t.next_attempt_at, $1) ELSE t.next_attempt_at END
-		FROM stopped st
-		WHERE t.campaign_id = st.campaign_id AND t.account_id = st.account_id AND t.status = 'pending'
+		FROM held
+		WHERE t.id = held.id AND t.account_id = held.account_id AND t.status = 'pending'
 		AND NOT `+mayHaveInvitedSQL, now)
 	if err != nil {
 		return 0, translate("release targets of stopped senders", err)
