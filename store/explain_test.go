@@ -175,6 +175,11 @@ func TestExplainAtScale(t *testing.T) {
 	if _, err := st.EventsAfter(ctx, store.EventCursor{}, store.EventFilter{CampaignID: 3}, 100); err != nil {
 		t.Fatal(err)
 	}
+	// What `outreach limits ACCOUNT` reads.
+	rec.op("AccountProgress(one)")
+	if _, err := st.AccountProgress(ctx, "acct-7"); err != nil {
+		t.Fatal(err)
+	}
 	rec.op("Requeue")
 	if err := st.Requeue(ctx, []int64{invites[2].ID}, now); err != nil {
 		t.Fatal(err)
@@ -210,6 +215,7 @@ func TestExplainAtScale(t *testing.T) {
 		{"ClaimDuePolls", "t.accepted_at IS NULL", "targets_awaiting_acceptance"},
 		{"AssignPoolTargets", "SELECT EXISTS", "targets_pool_due"},
 		{"PlanWithdrawals", "t.withdrawn_at IS NULL", "targets_withdrawable"},
+		{"AccountProgress(one)", "outcome = 'sent'", "sends_window"},
 		{"ReleaseStoppedSenders", "x.normalized_identifier IS NOT NULL", "targets_due_sender"},
 		{"ReleaseStoppedSenders", "x.normalized_identifier IS NULL", "targets_new_sender"},
 		{"7-day count", "interval '7 days'", "sends_window"},

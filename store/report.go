@@ -90,7 +90,11 @@ const accountProgressSQL = `SELECT a.id, a.name, a.provider, a.status, coalesce(
 	WHERE $1 = '' OR a.name = $1
 	ORDER BY a.id, l.action, l.per`
 
-const accountsSentSQL = `SELECT account_id, count(*) FROM sends WHERE action = 'invite' AND outcome = 'sent' GROUP BY 1`
+// accountsSentSQL counts the invitations the accounts $1 sent, ever, by
+// their ledger's window index (one account's rows, for `outreach limits`,
+// not the whole ledger's).
+const accountsSentSQL = `SELECT account_id, count(*) FROM sends WHERE account_id = ANY($1) AND action = 'invite' AND outcome = 'sent'
+	GROUP BY 1`
 
 // accountWaitsNowSQL gives why each account sends nothing now: its own
 // state, else the planner's account_waits that still hold.
@@ -163,7 +167,11 @@ func (s *Store) AccountProgress(ctx context.Context, name string) ([]*AccountPro
 			p.Account = a
 		}
 	}
-	sent, err := s.pool.Query(ctx, accountsSentSQL)
+	ids := make([]int64, 0, len(out))
+	for _, a := range out {
+		ids = append(ids, a.ID)
+	}
+	sent, err := s.pool.Query(ctx, accountsSentSQL, ids)
 	if err != nil {
 		return nil, fmt.Errorf("report accounts: %w", err)
 	}
