@@ -18,7 +18,7 @@ func serveMetrics(ctx context.Context, env *Env, addr string, m *metrics.Metrics
 	if addr == "" {
 		return func() {}, nil
 	}
-	h, err := m.HandlerWith(metrics.NewQueueCollector(rdb), metrics.NewBudgetCollector(st, 0), metrics.NewAcceptanceCollector(st, 0),
+	h, err := m.HandlerWith(metrics.NewQueueCollector(rdb), metrics.NewBudgetCollector(st, 0), metrics.NewAcceptanceCollector(st, 0, 0),
 		metrics.NewWebhookCollector(st, 0))
 	if err != nil {
 		return nil, err
