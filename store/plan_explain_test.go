@@ -47,15 +47,7 @@ func TestAccountsWithWorkReadsInFlightOnce(t *testing.T) {
 		}
 	}
 
-	pool, rec := recordingPool(t, dsn)
-	now := time.Now()
-	work, err := store.New(pool).AccountsWithWork(ctx, now, now.Add(time.Minute), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(work) != accounts {
-		t.Fatalf("AccountsWithWork found %d accounts with work; want %d", len(work), accounts)
-	}
+	work, statements, admin := accountsWithWork(t, dsn, accounts, "t.status IN ('queued', 'sending')")
 	for _, w := range work {
 		if w.QueuedInvites != queuedEach || w.QueuedLookups != 0 || w.SendingInvites != 0 {
 			t.Fatalf("account %d: queued invites %d, lookups %d, sending %d; want %d, 0, 0",
@@ -63,17 +55,7 @@ func TestAccountsWithWorkReadsInFlightOnce(t *testing.T) {
 		}
 	}
 
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	checked := 0
-	for _, s := range rec.statements() {
-		if !strings.Contains(s.sql, "t.status IN ('queued', 'sending')") {
-			continue
-		}
-		checked++
+	for _, s := range statements {
 		plan := explainAnalyze(t, admin, s)
 		read := 0.0
 		plan.walk(func(p planNode) {
@@ -85,9 +67,6 @@ func TestAccountsWithWorkReadsInFlightOnce(t *testing.T) {
 			t.Errorf("the in-flight count read %.0f rows of targets_in_flight for %d targets in flight; want each once:\n%s\n%s",
 				read, accounts*queuedEach, oneLine(s.sql), plan.render())
 		}
-	}
-	if checked == 0 {
-		t.Fatal("no statement of AccountsWithWork counted the targets in flight; update this test to the store's SQL")
 	}
 }
 
@@ -142,26 +121,8 @@ func TestAccountsWithWorkProbesByIndex(t *testing.T) {
 		}
 	}
 
-	rpool, rec := recordingPool(t, dsn)
-	now := time.Now()
-	work, err := store.New(rpool).AccountsWithWork(ctx, now, now.Add(time.Minute), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(work) != accounts {
-		t.Fatalf("AccountsWithWork found %d accounts with work; want %d", len(work), accounts)
-	}
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	checked := 0
-	for _, s := range rec.statements() {
-		if !strings.Contains(s.sql, "t.account_id IS NULL") {
-			continue
-		}
-		checked++
+	_, statements, admin := accountsWithWork(t, dsn, accounts, "t.account_id IS NULL")
+	for _, s := range statements {
 		for _, generic := range []bool{false, true} {
 			plan := explainPlan(t, admin, s, generic)
 			if seq := plan.seqScans("targets"); len(seq) > 0 {
@@ -174,7 +135,37 @@ func TestAccountsWithWorkProbesByIndex(t *testing.T) {
 			}
 		}
 	}
-	if checked == 0 {
-		t.Fatal("no statement of AccountsWithWork probed the pools' targets; update this test to the store's SQL")
+}
+
+// accountsWithWork runs AccountsWithWork on a pool that records its
+// statements and checks it found want accounts; it returns what it found,
+// its statements that contain match (there must be one), and a connection
+// to explain them on.
+func accountsWithWork(t *testing.T, dsn string, want int, match string) ([]*store.AccountWork, []statement, *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	pool, rec := recordingPool(t, dsn)
+	now := time.Now()
+	work, err := store.New(pool).AccountsWithWork(ctx, now, now.Add(time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if len(work) != want {
+		t.Fatalf("AccountsWithWork found %d accounts with work; want %d", len(work), want)
+	}
+	var matched []statement
+	for _, s := range rec.statements() {
+		if strings.Contains(s.sql, match) {
+			matched = append(matched, s)
+		}
+	}
+	if len(matched) == 0 {
+		t.Fatalf("no statement of AccountsWithWork contains %q; update this test to the store's SQL", match)
+	}
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	return work, matched, admin
 }
