@@ -52,21 +52,23 @@ func (s *Store) ResumeExpiredPauses(ctx context.Context, now time.Time) (int64, 
 // campaign for the pool's unassigned targets (targets_pool_due) and per
 // (campaign, sender) for the sender's own (targets_due_sender), so its cost
 // follows the number of senders, not of targets; only accounts with due
-// work are read in full. Each probe is ordered as its index is (ORDER BY
+// work are read in full. (It was a correlated EXISTS per account whose
+// bitmap scans read every due target of the account's campaigns: 235 ms a
+// call at 20,000 targets.) Each probe is ordered as its index is (ORDER BY
 // next_attempt_at): without it, the statistics of a large pool campaign
 // (most targets unassigned and due) made Postgres take the pool probes for
 // sequential scans that stop at their first match, run for every
-// campaign, and every campaign without a match read the whole table. (It was a correlated EXISTS per account whose
-// bitmap scans read every due target of the account's campaigns: 235 ms a
-// call at 20,000 targets.) The queued and sending targets are counted per
-// account with due work, in its own range of targets_in_flight, so each is
-// read once whatever the statistics say. (A GROUP BY over all of them,
-// joined to the accounts, was planned as a nested loop when targets had
-// last been analysed with little in flight, as after any quiet spell: every
-// in-flight target was read again for every account, 23 ms a call at 100
-// accounts and 2,000 queued, growing with their product.) The recent sends
-// are read with one index probe per account and action (the longest
-// window's, which holds the shorter ones' rows).
+// campaign, and every campaign without a match read the whole table.
+//
+// The queued and sending targets are counted per account with due work, in
+// its own range of targets_in_flight, so each is read once whatever the
+// statistics say. (A GROUP BY over all of them, joined to the accounts, was
+// planned as a nested loop when targets had last been analysed with little
+// in flight, as after any quiet spell: every in-flight target was read
+// again for every account, 23 ms a call at 100 accounts and 2,000 queued,
+// growing with their product.) The recent sends are read with one index
+// probe per account and action (the longest window's, which holds the
+// shorter ones' rows).
 func (s *Store) AccountsWithWork(ctx context.Context, now, dueBy time.Time, rules *RulesCache) ([]*AccountWork, error) {
 	const op = "accounts with work"
 	rows, err := s.pool.Query(ctx, `WITH c AS (
