@@ -217,8 +217,13 @@ type NewAccount struct {
 	ProviderAccountID string
 	CredentialsRef    string
 	Timezone          string
-	MinGap, GapJitter time.Duration
-	Limits            []Limit
+	// WorkStart and WorkEnd are the working hours, as times of day in
+	// Timezone; both zero: all day. WorkDays are the ISO weekdays it works
+	// (1 = Monday ... 7 = Sunday); nil: every day.
+	WorkStart, WorkEnd time.Duration
+	WorkDays           []int
+	MinGap, GapJitter  time.Duration
+	Limits             []Limit
 	// Gaps are the account's own gaps of other actions (account_pacing);
 	// the invitation gap is MinGap and GapJitter.
 	Gaps []Gap
@@ -228,6 +233,12 @@ type NewAccount struct {
 	// NoWarmup keeps the account off the ramp its provider's defaults
 	// would put it on (docs/warmup.md).
 	NoWarmup bool
+}
+
+// clockText renders a time of day as Postgres reads a time: "09:30:00",
+// "24:00:00" for the end of the day.
+func clockText(d time.Duration) string {
+	return fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
 }
 
 // CreateAccount inserts an account and its limits and returns its id.
@@ -241,10 +252,17 @@ func (s *Store) CreateAccount(ctx context.Context, na NewAccount) (int64, error)
 	}
 	var id int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO accounts (name, provider, provider_account_id, credentials_ref, timezone, min_gap, gap_jitter, pacing)
-			VALUES ($1, $2, $3, $4, $5, make_interval(secs => $6), make_interval(secs => $7), coalesce(nullif($8, ''), 'default')) RETURNING id`,
+		var start, end *string
+		if na.WorkStart != 0 || na.WorkEnd != 0 {
+			s, e := clockText(na.WorkStart), clockText(na.WorkEnd)
+			start, end = &s, &e
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO accounts (name, provider, provider_account_id, credentials_ref, timezone, min_gap, gap_jitter, pacing,
+				work_start, work_end, work_days)
+			VALUES ($1, $2, $3, $4, $5, make_interval(secs => $6), make_interval(secs => $7), coalesce(nullif($8, ''), 'default'),
+				coalesce($9::time, '00:00'), coalesce($10::time, '24:00'), coalesce($11::smallint[], '{1,2,3,4,5,6,7}')) RETURNING id`,
 			na.Name, na.Provider, na.ProviderAccountID, na.CredentialsRef, na.Timezone,
-			na.MinGap.Seconds(), na.GapJitter.Seconds(), na.Pacing).Scan(&id); err != nil {
+			na.MinGap.Seconds(), na.GapJitter.Seconds(), na.Pacing, start, end, na.WorkDays).Scan(&id); err != nil {
 			return err
 		}
 		if err := setGaps(ctx, tx, id, na.Gaps); err != nil {

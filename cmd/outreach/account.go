@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/store"
@@ -21,13 +24,17 @@ Altegio location_id, or any label for Partoo. What the account does not set
 --credentials REF picks UNIPILE_API_KEY_REF (PARTOO_API_KEY_REF, ...) from
 the workers' environment; "default" picks UNIPILE_API_KEY. Values that
 cannot work (an unknown time zone, a gap over a day, a window over 366
-days) are refused with exit 2; docs/accounts.md lists the rules. A new
+days) are refused with exit 2; docs/accounts.md lists the rules. It sends
+only inside --hours on --days, in --timezone (default: all day, every
+day, UTC). A new
 Unipile account starts on a warm-up ramp (docs/warmup.md) unless
 --no-warmup.`)
 	prov := fs.String("provider", "", "unipile, partoo or altegio (required)")
 	pid := fs.String("provider-account-id", "", "the provider's account reference (required)")
 	creds := fs.String("credentials", "default", "credentials reference ([a-z0-9_]+)")
 	tz := fs.String("timezone", "UTC", "the account's time zone (IANA name)")
+	hours := fs.String("hours", "", "working hours in its time zone, START-END such as 09:00-18:00 (default: all day)")
+	days := fs.String("days", "", "working days, such as mon-fri, 1-5 or mon,wed,fri (ISO: 1 = Monday; default: every day)")
 	gap := fs.Duration("min-gap", 0, "minimum time between two invitations (0: the provider's default)")
 	jitter := fs.Duration("jitter", 0, "random extra gap, up to this")
 	pacing := fs.String("pacing", store.PacingDefault, "default (the provider's defaults for what the account does not set) or unlimited (opt out)")
@@ -51,16 +58,102 @@ Unipile account starts on a warm-up ramp (docs/warmup.md) unless
 	if *pacing != store.PacingDefault && *pacing != store.PacingUnlimited {
 		return usagef("--pacing %q: want default or unlimited", *pacing)
 	}
+	na := store.NewAccount{Name: pos[1], Provider: provider.Name(*prov), ProviderAccountID: *pid,
+		CredentialsRef: *creds, Timezone: *tz, MinGap: *gap, GapJitter: *jitter, Limits: limits, Pacing: *pacing, NoWarmup: *noWarmup}
+	if *hours != "" {
+		if na.WorkStart, na.WorkEnd, err = parseHours(*hours); err != nil {
+			return usagef("--hours %q: %v", *hours, err)
+		}
+	}
+	if *days != "" {
+		if na.WorkDays, err = parseDays(*days); err != nil {
+			return usagef("--days %q: %v", *days, err)
+		}
+	}
 	st, err := env.OpenStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	id, err := st.CreateAccount(ctx, store.NewAccount{Name: pos[1], Provider: provider.Name(*prov), ProviderAccountID: *pid,
-		CredentialsRef: *creds, Timezone: *tz, MinGap: *gap, GapJitter: *jitter, Limits: limits, Pacing: *pacing, NoWarmup: *noWarmup})
+	id, err := st.CreateAccount(ctx, na)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "account %q added (id %d, pacing %s; outreach limits show %s)\n", pos[1], id, *pacing, pos[1])
 	return nil
+}
+
+// parseHours reads working hours START-END, such as 09:00-18:00 (the end
+// may be 24:00); the end must come after the start on the same day.
+func parseHours(v string) (start, end time.Duration, err error) {
+	a, b, ok := strings.Cut(v, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("want START-END, such as 09:00-18:00")
+	}
+	if start, err = parseClock(a); err != nil {
+		return 0, 0, err
+	}
+	if end, err = parseClock(b); err != nil {
+		return 0, 0, err
+	}
+	if end <= start {
+		return 0, 0, fmt.Errorf("the end must come after the start (hours across midnight are not supported)")
+	}
+	return start, end, nil
+}
+
+// parseClock reads a time of day HH:MM, 00:00 to 24:00.
+func parseClock(v string) (time.Duration, error) {
+	h, m, ok := strings.Cut(strings.TrimSpace(v), ":")
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if !ok || err1 != nil || err2 != nil || len(m) != 2 || hh < 0 || mm < 0 || mm > 59 || hh > 24 || (hh == 24 && mm != 0) {
+		return 0, fmt.Errorf("%q is not a time of day HH:MM (00:00 to 24:00)", v)
+	}
+	return time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute, nil
+}
+
+var weekdayNumbers = map[string]int{"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+
+// parseDays reads working days: ISO weekday numbers (1 = Monday) or
+// three-letter names, separated by commas, with ranges such as mon-fri or
+// 1-5; it returns them in order, each once.
+func parseDays(v string) ([]int, error) {
+	day := func(s string) (int, error) {
+		s = strings.ToLower(strings.TrimSpace(s))
+		if n, ok := weekdayNumbers[s]; ok {
+			return n, nil
+		}
+		if n, err := strconv.Atoi(s); err == nil && n >= 1 && n <= 7 {
+			return n, nil
+		}
+		return 0, fmt.Errorf("%q is not a weekday (mon ... sun, or 1 = Monday ... 7 = Sunday)", s)
+	}
+	set := map[int]bool{}
+	for _, part := range strings.Split(v, ",") {
+		a, b, isRange := strings.Cut(part, "-")
+		from, err := day(a)
+		if err != nil {
+			return nil, err
+		}
+		to := from
+		if isRange {
+			if to, err = day(b); err != nil {
+				return nil, err
+			}
+			if to < from {
+				return nil, fmt.Errorf("range %q runs backwards (weeks start on Monday)", part)
+			}
+		}
+		for d := from; d <= to; d++ {
+			set[d] = true
+		}
+	}
+	var out []int
+	for d := 1; d <= 7; d++ {
+		if set[d] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,34 @@ func mustRun(t *testing.T, args ...string) string {
 		t.Fatalf("outreach %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
 	}
 	return out
+}
+
+// TestAccountAddWorkingHours: account add sets the working hours and days
+// it is given, in its time zone, and leaves all day, every day otherwise.
+func TestAccountAddWorkingHours(t *testing.T) {
+	st := cliEnv(t)
+	ctx := context.Background()
+	mustRun(t, "account", "add", "li-dora", "--provider", "unipile", "--provider-account-id", "acc-d",
+		"--timezone", "Europe/Paris", "--hours", "09:30-18:00", "--days", "mon-wed,fri,6")
+	mustRun(t, "account", "add", "li-emil", "--provider", "unipile", "--provider-account-id", "acc-e", "--hours", "08:00-24:00")
+	mustRun(t, "account", "add", "li-finn", "--provider", "unipile", "--provider-account-id", "acc-f")
+	for _, tc := range []struct {
+		name       string
+		start, end time.Duration
+		days       []int
+	}{
+		{"li-dora", 9*time.Hour + 30*time.Minute, 18 * time.Hour, []int{1, 2, 3, 5, 6}},
+		{"li-emil", 8 * time.Hour, 24 * time.Hour, []int{1, 2, 3, 4, 5, 6, 7}},
+		{"li-finn", 0, 24 * time.Hour, []int{1, 2, 3, 4, 5, 6, 7}},
+	} {
+		a, err := st.AccountByName(ctx, tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.WorkStart != tc.start || a.WorkEnd != tc.end || !slices.Equal(a.WorkDays, tc.days) {
+			t.Errorf("%s works %v-%v on %v; want %v-%v on %v", tc.name, a.WorkStart, a.WorkEnd, a.WorkDays, tc.start, tc.end, tc.days)
+		}
+	}
 }
 
 func TestAccountCampaignLimitsPauseResume(t *testing.T) {
@@ -280,6 +309,12 @@ func TestLimitsPacingDefaultsAndOptOut(t *testing.T) {
 		{"limits", "set", "li-carol", "lookup", "gap", "soon"},
 		{"limits", "set", "li-carol", "send", "gap", "1s"},
 		{"account", "add", "x", "--provider", "unipile", "--provider-account-id", "x", "--pacing", "fast"},
+		{"account", "add", "x", "--provider", "unipile", "--provider-account-id", "x", "--hours", "18:00-09:00"},
+		{"account", "add", "x", "--provider", "unipile", "--provider-account-id", "x", "--hours", "9-18"},
+		{"account", "add", "x", "--provider", "unipile", "--provider-account-id", "x", "--hours", "09:00-24:30"},
+		{"account", "add", "x", "--provider", "unipile", "--provider-account-id", "x", "--days", "mon-funday"},
+		{"account", "add", "x", "--provider", "unipile", "--provider-account-id", "x", "--days", "fri-mon"},
+		{"account", "add", "x", "--provider", "unipile", "--provider-account-id", "x", "--days", "0"},
 	} {
 		if code, _, errs := cli(t, args...); code != exitUsage {
 			t.Errorf("outreach %s: exit %d, want %d (%s)", strings.Join(args, " "), code, exitUsage, errs)
