@@ -252,18 +252,25 @@ func (s *Store) CreateAccount(ctx context.Context, na NewAccount) (int64, error)
 	}
 	var id int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO accounts (name, provider, provider_account_id, credentials_ref, timezone, min_gap, gap_jitter, pacing)
+			VALUES ($1, $2, $3, $4, $5, make_interval(secs => $6), make_interval(secs => $7), coalesce(nullif($8, ''), 'default')) RETURNING id`,
+			na.Name, na.Provider, na.ProviderAccountID, na.CredentialsRef, na.Timezone,
+			na.MinGap.Seconds(), na.GapJitter.Seconds(), na.Pacing).Scan(&id); err != nil {
+			return err
+		}
+		// Hours and days not given keep the schema's defaults (all day,
+		// every day).
 		var start, end *string
 		if na.WorkStart != 0 || na.WorkEnd != 0 {
 			s, e := clockText(na.WorkStart), clockText(na.WorkEnd)
 			start, end = &s, &e
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO accounts (name, provider, provider_account_id, credentials_ref, timezone, min_gap, gap_jitter, pacing,
-				work_start, work_end, work_days)
-			VALUES ($1, $2, $3, $4, $5, make_interval(secs => $6), make_interval(secs => $7), coalesce(nullif($8, ''), 'default'),
-				coalesce($9::time, '00:00'), coalesce($10::time, '24:00'), coalesce($11::smallint[], '{1,2,3,4,5,6,7}')) RETURNING id`,
-			na.Name, na.Provider, na.ProviderAccountID, na.CredentialsRef, na.Timezone,
-			na.MinGap.Seconds(), na.GapJitter.Seconds(), na.Pacing, start, end, na.WorkDays).Scan(&id); err != nil {
-			return err
+		if start != nil || na.WorkDays != nil {
+			if _, err := tx.Exec(ctx, `UPDATE accounts SET work_start = coalesce($2::time, work_start),
+				work_end = coalesce($3::time, work_end), work_days = coalesce($4::smallint[], work_days) WHERE id = $1`,
+				id, start, end, na.WorkDays); err != nil {
+				return err
+			}
 		}
 		if err := setGaps(ctx, tx, id, na.Gaps); err != nil {
 			return err

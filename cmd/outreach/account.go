@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/outreach-dev/outreach/provider"
 	"github.com/outreach-dev/outreach/store"
@@ -81,79 +78,4 @@ Unipile account starts on a warm-up ramp (docs/warmup.md) unless
 	}
 	fmt.Fprintf(env.Stdout, "account %q added (id %d, pacing %s; outreach limits show %s)\n", pos[1], id, *pacing, pos[1])
 	return nil
-}
-
-// parseHours reads working hours START-END, such as 09:00-18:00 (the end
-// may be 24:00); the end must come after the start on the same day.
-func parseHours(v string) (start, end time.Duration, err error) {
-	a, b, ok := strings.Cut(v, "-")
-	if !ok {
-		return 0, 0, fmt.Errorf("want START-END, such as 09:00-18:00")
-	}
-	if start, err = parseClock(a); err != nil {
-		return 0, 0, err
-	}
-	if end, err = parseClock(b); err != nil {
-		return 0, 0, err
-	}
-	if end <= start {
-		return 0, 0, fmt.Errorf("the end must come after the start (hours across midnight are not supported)")
-	}
-	return start, end, nil
-}
-
-// parseClock reads a time of day HH:MM, 00:00 to 24:00.
-func parseClock(v string) (time.Duration, error) {
-	h, m, ok := strings.Cut(strings.TrimSpace(v), ":")
-	hh, err1 := strconv.Atoi(h)
-	mm, err2 := strconv.Atoi(m)
-	if !ok || err1 != nil || err2 != nil || len(m) != 2 || hh < 0 || mm < 0 || mm > 59 || hh > 24 || (hh == 24 && mm != 0) {
-		return 0, fmt.Errorf("%q is not a time of day HH:MM (00:00 to 24:00)", v)
-	}
-	return time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute, nil
-}
-
-var weekdayNumbers = map[string]int{"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
-
-// parseDays reads working days: ISO weekday numbers (1 = Monday) or
-// three-letter names, separated by commas, with ranges such as mon-fri or
-// 1-5; it returns them in order, each once.
-func parseDays(v string) ([]int, error) {
-	day := func(s string) (int, error) {
-		s = strings.ToLower(strings.TrimSpace(s))
-		if n, ok := weekdayNumbers[s]; ok {
-			return n, nil
-		}
-		if n, err := strconv.Atoi(s); err == nil && n >= 1 && n <= 7 {
-			return n, nil
-		}
-		return 0, fmt.Errorf("%q is not a weekday (mon ... sun, or 1 = Monday ... 7 = Sunday)", s)
-	}
-	set := map[int]bool{}
-	for _, part := range strings.Split(v, ",") {
-		a, b, isRange := strings.Cut(part, "-")
-		from, err := day(a)
-		if err != nil {
-			return nil, err
-		}
-		to := from
-		if isRange {
-			if to, err = day(b); err != nil {
-				return nil, err
-			}
-			if to < from {
-				return nil, fmt.Errorf("range %q runs backwards (weeks start on Monday)", part)
-			}
-		}
-		for d := from; d <= to; d++ {
-			set[d] = true
-		}
-	}
-	var out []int
-	for d := 1; d <= 7; d++ {
-		if set[d] {
-			out = append(out, d)
-		}
-	}
-	return out, nil
 }
